@@ -1,0 +1,39 @@
+# encrypted_column: PGXS build.
+#
+PG_CONFIG   ?= pg_config
+EXTENSION    = encrypted_column
+# The version is written once, as default_version in the control file.
+EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big   = encrypted_column
+OBJS         = src/module.o src/keyring.o src/crypto.o src/envelope.o \
+               src/type_io.o src/accessors.o
+
+# Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
+DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
+
+# Server headers are included as system headers so that -Wextra judges our
+# code, not theirs.
+PG_CPPFLAGS  = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CFLAGS   += -Wall -Wextra -Werror
+SHLIB_LINK  += -lcrypto
+
+# Regression tests, in order; each file sets up what it needs.
+REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
+               parallel storage first_use
+REGRESS_OPTS = --inputdir=$(srcdir)
+
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# pgTAP suite: test/*.sql through pg_prove, against the server PGHOST/PGPORT name.
+TAP_TESTS    = $(sort $(wildcard $(srcdir)/test/*.sql))
+.PHONY: prove
+prove:
+	pg_prove --dbname "$${PGDATABASE:-postgres}" $(TAP_TESTS)
+
+# installcheck runs both suites; installcheck-regress only pg_regress.
+.PHONY: installcheck-regress
+installcheck-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+installcheck: prove

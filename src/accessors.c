@@ -1,0 +1,318 @@
+/*
+ * accessors.c
+ *		encrypt(), decrypt(), reencrypt(), key_id(), current_key_id(), and
+ *		the one sealing and opening path that every entry point shares.
+ *
+ * decrypt() is the only door to plaintext: revoking EXECUTE on it is real
+ * access control.  A failed tag check gives one generic error whatever
+ * failed (key, tampering, context), so the error is no oracle.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "compat.h"
+#include "encrypted_column.h"
+
+#define MAX_CANDIDATES (1 + EC_MAX_PREVIOUS_KEYS)
+
+PG_FUNCTION_INFO_V1(encrypted_text_encrypt);
+PG_FUNCTION_INFO_V1(encrypted_text_encrypt_context);
+PG_FUNCTION_INFO_V1(encrypted_text_decrypt);
+PG_FUNCTION_INFO_V1(encrypted_text_decrypt_context);
+PG_FUNCTION_INFO_V1(encrypted_text_reencrypt);
+PG_FUNCTION_INFO_V1(encrypted_text_reencrypt_context);
+PG_FUNCTION_INFO_V1(encrypted_text_key_id);
+PG_FUNCTION_INFO_V1(encrypted_column_current_key_id);
+
+/*
+ * Encrypt len bytes of plaintext with the current key into a new envelope
+ * datum.  A non-NULL context is bound to the value as associated data.
+ */
+struct varlena *
+ec_seal_text(const char *plain, size_t len, const char *context,
+			 size_t context_len)
+{
+	const ec_key *key = ec_current_key();
+	struct varlena *result;
+	uint8_t    *env;
+	size_t		env_len;
+	ec_crypto_status status;
+
+	if (len > MaxAllocSize - VARHDRSZ - EC_GCM_OVERHEAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value is too long to encrypt"),
+				 errdetail("An encrypted_text value holds at most %zu bytes of plaintext.",
+						   (size_t) (MaxAllocSize - VARHDRSZ - EC_GCM_OVERHEAD))));
+
+	env_len = EC_GCM_OVERHEAD + len;
+	result = (struct varlena *) palloc(VARHDRSZ + env_len);
+	SET_VARSIZE(result, VARHDRSZ + env_len);
+	env = (uint8_t *) VARDATA(result);
+
+	ec_envelope_write_header(env, EC_ALG_AES256_GCM, context != NULL, key->id);
+	status = ec_gcm_next_nonce(env + EC_HEADER_LEN);
+	if (status == EC_CRYPTO_OK)
+		status = ec_gcm_seal(key->gcm, env + EC_HEADER_LEN,
+							 env, EC_HEADER_LEN,
+							 (const uint8_t *) context, context_len,
+							 (const uint8_t *) plain, len,
+							 env + EC_HEADER_LEN + EC_GCM_NONCE_LEN,
+							 env + env_len - EC_GCM_TAG_LEN);
+	if (status != EC_CRYPTO_OK)
+	{
+		pfree(result);
+		ec_crypto_failed("encrypt the value");
+	}
+	return result;
+}
+
+/*
+ * Decrypt an envelope datum (detoasted) into a new text datum, trying every
+ * loaded key with the envelope's key id.  Unverified bytes are wiped
+ * before any error is raised.
+ */
+struct varlena *
+ec_open_to_text(struct varlena *datum, const char *context,
+				size_t context_len)
+{
+	const ec_key *keys[MAX_CANDIDATES];
+	ec_envelope env;
+	ec_envelope_status parsed;
+	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
+	text	   *result;
+	int			nkeys;
+
+	parsed = ec_envelope_parse((const uint8_t *) VARDATA_ANY(datum),
+							   VARSIZE_ANY_EXHDR(datum),
+							   EC_ALG_AES256_GCM, &env);
+	if (parsed != EC_ENV_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored encrypted_text value is malformed"),
+				 errdetail("%s", ec_envelope_status_detail(parsed))));
+
+	ec_hex_encode(env.key_id, EC_KEY_ID_LEN, id_hex);
+	nkeys = ec_find_keys(env.key_id, keys, MAX_CANDIDATES);
+	if (nkeys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no loaded key has key id %s", id_hex),
+				 errhint("Set encrypted_column.key, or add the key to encrypted_column.previous_keys, "
+						 "to the key whose id is %s.", id_hex)));
+
+	result = (text *) palloc(VARHDRSZ + env.ciphertext_len);
+	SET_VARSIZE(result, VARHDRSZ + env.ciphertext_len);
+	for (int i = 0; i < nkeys; i++)
+	{
+		ec_crypto_status status;
+
+		status = ec_gcm_open(keys[i]->gcm, env.nonce,
+							 env.header, EC_HEADER_LEN,
+							 (const uint8_t *) context, context_len,
+							 env.ciphertext, env.ciphertext_len, env.tag,
+							 (uint8_t *) VARDATA(result));
+		if (status == EC_CRYPTO_OK)
+		{
+			if (!pg_verifymbstr(VARDATA(result), env.ciphertext_len, true))
+			{
+				ec_wipe(VARDATA(result), env.ciphertext_len);
+				pfree(result);
+				ereport(ERROR,
+						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+						 errmsg("decrypted value is not valid in the database encoding"),
+						 errdetail("The value was encrypted in a database with another encoding.")));
+			}
+			return (struct varlena *) result;
+		}
+		ec_wipe(VARDATA(result), env.ciphertext_len);
+		if (status == EC_CRYPTO_LIBRARY)
+		{
+			pfree(result);
+			ec_crypto_failed("decrypt the value");
+		}
+	}
+	pfree(result);
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+			 errmsg("could not decrypt encrypted_text value with key id %s", id_hex),
+			 errdetail("The value was altered, or its context is not the one it was encrypted with.")));
+	pg_unreachable();
+}
+
+/* A context argument: its bytes, refusing the empty string. */
+static text *
+context_arg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *context = PG_GETARG_TEXT_PP(argno);
+
+	if (VARSIZE_ANY_EXHDR(context) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("encryption context must not be empty"),
+				 errhint("Pass a non-empty context, such as the row's primary key, "
+						 "or call the function without a context.")));
+	return context;
+}
+
+/*
+ * Seal argument 0 of an encrypt() call.  When detoasting made a copy of
+ * the plaintext, the copy is wiped on every path, errors included.
+ */
+static struct varlena *
+seal_plain_arg(FunctionCallInfo fcinfo, const char *context, size_t context_len)
+{
+	text	   *plain;
+	struct varlena *volatile result = NULL;
+
+	/* fail on a missing key before any copy of the plaintext exists */
+	(void) ec_current_key();
+	plain = PG_GETARG_TEXT_PP(0);
+	if ((Pointer) plain == DatumGetPointer(PG_GETARG_DATUM(0)))
+		return ec_seal_text(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain),
+							context, context_len);
+	PG_TRY();
+	{
+		result = ec_seal_text(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain),
+							  context, context_len);
+	}
+	PG_CATCH();
+	{
+		ec_wipe(plain, VARSIZE_ANY(plain));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ec_wipe(plain, VARSIZE_ANY(plain));
+	pfree(plain);
+	return result;
+}
+
+/* encrypt(text): encrypt with the current key. */
+Datum
+encrypted_text_encrypt(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(seal_plain_arg(fcinfo, NULL, 0));
+}
+
+/* encrypt(text, context): encrypt bound to a context. */
+Datum
+encrypted_text_encrypt_context(PG_FUNCTION_ARGS)
+{
+	text	   *context = context_arg(fcinfo, 1);
+	struct varlena *result;
+
+	result = seal_plain_arg(fcinfo, VARDATA_ANY(context),
+							VARSIZE_ANY_EXHDR(context));
+	PG_FREE_IF_COPY(context, 1);
+	PG_RETURN_POINTER(result);
+}
+
+/* decrypt(encrypted_text): the accessor. */
+Datum
+encrypted_text_decrypt(PG_FUNCTION_ARGS)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	struct varlena *result;
+
+	result = ec_open_to_text(value, NULL, 0);
+	PG_FREE_IF_COPY(value, 0);
+	PG_RETURN_TEXT_P(result);
+}
+
+/* decrypt(encrypted_text, context): the accessor for context-bound values. */
+Datum
+encrypted_text_decrypt_context(PG_FUNCTION_ARGS)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	text	   *context = context_arg(fcinfo, 1);
+	struct varlena *result;
+
+	result = ec_open_to_text(value, VARDATA_ANY(context),
+							 VARSIZE_ANY_EXHDR(context));
+	PG_FREE_IF_COPY(value, 0);
+	PG_FREE_IF_COPY(context, 1);
+	PG_RETURN_TEXT_P(result);
+}
+
+/* Open with whichever key fits and seal again with the current key. */
+static struct varlena *
+reencrypt(struct varlena *value, const char *context, size_t context_len)
+{
+	struct varlena *plain;
+	struct varlena *volatile result = NULL;
+
+	/* fail on a missing current key before any plaintext exists */
+	(void) ec_current_key();
+	plain = ec_open_to_text(value, context, context_len);
+	PG_TRY();
+	{
+		result = ec_seal_text(VARDATA(plain), VARSIZE(plain) - VARHDRSZ,
+							  context, context_len);
+	}
+	PG_CATCH();
+	{
+		ec_wipe(plain, VARSIZE(plain));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ec_wipe(plain, VARSIZE(plain));
+	pfree(plain);
+	return result;
+}
+
+/* reencrypt(encrypted_text): move a value to the current key. */
+Datum
+encrypted_text_reencrypt(PG_FUNCTION_ARGS)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	struct varlena *result = reencrypt(value, NULL, 0);
+
+	PG_FREE_IF_COPY(value, 0);
+	PG_RETURN_POINTER(result);
+}
+
+/* reencrypt(encrypted_text, context): the same for context-bound values. */
+Datum
+encrypted_text_reencrypt_context(PG_FUNCTION_ARGS)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	text	   *context = context_arg(fcinfo, 1);
+	struct varlena *result;
+
+	result = reencrypt(value, VARDATA_ANY(context), VARSIZE_ANY_EXHDR(context));
+	PG_FREE_IF_COPY(value, 0);
+	PG_FREE_IF_COPY(context, 1);
+	PG_RETURN_POINTER(result);
+}
+
+/* key_id(encrypted_text): the key id in the header, read without detoasting the rest. */
+Datum
+encrypted_text_key_id(PG_FUNCTION_ARGS)
+{
+	struct varlena *head = PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(0), 0,
+												  EC_HEADER_LEN);
+	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
+
+	if (VARSIZE_ANY_EXHDR(head) < EC_HEADER_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored encrypted_text value is malformed"),
+				 errdetail("%s", ec_envelope_status_detail(EC_ENV_TOO_SHORT))));
+	ec_hex_encode((const uint8_t *) VARDATA_ANY(head) + 2, EC_KEY_ID_LEN, id_hex);
+	PG_RETURN_TEXT_P(cstring_to_text(id_hex));
+}
+
+/* current_key_id(): the id of encrypted_column.key, NULL when unset. */
+Datum
+encrypted_column_current_key_id(PG_FUNCTION_ARGS)
+{
+	const ec_key *key = ec_current_key_or_null();
+
+	if (key == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(key->id_hex));
+}

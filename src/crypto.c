@@ -1,0 +1,250 @@
+/*
+ * crypto.c
+ *		The crypto layer: the only file that includes OpenSSL.
+ *
+ * It owns AES-256-GCM contexts (one pair per key, with the key schedule
+ * expanded once), HKDF-SHA256, and the per-backend nonce pool.  Functions
+ * return an ec_crypto_status and never call ereport, so no OpenSSL object
+ * can be stranded by a longjmp; the callers turn failures into errors.
+ * Memory here comes from OpenSSL's allocator, not from palloc, because
+ * contexts live as long as the backend's key ring.
+ */
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "encrypted_column.h"
+
+struct ec_gcm
+{
+	EVP_CIPHER_CTX *enc;
+	EVP_CIPHER_CTX *dec;
+};
+
+/* Algorithms fetched once per process: implicit fetches cost a lookup each. */
+static EVP_CIPHER *gcm_cipher = NULL;
+static EVP_KDF *hkdf_kdf = NULL;
+
+/*
+ * Nonces are drawn from a buffer the CSPRNG fills in bulk: one RAND_bytes
+ * call per value costs more than the encryption itself.  The buffer
+ * belongs to the process that filled it; after a fork the child sees a
+ * different pid and throws the inherited bytes away, so two backends can
+ * never hand out the same nonce.  Nothing fills it before first use, so the
+ * postmaster never does.
+ */
+#define NONCE_POOL_COUNT 512
+static uint8_t nonce_pool[NONCE_POOL_COUNT * EC_GCM_NONCE_LEN];
+static size_t nonce_pool_next = sizeof(nonce_pool);
+static pid_t nonce_pool_pid = 0;
+
+static char error_text[256];
+
+/* Fetch the algorithms this file uses, once. */
+static bool
+fetch_algorithms(void)
+{
+	if (gcm_cipher == NULL)
+		gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	if (hkdf_kdf == NULL)
+		hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	return gcm_cipher != NULL && hkdf_kdf != NULL;
+}
+
+/* Remember OpenSSL's reason for the last failure and clear its queue. */
+static ec_crypto_status
+library_failure(void)
+{
+	unsigned long code = ERR_get_error();
+
+	if (code != 0)
+		ERR_error_string_n(code, error_text, sizeof(error_text));
+	else
+		strncpy(error_text, "unknown OpenSSL failure", sizeof(error_text) - 1);
+	ERR_clear_error();
+	return EC_CRYPTO_LIBRARY;
+}
+
+/* OpenSSL's text for the last EC_CRYPTO_LIBRARY; it never holds key bytes. */
+const char *
+ec_crypto_error_text(void)
+{
+	return error_text[0] ? error_text : "unknown OpenSSL failure";
+}
+
+/* Wipe memory in a way the compiler may not optimise away. */
+void
+ec_wipe(void *ptr, size_t len)
+{
+	if (ptr != NULL && len > 0)
+		OPENSSL_cleanse(ptr, len);
+}
+
+/* HKDF-SHA256 with no salt (RFC 5869 then uses a block of zeros). */
+ec_crypto_status
+ec_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const char *info,
+			   uint8_t *out, size_t out_len)
+{
+	EVP_KDF_CTX *kctx;
+	OSSL_PARAM	params[4];
+	int			ok;
+
+	if (!fetch_algorithms())
+		return library_failure();
+	kctx = EVP_KDF_CTX_new(hkdf_kdf);
+	if (kctx == NULL)
+		return library_failure();
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+												 (char *) "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+												  (void *) ikm, ikm_len);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+												  (void *) info, strlen(info));
+	params[3] = OSSL_PARAM_construct_end();
+	ok = EVP_KDF_derive(kctx, out, out_len, params);
+	EVP_KDF_CTX_free(kctx);
+	if (ok <= 0)
+	{
+		ec_wipe(out, out_len);
+		return library_failure();
+	}
+	return EC_CRYPTO_OK;
+}
+
+/* Expand one AES-256 key into an encrypting and a decrypting GCM context. */
+ec_gcm *
+ec_gcm_new(const uint8_t *key)
+{
+	ec_gcm	   *gcm;
+
+	if (!fetch_algorithms())
+	{
+		library_failure();
+		return NULL;
+	}
+	gcm = OPENSSL_zalloc(sizeof(ec_gcm));
+	if (gcm == NULL)
+	{
+		library_failure();
+		return NULL;
+	}
+	gcm->enc = EVP_CIPHER_CTX_new();
+	gcm->dec = EVP_CIPHER_CTX_new();
+	if (gcm->enc == NULL || gcm->dec == NULL ||
+		EVP_EncryptInit_ex(gcm->enc, gcm_cipher, NULL, key, NULL) != 1 ||
+		EVP_DecryptInit_ex(gcm->dec, gcm_cipher, NULL, key, NULL) != 1)
+	{
+		library_failure();
+		ec_gcm_free(gcm);
+		return NULL;
+	}
+	return gcm;
+}
+
+/* Free both contexts; OpenSSL cleanses the key schedules as it frees them. */
+void
+ec_gcm_free(ec_gcm *gcm)
+{
+	if (gcm == NULL)
+		return;
+	EVP_CIPHER_CTX_free(gcm->enc);
+	EVP_CIPHER_CTX_free(gcm->dec);
+	OPENSSL_free(gcm);
+}
+
+/*
+ * Encrypt len bytes under a fresh nonce.  The associated data is the
+ * envelope header followed by the optional context; out receives exactly
+ * len bytes and tag EC_GCM_TAG_LEN.
+ */
+ec_crypto_status
+ec_gcm_seal(ec_gcm *gcm, const uint8_t *nonce,
+			const uint8_t *aad, size_t aad_len,
+			const uint8_t *context, size_t context_len,
+			const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+{
+	EVP_CIPHER_CTX *ctx = gcm->enc;
+	int			n;
+
+	if (len > INT_MAX || aad_len > INT_MAX || context_len > INT_MAX)
+		return library_failure();
+	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+		EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
+		return library_failure();
+	if (context_len > 0 &&
+		EVP_EncryptUpdate(ctx, NULL, &n, context, (int) context_len) != 1)
+		return library_failure();
+	if (len > 0 && EVP_EncryptUpdate(ctx, out, &n, in, (int) len) != 1)
+		return library_failure();
+	if (EVP_EncryptFinal_ex(ctx, out + len, &n) != 1 ||
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, EC_GCM_TAG_LEN, tag) != 1)
+		return library_failure();
+	return EC_CRYPTO_OK;
+}
+
+/*
+ * Decrypt and verify.  On EC_CRYPTO_AUTH the caller must treat out as
+ * unverified and wipe it; nothing of it may be returned.
+ */
+ec_crypto_status
+ec_gcm_open(ec_gcm *gcm, const uint8_t *nonce,
+			const uint8_t *aad, size_t aad_len,
+			const uint8_t *context, size_t context_len,
+			const uint8_t *in, size_t len, const uint8_t *tag, uint8_t *out)
+{
+	EVP_CIPHER_CTX *ctx = gcm->dec;
+	int			n;
+
+	if (len > INT_MAX || aad_len > INT_MAX || context_len > INT_MAX)
+		return library_failure();
+	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+		EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
+		return library_failure();
+	if (context_len > 0 &&
+		EVP_DecryptUpdate(ctx, NULL, &n, context, (int) context_len) != 1)
+		return library_failure();
+	if (len > 0 && EVP_DecryptUpdate(ctx, out, &n, in, (int) len) != 1)
+		return library_failure();
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, EC_GCM_TAG_LEN,
+							(void *) tag) != 1)
+		return library_failure();
+	if (EVP_DecryptFinal_ex(ctx, out + len, &n) != 1)
+	{
+		/* a failed tag check leaves nothing on the queue worth keeping */
+		ERR_clear_error();
+		return EC_CRYPTO_AUTH;
+	}
+	return EC_CRYPTO_OK;
+}
+
+/* Hand out the next 96-bit nonce from this process's pool. */
+ec_crypto_status
+ec_gcm_next_nonce(uint8_t *nonce)
+{
+	pid_t		pid = getpid();
+
+	if (nonce_pool_pid != pid || nonce_pool_next >= sizeof(nonce_pool))
+	{
+		if (RAND_bytes(nonce_pool, sizeof(nonce_pool)) != 1)
+		{
+			nonce_pool_next = sizeof(nonce_pool);
+			return library_failure();
+		}
+		nonce_pool_pid = pid;
+		nonce_pool_next = 0;
+	}
+	memcpy(nonce, nonce_pool + nonce_pool_next, EC_GCM_NONCE_LEN);
+	nonce_pool_next += EC_GCM_NONCE_LEN;
+	return EC_CRYPTO_OK;
+}
+
+/* ---- primitives for reading legacy formats ---- */

@@ -1,0 +1,82 @@
+/*
+ * envelope.h
+ *		The stored datum (the binary envelope) and its text form.
+ *
+ * This file and envelope.c depend on nothing but the C library, so the
+ * same parsers the server uses can be built into a fuzzing harness.
+ *
+ * Envelope, version 1:
+ *	byte 0		format version (1)
+ *	byte 1		algorithm (1 = AES-256-GCM, 2 = AES-256-SIV), bit 7 set when
+ *				the value is bound to a context
+ *	bytes 2..5	key id
+ *	GCM:		12-byte nonce, ciphertext, 16-byte tag
+ *	SIV:		16-byte synthetic IV, ciphertext
+ * Bytes 0..5 are authenticated as associated data.
+ *
+ * Text form: EC_TEXT_PREFIX followed by standard, padded base64 of the
+ * envelope.
+ */
+#ifndef EC_ENVELOPE_H
+#define EC_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EC_FORMAT_VERSION		1
+#define EC_ALG_AES256_GCM		1
+#define EC_ALG_AES256_SIV		2
+#define EC_ALG_CONTEXT_BIT		0x80
+
+#define EC_HEADER_LEN			6
+#define EC_KEY_ID_LEN			4
+#define EC_GCM_NONCE_LEN		12
+#define EC_GCM_TAG_LEN			16
+#define EC_SIV_IV_LEN			16
+/* everything a GCM envelope adds to the plaintext: 34 bytes */
+#define EC_GCM_OVERHEAD			(EC_HEADER_LEN + EC_GCM_NONCE_LEN + EC_GCM_TAG_LEN)
+
+#define EC_TEXT_PREFIX			"ecv1:"
+#define EC_TEXT_PREFIX_LEN		(sizeof(EC_TEXT_PREFIX) - 1)
+
+typedef enum ec_envelope_status
+{
+	EC_ENV_OK = 0,
+	EC_ENV_TOO_SHORT,
+	EC_ENV_BAD_VERSION,
+	EC_ENV_BAD_ALGORITHM,
+	EC_ENV_BAD_PREFIX,
+	EC_ENV_BAD_BASE64
+} ec_envelope_status;
+
+/* A parsed envelope: pointers into the caller's buffer, nothing copied. */
+typedef struct ec_envelope
+{
+	uint8_t		algorithm;		/* without EC_ALG_CONTEXT_BIT */
+	bool		has_context;
+	const uint8_t *header;		/* bytes 0..5, the associated data */
+	const uint8_t *key_id;		/* EC_KEY_ID_LEN bytes */
+	const uint8_t *nonce;		/* GCM: EC_GCM_NONCE_LEN; SIV: the IV */
+	const uint8_t *ciphertext;
+	size_t		ciphertext_len;
+	const uint8_t *tag;			/* GCM only */
+} ec_envelope;
+
+extern ec_envelope_status ec_envelope_parse(const uint8_t *buf, size_t len,
+											uint8_t algorithm,
+											ec_envelope *env);
+extern void ec_envelope_write_header(uint8_t *buf, uint8_t algorithm,
+									 bool has_context,
+									 const uint8_t *key_id);
+extern const char *ec_envelope_status_detail(ec_envelope_status status);
+
+extern bool ec_text_has_prefix(const char *str, size_t len);
+extern size_t ec_text_encoded_len(size_t envelope_len);
+extern void ec_text_encode(const uint8_t *envelope, size_t len, char *out);
+extern size_t ec_text_decoded_max(size_t text_len);
+extern ec_envelope_status ec_text_decode(const char *str, size_t len,
+										 uint8_t *out, size_t *out_len);
+extern void ec_hex_encode(const uint8_t *bytes, size_t len, char *out);
+
+#endif							/* EC_ENVELOPE_H */

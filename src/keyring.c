@@ -1,0 +1,308 @@
+/*
+ * keyring.c
+ *		Master keys: parsing, subkey derivation and the per-backend key ring.
+ *
+ * The GUCs hold keys as hex text.  The first time a backend needs a key
+ * after the GUCs changed, it parses them, derives for each key its id and
+ * its AES-256-GCM subkey with HKDF-SHA256, expands the subkey into
+ * long-lived cipher contexts, and wipes every intermediate copy.  The raw
+ * master key is never used to encrypt anything.
+ */
+#include "postgres.h"
+
+#include "storage/ipc.h"
+#include "miscadmin.h"
+
+#include "encrypted_column.h"
+
+#define MAX_RING (1 + EC_MAX_PREVIOUS_KEYS)
+
+static ec_key ring[MAX_RING];
+static int	ring_len = 0;
+static bool ring_has_current = false;
+static bool ring_valid = false;
+static bool exit_hook_registered = false;
+
+/* Value of one hex digit, or -1. */
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parse exactly 64 hex digits into a 32-byte key; false if malformed. */
+bool
+ec_parse_key_hex(const char *str, size_t len, uint8_t *key)
+{
+	if (len != 2 * EC_MASTER_KEY_LEN)
+		return false;
+	for (size_t i = 0; i < EC_MASTER_KEY_LEN; i++)
+	{
+		int			hi = hex_value(str[2 * i]);
+		int			lo = hex_value(str[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+		{
+			ec_wipe(key, EC_MASTER_KEY_LEN);
+			return false;
+		}
+		key[i] = (uint8_t) ((hi << 4) | lo);
+	}
+	return true;
+}
+
+/*
+ * Find the next entry of a comma-separated key list, blanks around it
+ * trimmed.  Returns false at the end of the list.
+ */
+static bool
+next_list_entry(const char **cursor, const char **start, size_t *len)
+{
+	const char *p = *cursor;
+	const char *end;
+
+	if (*p == '\0')
+		return false;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p;
+	while (*end != '\0' && *end != ',')
+		end++;
+	*start = p;
+	*len = end - p;
+	while (*len > 0 && (p[*len - 1] == ' ' || p[*len - 1] == '\t'))
+		(*len)--;
+	*cursor = (*end == ',') ? end + 1 : end;
+	return true;
+}
+
+/*
+ * Check a previous_keys list.  An empty or all-blank list is valid and
+ * holds no key.  On failure *bad_entry is the 1-based entry at fault, or 0
+ * when there are too many entries.
+ */
+bool
+ec_key_list_valid(const char *list, int *count, int *bad_entry)
+{
+	const char *cursor = list;
+	const char *start;
+	size_t		len;
+	uint8_t		key[EC_MASTER_KEY_LEN];
+	int			n = 0;
+
+	*count = 0;
+	*bad_entry = 0;
+	for (const char *p = list; *p == ' ' || *p == '\t' || *p == '\0'; p++)
+		if (*p == '\0')
+			return true;
+
+	while (next_list_entry(&cursor, &start, &len))
+	{
+		n++;
+		if (!ec_parse_key_hex(start, len, key))
+		{
+			*bad_entry = n;
+			return false;
+		}
+		ec_wipe(key, sizeof(key));
+		if (n > EC_MAX_PREVIOUS_KEYS)
+			return false;
+	}
+	/* a trailing comma leaves an empty last entry */
+	if (cursor > list && cursor[-1] == ',')
+	{
+		*bad_entry = n + 1;
+		return false;
+	}
+	*count = n;
+	return true;
+}
+
+/* Derive the key id of a master key. */
+static ec_crypto_status
+derive_key_id(const uint8_t *master, uint8_t *id)
+{
+	return ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_KEY_ID,
+						  id, EC_KEY_ID_LEN);
+}
+
+/*
+ * The 8-hex-digit key id of a key given as hex, for SHOW; false if the
+ * text is not a key or the derivation failed.
+ */
+bool
+ec_key_id_of_hex(const char *hex, size_t len, char *id_hex)
+{
+	uint8_t		master[EC_MASTER_KEY_LEN];
+	uint8_t		id[EC_KEY_ID_LEN];
+	ec_crypto_status status;
+
+	if (!ec_parse_key_hex(hex, len, master))
+		return false;
+	status = derive_key_id(master, id);
+	ec_wipe(master, sizeof(master));
+	if (status != EC_CRYPTO_OK)
+		return false;
+	ec_hex_encode(id, EC_KEY_ID_LEN, id_hex);
+	return true;
+}
+
+/* Free every loaded key; the contexts' key schedules are cleansed. */
+static void
+ring_clear(void)
+{
+	for (int i = 0; i < ring_len; i++)
+	{
+		ec_gcm_free(ring[i].gcm);
+		ring[i].gcm = NULL;
+	}
+	memset(ring, 0, sizeof(ring));
+	ring_len = 0;
+	ring_has_current = false;
+	ring_valid = false;
+}
+
+/* At backend exit, do not leave expanded keys in memory. */
+static void
+ring_at_exit(int code, Datum arg)
+{
+	(void) code;
+	(void) arg;
+	ring_clear();
+}
+
+/* Raise the error for a failed OpenSSL call; the text names no key byte. */
+void
+ec_crypto_failed(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not %s", what),
+			 errdetail("OpenSSL reported: %s", ec_crypto_error_text())));
+}
+
+/* Load one master key given as hex into the next slot of the ring. */
+static void
+ring_add(const char *hex, size_t len)
+{
+	uint8_t		master[EC_MASTER_KEY_LEN];
+	uint8_t		subkey[EC_MASTER_KEY_LEN];
+	ec_key	   *slot = &ring[ring_len];
+	ec_crypto_status status;
+
+	/* the check hooks let only well-formed keys through */
+	if (!ec_parse_key_hex(hex, len, master))
+		elog(ERROR, "encrypted_column: a key that passed its check hook does not parse");
+
+	status = derive_key_id(master, slot->id);
+	if (status == EC_CRYPTO_OK)
+		status = ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_GCM,
+								subkey, sizeof(subkey));
+	ec_wipe(master, sizeof(master));
+	if (status == EC_CRYPTO_OK)
+	{
+		slot->gcm = ec_gcm_new(subkey);
+		if (slot->gcm == NULL)
+			status = EC_CRYPTO_LIBRARY;
+	}
+	ec_wipe(subkey, sizeof(subkey));
+	if (status != EC_CRYPTO_OK)
+	{
+		ring_clear();
+		ec_crypto_failed("derive the encryption key");
+	}
+	ec_hex_encode(slot->id, EC_KEY_ID_LEN, slot->id_hex);
+	ring_len++;
+}
+
+/* Rebuild the ring from the GUCs if they changed since it was built. */
+static void
+ring_ensure(void)
+{
+	const char *cursor;
+	const char *start;
+	size_t		len;
+
+	if (ring_valid)
+		return;
+	ring_clear();
+	if (!exit_hook_registered)
+	{
+		on_proc_exit(ring_at_exit, (Datum) 0);
+		exit_hook_registered = true;
+	}
+
+	if (ec_key_guc != NULL && ec_key_guc[0] != '\0')
+	{
+		ring_add(ec_key_guc, strlen(ec_key_guc));
+		ring_has_current = true;
+	}
+	if (ec_previous_keys_guc != NULL)
+	{
+		int			count;
+		int			bad;
+
+		if (!ec_key_list_valid(ec_previous_keys_guc, &count, &bad))
+			elog(ERROR, "encrypted_column: a key list that passed its check hook does not parse");
+		cursor = ec_previous_keys_guc;
+		for (int i = 0; i < count && next_list_entry(&cursor, &start, &len); i++)
+			ring_add(start, len);
+	}
+	ring_valid = true;
+}
+
+/* Forget the ring; called by the GUC assign hooks, so it must not fail. */
+void
+ec_keyring_invalidate(void)
+{
+	ring_valid = false;
+}
+
+/* The current key, or NULL when encrypted_column.key is not set. */
+const ec_key *
+ec_current_key_or_null(void)
+{
+	ring_ensure();
+	return ring_has_current ? &ring[0] : NULL;
+}
+
+/* The current key; raises the "not set" error when there is none. */
+const ec_key *
+ec_current_key(void)
+{
+	const ec_key *key = ec_current_key_or_null();
+
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("encrypted_column.key is not set"),
+				 errhint("Hand the key to the session as 64 hexadecimal digits, "
+						 "preferably as a connection option "
+						 "(options='-c encrypted_column.key=...'), or with SET.")));
+	return key;
+}
+
+/*
+ * The loaded keys whose id matches, current key first.  Two keys can share
+ * an id (one chance in 2^32), so the caller tries each.  Raises the "not
+ * set" error if no key at all is loaded.
+ */
+int
+ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max)
+{
+	int			n = 0;
+
+	ring_ensure();
+	if (ring_len == 0)
+		(void) ec_current_key();
+	for (int i = 0; i < ring_len && n < max; i++)
+		if (memcmp(ring[i].id, key_id, EC_KEY_ID_LEN) == 0)
+			keys[n++] = &ring[i];
+	return n;
+}

@@ -1,0 +1,170 @@
+/*
+ * type_io.c
+ *		encrypted_text input, output, receive and send, and the casts from
+ *		text and varchar.
+ *
+ * Text coming in is plaintext and is encrypted here.  Text that starts
+ * with the ciphertext prefix is refused unless the session has set
+ * encrypted_column.accept_ciphertext, so a stolen ciphertext cannot be
+ * laundered through an ordinary insert; with the switch on it must be a
+ * well-formed envelope and is stored as it is.  Text going out is always
+ * the ciphertext text form.  The binary path carries envelopes only.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+
+#include "compat.h"
+#include "encrypted_column.h"
+
+PG_FUNCTION_INFO_V1(encrypted_text_in);
+PG_FUNCTION_INFO_V1(encrypted_text_out);
+PG_FUNCTION_INFO_V1(encrypted_text_recv);
+PG_FUNCTION_INFO_V1(encrypted_text_send);
+PG_FUNCTION_INFO_V1(encrypted_text_from_text);
+
+/*
+ * Decode a ciphertext text form into an envelope datum.  Returns NULL after
+ * a soft error when escontext can hold one.
+ */
+static struct varlena *
+ciphertext_in(const char *str, size_t len, Node *escontext)
+{
+	struct varlena *result;
+	ec_envelope env;
+	ec_envelope_status status;
+	size_t		env_len = 0;
+
+	result = (struct varlena *) palloc(VARHDRSZ + ec_text_decoded_max(len));
+	status = ec_text_decode(str, len, (uint8_t *) VARDATA(result), &env_len);
+	if (status == EC_ENV_OK)
+		status = ec_envelope_parse((const uint8_t *) VARDATA(result), env_len,
+								   EC_ALG_AES256_GCM, &env);
+	if (status != EC_ENV_OK)
+	{
+		pfree(result);
+		ereturn(escontext, NULL,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type encrypted_text"),
+				 errdetail("%s", ec_envelope_status_detail(status))));
+	}
+	SET_VARSIZE(result, VARHDRSZ + env_len);
+	return result;
+}
+
+/*
+ * The single way in from text: encrypt plaintext, or take a ciphertext text
+ * form when the restore switch is on.
+ */
+static struct varlena *
+text_to_encrypted(const char *str, size_t len, Node *escontext)
+{
+	ErrorContextCallback *saved_context;
+	struct varlena *result;
+
+	if (ec_text_has_prefix(str, len))
+	{
+		if (!ec_accept_ciphertext)
+			ereturn(escontext, NULL,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("input looks like an encrypted_text ciphertext"),
+					 errdetail("Text input is encrypted as plaintext, and this value starts with the ciphertext prefix \"%s\".",
+							   EC_TEXT_PREFIX),
+					 errhint("To restore ciphertext from a dump, set encrypted_column.accept_ciphertext = on for the session. "
+							 "To encrypt a plaintext that starts with the prefix, use encrypt().")));
+		return ciphertext_in(str, len, escontext);
+	}
+
+	/*
+	 * Callers such as COPY add the raw field to the error context, and here
+	 * the field is plaintext: errors raised while encrypting go out without
+	 * any context.  Error recovery restores the stack.
+	 */
+	saved_context = error_context_stack;
+	error_context_stack = NULL;
+	result = ec_seal_text(str, len, NULL, 0);
+	error_context_stack = saved_context;
+	return result;
+}
+
+/* Input function: plaintext in, envelope stored. */
+Datum
+encrypted_text_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	struct varlena *result;
+
+	result = text_to_encrypted(str, strlen(str), EC_ESCONTEXT(fcinfo));
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(result);
+}
+
+/* Output function: the ciphertext text form, never plaintext. */
+Datum
+encrypted_text_out(PG_FUNCTION_ARGS)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	size_t		len = VARSIZE_ANY_EXHDR(value);
+	char	   *out = palloc(ec_text_encoded_len(len) + 1);
+
+	ec_text_encode((const uint8_t *) VARDATA_ANY(value), len, out);
+	PG_FREE_IF_COPY(value, 0);
+	PG_RETURN_CSTRING(out);
+}
+
+/* Receive function: envelope bytes, checked before they are stored. */
+Datum
+encrypted_text_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			len = buf->len - buf->cursor;
+	const char *bytes = pq_getmsgbytes(buf, len);
+	ec_envelope env;
+	ec_envelope_status status;
+	struct varlena *result;
+
+	status = ec_envelope_parse((const uint8_t *) bytes, len,
+							   EC_ALG_AES256_GCM, &env);
+	if (status != EC_ENV_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary representation of an encrypted_text value"),
+				 errdetail("%s", ec_envelope_status_detail(status))));
+	result = (struct varlena *) palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), bytes, len);
+	PG_RETURN_POINTER(result);
+}
+
+/* Send function: the envelope bytes. */
+Datum
+encrypted_text_send(PG_FUNCTION_ARGS)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+	PG_FREE_IF_COPY(value, 0);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* Cast from text and varchar: the same rules as the input function. */
+Datum
+encrypted_text_from_text(PG_FUNCTION_ARGS)
+{
+	text	   *plain = PG_GETARG_TEXT_PP(0);
+	struct varlena *result;
+
+	result = text_to_encrypted(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain),
+							   NULL);
+	if ((Pointer) plain != DatumGetPointer(PG_GETARG_DATUM(0)))
+	{
+		ec_wipe(plain, VARSIZE_ANY(plain));
+		pfree(plain);
+	}
+	PG_RETURN_POINTER(result);
+}
