@@ -1,0 +1,90 @@
+/* encrypted_column 0.1.0 -> 0.2.0: readers for application-level ciphertexts */
+
+\echo Use "ALTER EXTENSION encrypted_column UPDATE" to load this file. \quit
+
+-- These functions take a legacy secret as an argument, for one-off
+-- migrations such as
+--   ALTER TABLE t ALTER COLUMN c TYPE encrypted_text
+--     USING encrypt(decrypt_sqlalchemy_aes(c, current_setting('legacy.passphrase')));
+--
+-- Each reads the value as bytea (sqlalchemy-utils EncryptedType) or as text
+-- (StringEncryptedType, or a token an application stored as text; varchar
+-- reaches the text variant by its implicit cast).
+--
+-- Volatility: the results depend only on the arguments, yet the functions
+-- are STABLE, not IMMUTABLE, so that they cannot appear in an index
+-- expression or a stored generated column (either would write plaintext to
+-- disk and the secret into the catalog), and so that the planner never
+-- folds a plaintext result into a plan that EXPLAIN or auto_explain prints.
+--
+-- Strictness: not STRICT.  A NULL value gives NULL, but a NULL secret or
+-- option is an error: with STRICT, a migration whose passphrase setting is
+-- missing would silently replace every value with NULL.
+
+CREATE FUNCTION decrypt_sqlalchemy_aes(value bytea, passphrase text,
+									   padding text DEFAULT 'pkcs5')
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aes'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION decrypt_sqlalchemy_aes(value text, passphrase text,
+									   padding text DEFAULT 'pkcs5')
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aes'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt_sqlalchemy_aes(bytea, text, text) IS
+	'plaintext of a sqlalchemy-utils AesEngine value stored by EncryptedType (bytea); padding is pkcs5, naive (the library''s default), zeroes or oneandzeroes; for one-off migrations';
+COMMENT ON FUNCTION decrypt_sqlalchemy_aes(text, text, text) IS
+	'plaintext of a sqlalchemy-utils AesEngine value stored by StringEncryptedType (text, varchar); padding is pkcs5, naive (the library''s default), zeroes or oneandzeroes; for one-off migrations';
+
+CREATE FUNCTION decrypt_sqlalchemy_aesgcm(value bytea, passphrase text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aesgcm'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION decrypt_sqlalchemy_aesgcm(value text, passphrase text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aesgcm'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt_sqlalchemy_aesgcm(bytea, text) IS
+	'plaintext of a sqlalchemy-utils AesGcmEngine value stored by EncryptedType (bytea); for one-off migrations';
+COMMENT ON FUNCTION decrypt_sqlalchemy_aesgcm(text, text) IS
+	'plaintext of a sqlalchemy-utils AesGcmEngine value stored by StringEncryptedType (text, varchar); for one-off migrations';
+
+CREATE FUNCTION decrypt_sqlalchemy_fernet(value bytea, passphrase text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_fernet'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION decrypt_sqlalchemy_fernet(value text, passphrase text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_fernet'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt_sqlalchemy_fernet(bytea, text) IS
+	'plaintext of a sqlalchemy-utils FernetEngine value stored by EncryptedType (bytea); for one-off migrations';
+COMMENT ON FUNCTION decrypt_sqlalchemy_fernet(text, text) IS
+	'plaintext of a sqlalchemy-utils FernetEngine value stored by StringEncryptedType (text, varchar); for one-off migrations';
+
+CREATE FUNCTION decrypt_fernet(token bytea, key text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION decrypt_fernet(token text, key text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt_fernet(bytea, text) IS
+	'plaintext of a cryptography Fernet token stored as bytea, under a url-safe base64 Fernet key; for one-off migrations';
+COMMENT ON FUNCTION decrypt_fernet(text, text) IS
+	'plaintext of a cryptography Fernet token stored as text or varchar, under a url-safe base64 Fernet key; for one-off migrations';
+
+-- With a ttl the result depends on the statement's start time: STABLE.
+CREATE FUNCTION decrypt_fernet(token bytea, key text, ttl bigint)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet_ttl'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION decrypt_fernet(token text, key text, ttl bigint)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet_ttl'
+	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt_fernet(bytea, text, bigint) IS
+	'plaintext of a Fernet token stored as bytea that is at most ttl seconds older than the statement''s start, as Fernet.decrypt(token, ttl)';
+COMMENT ON FUNCTION decrypt_fernet(text, text, bigint) IS
+	'plaintext of a Fernet token stored as text or varchar that is at most ttl seconds older than the statement''s start, as Fernet.decrypt(token, ttl)';

@@ -1,0 +1,62 @@
+-- Error paths: each gives a clear error, the session survives, and what
+-- is stored does not change.
+\set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
+\set k2 '2b7e151628aed2a6abf7158809cf4f3c2b7e151628aed2a6abf7158809cf4f3c'
+SET encrypted_column.key = :'k1';
+CREATE TABLE err (id int PRIMARY KEY, enc encrypted_text);
+INSERT INTO err VALUES (1, 'carol@example.net'), (2, 'dave@example.net');
+CREATE TEMP TABLE snapshot AS SELECT id, enc::text AS stored FROM err;
+
+-- no key set
+RESET encrypted_column.key;
+INSERT INTO err VALUES (3, 'erin@example.net');
+SELECT encrypt('erin@example.net');
+SELECT 'erin@example.net'::text::encrypted_text;
+SELECT decrypt(enc) FROM err WHERE id = 1;
+SELECT reencrypt(enc) FROM err WHERE id = 1;
+SELECT 1 AS alive;
+
+-- the wrong key: the value names a key id no loaded key has
+SET encrypted_column.key = :'k2';
+SELECT decrypt(enc) FROM err WHERE id = 1;
+SELECT reencrypt(enc) FROM err WHERE id = 1;
+SELECT 1 AS alive;
+
+-- input that looks like ciphertext is refused while the switch is off,
+-- by every way in from text
+SET encrypted_column.key = :'k1';
+INSERT INTO err VALUES (4, 'ecv1:AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w==');
+INSERT INTO err SELECT 4, 'ecv1:AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w=='::text;
+INSERT INTO err SELECT 4, 'ecv1:AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w=='::varchar;
+UPDATE err SET enc = (SELECT enc::text FROM err WHERE id = 2) WHERE id = 1;
+SELECT 1 AS alive;
+
+-- with the switch on, text forms must be well formed
+SET encrypted_column.accept_ciphertext = on;
+SELECT 'ecv1:'::encrypted_text;
+SELECT 'ecv1:AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w='::encrypted_text;
+SELECT 'ecv1:AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w=!'::encrypted_text;
+SELECT 'ecv1:AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899x=='::encrypted_text;
+SELECT 'ecv1: AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w=='::encrypted_text;
+SELECT 'ecv1:AQFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w==
+'::encrypted_text;
+SELECT 'ecv1:AQFdXs15'::encrypted_text;
+SELECT 'ecv1:AgFdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w=='::encrypted_text;
+SELECT 'ecv1:AQJdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w=='::encrypted_text;
+SELECT 'ecv1:AQNdXs15AAAAAAAAAAAAAAAAve3jzbL86fJ7B7HH5Q899w=='::encrypted_text;
+SELECT 1 AS alive;
+RESET encrypted_column.accept_ciphertext;
+
+-- an empty context can never stand for "no context"
+SELECT encrypt('x', '');
+SELECT decrypt(enc, '') FROM err WHERE id = 1;
+SELECT reencrypt(enc, '') FROM err WHERE id = 1;
+
+-- no operators on ciphertext: comparisons go through decrypt()
+SELECT count(*) FROM err WHERE enc = 'carol@example.net';
+SELECT DISTINCT enc FROM err;
+
+-- nothing stored changed
+SELECT s.id, s.stored = e.enc::text AS unchanged, decrypt(e.enc)
+FROM snapshot s JOIN err e USING (id) ORDER BY id;
+SELECT count(*) AS rows FROM err;
