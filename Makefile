@@ -27,7 +27,7 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # pgTAP suite: test/*.sql through pg_prove, against the server PGHOST/PGPORT name.
-TAP_TESTS    = $(sort $(wildcard $(srcdir)/test/*.sql))
+TAP_TESTS    = $(sort $(wildcard test/*.sql))
 .PHONY: prove
 prove:
 	pg_prove --dbname "$${PGDATABASE:-postgres}" $(TAP_TESTS)

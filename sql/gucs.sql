@@ -57,3 +57,15 @@ SELECT current_key_id();
 SET encrypted_column.kye = 'x';
 SET encrypted_column.accept_ciphertext = 'maybe';
 SHOW encrypted_column.accept_ciphertext;
+
+-- a key handed in as a connection option: the recommended way.  It
+-- becomes the session's reset value, which pg_settings would print raw;
+-- the GUC is not listed there at all.
+\c -reuse-previous=on "options='-c encrypted_column.key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'"
+SELECT current_key_id();
+SHOW encrypted_column.key;
+RESET encrypted_column.key;
+SELECT current_key_id();
+SELECT count(*) AS rows_with_key_bytes FROM pg_settings
+WHERE setting LIKE '%0a0b0c0d%' OR reset_val LIKE '%0a0b0c0d%' OR boot_val LIKE '%0a0b0c0d%';
+SELECT count(*) AS activity_rows_with_key FROM pg_stat_activity WHERE query LIKE '%0a0b0c0d0e0f1011%' AND pid <> pg_backend_pid();

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The demo itself, inside the throwaway cluster that scripts/demo.sh starts.
+set -euo pipefail
+
+say() { printf '\n== %s\n' "$*"; }
+
+# A fresh random 256-bit key, handed to each session as a connection
+# option: it never appears in an SQL statement.
+key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+with_key=(env PGOPTIONS="-c encrypted_column.key=$key" psql -X -q -v ON_ERROR_STOP=1)
+without_key=(psql -X -q -v ON_ERROR_STOP=1)
+
+say "Create the extension and a table with an encrypted_text column"
+"${without_key[@]}" -e <<'SQL'
+CREATE EXTENSION encrypted_column;
+CREATE TABLE users (id int PRIMARY KEY, name text, email encrypted_text);
+SQL
+
+say "Insert plain strings; the backend encrypts them with the session's key"
+"${with_key[@]}" -e <<'SQL'
+INSERT INTO users VALUES
+	(1, 'Alice', 'alice@example.com'),
+	(2, 'Bob', 'bob@example.org'),
+	(3, 'Chandra', 'chandra.k@example.net');
+SQL
+
+say "What is stored (and what SELECT *, pg_dump and replicas see) next to decrypt()"
+"${with_key[@]}" -e <<'SQL'
+\pset format aligned
+SELECT id, name, email AS stored, decrypt(email), key_id(email) FROM users ORDER BY id;
+SHOW encrypted_column.key;
+SQL
+
+say "A session without the key gets ciphertext and a clear error"
+"${without_key[@]}" -e -v ON_ERROR_STOP=0 <<'SQL'
+SELECT left(email::text, 40) || '...' AS stored FROM users WHERE id = 1;
+SELECT decrypt(email) FROM users WHERE id = 1;
+SQL
+
+say "After CHECKPOINT, the table's file on disk holds no plaintext"
+"${with_key[@]}" -c 'CHECKPOINT'
+datafile="$("${without_key[@]}" -At -c "SELECT current_setting('data_directory') || '/' || pg_relation_filepath('users')")"
+for word in alice@example.com bob@example.org Alice; do
+	if grep -q -a -F "$word" "$datafile"; then
+		echo "  $word: found in the heap file"
+	else
+		echo "  $word: not in the heap file"
+	fi
+done
+echo "  (the name column is plain text, so 'Alice' is found: the control)"
+
+say "Done: the throwaway cluster is dropped now"
