@@ -159,26 +159,37 @@ context_arg(FunctionCallInfo fcinfo, int argno)
 	return context;
 }
 
-/*
- * Seal argument 0 of an encrypt() call.  When detoasting made a copy of
- * the plaintext, the copy is wiped on every path, errors included.
- */
-static struct varlena *
-seal_plain_arg(FunctionCallInfo fcinfo, const char *context, size_t context_len)
+/* What an encrypt() call binds its value to. */
+typedef struct seal_context
 {
-	text	   *plain;
+	const char *bytes;
+	size_t		len;
+} seal_context;
+
+/* Seal plaintext for encrypt(): an ec_plain_fn. */
+static struct varlena *
+seal_with_context(const char *plain, size_t len, void *arg)
+{
+	seal_context *context = (seal_context *) arg;
+
+	return ec_seal_text(plain, len, context->bytes, context->len);
+}
+
+/*
+ * Run fn on the bytes of a text datum.  When detoasting made a copy of the
+ * plaintext, the copy is wiped on every path, errors included.
+ */
+struct varlena *
+ec_apply_to_plain(Datum datum, ec_plain_fn fn, void *arg)
+{
+	text	   *plain = (text *) PG_DETOAST_DATUM_PACKED(datum);
 	struct varlena *volatile result = NULL;
 
-	/* fail on a missing key before any copy of the plaintext exists */
-	(void) ec_current_key();
-	plain = PG_GETARG_TEXT_PP(0);
-	if ((Pointer) plain == DatumGetPointer(PG_GETARG_DATUM(0)))
-		return ec_seal_text(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain),
-							context, context_len);
+	if ((Pointer) plain == DatumGetPointer(datum))
+		return fn(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain), arg);
 	PG_TRY();
 	{
-		result = ec_seal_text(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain),
-							  context, context_len);
+		result = fn(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain), arg);
 	}
 	PG_CATCH();
 	{
@@ -195,19 +206,22 @@ seal_plain_arg(FunctionCallInfo fcinfo, const char *context, size_t context_len)
 Datum
 encrypted_text_encrypt(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_POINTER(seal_plain_arg(fcinfo, NULL, 0));
+	seal_context context = {NULL, 0};
+
+	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0),
+										seal_with_context, &context));
 }
 
 /* encrypt(text, context): encrypt bound to a context. */
 Datum
 encrypted_text_encrypt_context(PG_FUNCTION_ARGS)
 {
-	text	   *context = context_arg(fcinfo, 1);
+	text	   *bound = context_arg(fcinfo, 1);
+	seal_context context = {VARDATA_ANY(bound), VARSIZE_ANY_EXHDR(bound)};
 	struct varlena *result;
 
-	result = seal_plain_arg(fcinfo, VARDATA_ANY(context),
-							VARSIZE_ANY_EXHDR(context));
-	PG_FREE_IF_COPY(context, 1);
+	result = ec_apply_to_plain(PG_GETARG_DATUM(0), seal_with_context, &context);
+	PG_FREE_IF_COPY(bound, 1);
 	PG_RETURN_POINTER(result);
 }
 

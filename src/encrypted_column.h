@@ -86,6 +86,9 @@ extern bool ec_accept_ciphertext;
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
 
 struct varlena;
+typedef struct varlena *(*ec_plain_fn) (const char *plain, size_t len, void *arg);
+/* datum is a Datum; this header is also read where postgres.h is not */
+extern struct varlena *ec_apply_to_plain(uintptr_t datum, ec_plain_fn fn, void *arg);
 extern struct varlena *ec_seal_text(const char *plain, size_t len,
 									const char *context, size_t context_len);
 extern struct varlena *ec_open_to_text(struct varlena *envelope,

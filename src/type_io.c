@@ -152,19 +152,17 @@ encrypted_text_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+/* Encrypt the bytes of a text argument, as the input function would. */
+static struct varlena *
+cast_plain(const char *plain, size_t len, void *arg)
+{
+	(void) arg;
+	return text_to_encrypted(plain, len, NULL);
+}
+
 /* Cast from text and varchar: the same rules as the input function. */
 Datum
 encrypted_text_from_text(PG_FUNCTION_ARGS)
 {
-	text	   *plain = PG_GETARG_TEXT_PP(0);
-	struct varlena *result;
-
-	result = text_to_encrypted(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain),
-							   NULL);
-	if ((Pointer) plain != DatumGetPointer(PG_GETARG_DATUM(0)))
-	{
-		ec_wipe(plain, VARSIZE_ANY(plain));
-		pfree(plain);
-	}
-	PG_RETURN_POINTER(result);
+	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain, NULL));
 }
