@@ -176,17 +176,14 @@ seal_with_context(const char *plain, size_t len, void *arg)
 }
 
 /*
- * Run fn on the bytes of a text datum.  When detoasting made a copy of the
- * plaintext, the copy is wiped on every path, errors included.
+ * Run fn on the bytes of a plaintext copy that belongs to us, then wipe and
+ * free the copy, on error paths too.
  */
-struct varlena *
-ec_apply_to_plain(Datum datum, ec_plain_fn fn, void *arg)
+static struct varlena *
+apply_and_wipe(struct varlena *plain, ec_plain_fn fn, void *arg)
 {
-	text	   *plain = (text *) PG_DETOAST_DATUM_PACKED(datum);
 	struct varlena *volatile result = NULL;
 
-	if ((Pointer) plain == DatumGetPointer(datum))
-		return fn(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain), arg);
 	PG_TRY();
 	{
 		result = fn(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain), arg);
@@ -200,6 +197,20 @@ ec_apply_to_plain(Datum datum, ec_plain_fn fn, void *arg)
 	ec_wipe(plain, VARSIZE_ANY(plain));
 	pfree(plain);
 	return result;
+}
+
+/*
+ * Run fn on the bytes of a text datum.  When detoasting made a copy of the
+ * plaintext, the copy is wiped on every path, errors included.
+ */
+struct varlena *
+ec_apply_to_plain(Datum datum, ec_plain_fn fn, void *arg)
+{
+	struct varlena *plain = PG_DETOAST_DATUM_PACKED(datum);
+
+	if ((Pointer) plain == DatumGetPointer(datum))
+		return fn(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain), arg);
+	return apply_and_wipe(plain, fn, arg);
 }
 
 /* encrypt(text): encrypt with the current key. */
@@ -256,26 +267,12 @@ encrypted_text_decrypt_context(PG_FUNCTION_ARGS)
 static struct varlena *
 reencrypt(struct varlena *value, const char *context, size_t context_len)
 {
-	struct varlena *plain;
-	struct varlena *volatile result = NULL;
+	seal_context bound = {context, context_len};
 
 	/* fail on a missing current key before any plaintext exists */
 	(void) ec_current_key();
-	plain = ec_open_to_text(value, context, context_len);
-	PG_TRY();
-	{
-		result = ec_seal_text(VARDATA(plain), VARSIZE(plain) - VARHDRSZ,
-							  context, context_len);
-	}
-	PG_CATCH();
-	{
-		ec_wipe(plain, VARSIZE(plain));
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	ec_wipe(plain, VARSIZE(plain));
-	pfree(plain);
-	return result;
+	return apply_and_wipe(ec_open_to_text(value, context, context_len),
+						  seal_with_context, &bound);
 }
 
 /* reencrypt(encrypted_text): move a value to the current key. */
