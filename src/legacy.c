@@ -95,6 +95,14 @@ typedef enum plain_origin
 	PLAIN_AUTHENTICATED			/* the MAC held: the bytes are what was sent */
 } plain_origin;
 
+static void too_short(const char *fn, size_t len, const char *what)
+			pg_attribute_noreturn();
+static void wrong_secret(const char *fn, const char *what, const char *detail,
+						 const char *hint, uint8_t *plain, size_t plain_len)
+			pg_attribute_noreturn();
+static void crypto_failed(uint8_t *key, size_t key_len, uint8_t *plain,
+						  size_t plain_len) pg_attribute_noreturn();
+
 /* The value of one base64 symbol, or -1; urlsafe also takes '-' and '_'. */
 static int
 b64_symbol(unsigned char c, bool urlsafe)
@@ -110,7 +118,7 @@ b64_symbol(unsigned char c, bool urlsafe)
 		return 62;
 	if (c == '/' || (urlsafe && c == '_'))
 		return 63;
-	return false;
+	return -1;
 }
 
 /*
@@ -252,6 +260,7 @@ crypto_failed(uint8_t *key, size_t key_len, uint8_t *plain, size_t plain_len)
 	ec_wipe(key, key_len);
 	ec_wipe(plain, plain_len);
 	ec_crypto_failed("decrypt a legacy value");
+	pg_unreachable();
 }
 
 /* Whether len bytes are valid UTF-8 (NUL allowed), as Python decodes it. */
@@ -335,15 +344,21 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 				ERRCODE_DATA_EXCEPTION)
 				PG_RE_THROW();
 			FlushErrorState();
+			/* the server's message quotes the bytes it could not convert */
+			if (edata->message)
+				ec_wipe(edata->message, strlen(edata->message));
 			ereport(ERROR,
 					(errcode(edata->sqlerrcode),
 					 errmsg("%s: decrypted value cannot be represented in the database encoding \"%s\"",
 							fn, GetDatabaseEncodingName())));
 		}
 		PG_END_TRY();
-		result = cstring_to_text(converted);
-		if (converted != (char *) buf)
+		/* unconverted input comes back as is, without a terminating NUL */
+		if (converted == (char *) buf)
+			result = cstring_to_text_with_len((const char *) buf, (int) len);
+		else
 		{
+			result = cstring_to_text(converted);
 			ec_wipe(converted, strlen(converted));
 			pfree(converted);
 		}
@@ -368,15 +383,28 @@ wipe_secret_arg(FunctionCallInfo fcinfo, int argno, text *secret)
  * bytes, which is what the library's str.encode() hashes.
  */
 static void
-passphrase_key(FunctionCallInfo fcinfo, int argno, uint8_t *key)
+passphrase_key(FunctionCallInfo fcinfo, const char *fn, int argno,
+			   uint8_t *key)
 {
 	text	   *secret = PG_GETARG_TEXT_PP(argno);
 	const char *src = VARDATA_ANY(secret);
 	int			src_len = VARSIZE_ANY_EXHDR(secret);
-	char	   *utf8 = pg_server_to_any(src, src_len, PG_UTF8);
-	size_t		len = utf8 == src ? (size_t) src_len : strlen(utf8);
+	char	   *utf8;
+	size_t		len;
 	ec_crypto_status status;
 
+	/* SQL_ASCII holds any bytes; the server's own check would quote them */
+	if (GetDatabaseEncoding() == PG_SQL_ASCII &&
+		!pg_verify_mbstr(PG_UTF8, src, src_len, true))
+	{
+		wipe_secret_arg(fcinfo, argno, secret);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("%s: passphrase is not valid UTF-8", fn),
+				 errdetail("The libraries hash the passphrase's UTF-8 bytes.")));
+	}
+	utf8 = pg_server_to_any(src, src_len, PG_UTF8);
+	len = utf8 == src ? (size_t) src_len : strlen(utf8);
 	status = ec_legacy_sha256((const uint8_t *) utf8, len, key);
 	if (utf8 != src)
 	{
@@ -513,8 +541,8 @@ encrypted_column_decrypt_sqlalchemy_aes(PG_FUNCTION_ARGS)
 		too_short(fn, ct_len,
 				  "an AesEngine value is a whole number of 16-byte blocks, at least one");
 
-	passphrase_key(fcinfo, 1, key);
-	plain = palloc(ct_len);
+	plain = palloc(ct_len);		/* before the key: nothing may fail after it */
+	passphrase_key(fcinfo, fn, 1, key);
 	/* the IV is the first half of the key, so equal values encrypt alike */
 	if (ec_legacy_aes_cbc_decrypt(key, sizeof(key), key, ct, ct_len,
 								  plain) != EC_CRYPTO_OK)
@@ -558,8 +586,8 @@ encrypted_column_decrypt_sqlalchemy_aesgcm(PG_FUNCTION_ARGS)
 				  "an AesGcmEngine value has at least 28 (a 12-byte nonce and a 16-byte tag)");
 	ct_len = raw_len - GCM_NONCE_LEN - GCM_TAG_LEN;
 
-	passphrase_key(fcinfo, 1, key);
 	plain = palloc(ct_len + 1);
+	passphrase_key(fcinfo, fn, 1, key);
 	status = ec_legacy_aes_gcm_open(key, sizeof(key), raw, GCM_NONCE_LEN,
 									raw + GCM_NONCE_LEN + GCM_TAG_LEN, ct_len,
 									raw + GCM_NONCE_LEN, plain);
@@ -601,19 +629,19 @@ fernet_parse(const char *fn, struct varlena *token, size_t *raw_len)
 
 /*
  * Open a parsed Fernet token under a 32-byte Fernet key, which is wiped
- * here.  With check_ttl, the token must be at most ttl seconds older than
+ * here, into plain (raw_len - 57 bytes, allocated before the key so that
+ * no allocation can fail while the key exists).  With check_ttl, the token must be at most ttl seconds older than
  * the statement's start and at most 60 seconds younger, as
  * Fernet.decrypt() with a ttl demands.
  */
 static text *
 fernet_open(const char *fn, const char *what, const char *hint,
-			const uint8_t *raw, size_t raw_len, uint8_t *key,
+			const uint8_t *raw, size_t raw_len, uint8_t *key, uint8_t *plain,
 			bool check_ttl, int64 ttl)
 {
 	size_t		signed_len = raw_len - FERNET_HMAC_LEN;
 	size_t		ct_len = signed_len - FERNET_HEADER_LEN;
 	uint8_t		mac[FERNET_HMAC_LEN];
-	uint8_t    *plain;
 	size_t		n;
 	size_t		i;
 	bool		ok;
@@ -660,7 +688,6 @@ fernet_open(const char *fn, const char *what, const char *hint,
 		}
 	}
 
-	plain = palloc(ct_len);
 	if (ec_legacy_aes_cbc_decrypt(key + FERNET_HALF_KEY, FERNET_HALF_KEY,
 								  raw + 9, raw + FERNET_HEADER_LEN, ct_len,
 								  plain) != EC_CRYPTO_OK)
@@ -688,6 +715,7 @@ encrypted_column_decrypt_sqlalchemy_fernet(PG_FUNCTION_ARGS)
 	uint8_t		key[FERNET_KEY_LEN];
 	uint8_t    *raw;
 	size_t		raw_len;
+	uint8_t    *plain;
 
 	StaticAssertStmt(FERNET_KEY_LEN == EC_LEGACY_SHA256_LEN,
 					 "the engine's Fernet key is a SHA-256 digest");
@@ -697,9 +725,10 @@ encrypted_column_decrypt_sqlalchemy_fernet(PG_FUNCTION_ARGS)
 	raw = fernet_parse(fn, PG_GETARG_VARLENA_PP(0), &raw_len);
 
 	/* FernetEngine builds Fernet(urlsafe_b64encode(sha256(passphrase))) */
-	passphrase_key(fcinfo, 1, key);
+	plain = palloc(raw_len - FERNET_HEADER_LEN - FERNET_HMAC_LEN);
+	passphrase_key(fcinfo, fn, 1, key);
 	PG_RETURN_TEXT_P(fernet_open(fn, "passphrase", HINT_PASSPHRASE, raw,
-								 raw_len, key, false, 0));
+								 raw_len, key, plain, false, 0));
 }
 
 /* Decode a url-safe base64 Fernet key into 32 bytes; never echoes it. */
@@ -713,8 +742,8 @@ fernet_key(FunctionCallInfo fcinfo, const char *fn, uint8_t *key)
 	size_t		pos;
 	bool		ok;
 
-	ok = b64_decode(VARDATA_ANY(secret), len, true, buf, &buf_len, &pos) == B64_OK &&
-		buf_len == FERNET_KEY_LEN;
+	ok = b64_decode(VARDATA_ANY(secret), len, true, buf, &buf_len,
+					&pos) == B64_OK && buf_len == FERNET_KEY_LEN;
 	if (ok)
 		memcpy(key, buf, FERNET_KEY_LEN);
 	ec_wipe(buf, len / 4 * 3 + 3);
@@ -735,14 +764,16 @@ encrypted_column_decrypt_fernet(PG_FUNCTION_ARGS)
 	uint8_t    *raw;
 	size_t		raw_len;
 	uint8_t		key[FERNET_KEY_LEN];
+	uint8_t    *plain;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	require_arg(fcinfo, fn, 1, "key");
 	raw = fernet_parse(fn, PG_GETARG_VARLENA_PP(0), &raw_len);
+	plain = palloc(raw_len - FERNET_HEADER_LEN - FERNET_HMAC_LEN);
 	fernet_key(fcinfo, fn, key);
 	PG_RETURN_TEXT_P(fernet_open(fn, "key", HINT_FERNET_KEY, raw, raw_len,
-								 key, false, 0));
+								 key, plain, false, 0));
 }
 
 /* decrypt_fernet(token, key, ttl): a Fernet token at most ttl seconds old. */
@@ -754,6 +785,7 @@ encrypted_column_decrypt_fernet_ttl(PG_FUNCTION_ARGS)
 	size_t		raw_len;
 	int64		ttl;
 	uint8_t		key[FERNET_KEY_LEN];
+	uint8_t    *plain;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -765,7 +797,8 @@ encrypted_column_decrypt_fernet_ttl(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: ttl must not be negative", fn)));
 	raw = fernet_parse(fn, PG_GETARG_VARLENA_PP(0), &raw_len);
+	plain = palloc(raw_len - FERNET_HEADER_LEN - FERNET_HMAC_LEN);
 	fernet_key(fcinfo, fn, key);
 	PG_RETURN_TEXT_P(fernet_open(fn, "key", HINT_FERNET_KEY, raw, raw_len,
-								 key, true, ttl));
+								 key, plain, true, ttl));
 }

@@ -1,0 +1,119 @@
+"""Fixtures: a real server named by libpq's environment, and fresh keys.
+
+Nothing here skips: a missing server, a missing extension or a missing
+library is a failure, so a green run always means the tests ran.
+"""
+
+import os
+import secrets
+import sys
+import warnings
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON_DIR = os.path.dirname(HERE)
+REPO = os.path.dirname(PYTHON_DIR)
+VECTOR_DIR = os.path.join(REPO, "test", "legacy")
+
+for path in (PYTHON_DIR, VECTOR_DIR, os.path.join(PYTHON_DIR, "examples")):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+warnings.filterwarnings("ignore", category=DeprecationWarning,
+                        module="sqlalchemy_utils")
+
+from encrypted_column.sqlalchemy import key_options  # noqa: E402
+
+URL = "postgresql+psycopg2://"
+LEGACY_FUNCTIONS = {
+    "decrypt_sqlalchemy_aes", "decrypt_sqlalchemy_aesgcm",
+    "decrypt_sqlalchemy_fernet", "decrypt_fernet",
+}
+
+
+def connect(options=None):
+    """A psycopg2 connection to the server libpq's environment names."""
+    kwargs = {"options": options} if options else {}
+    try:
+        return psycopg2.connect("", **kwargs)
+    except psycopg2.OperationalError as exc:
+        pytest.fail("no PostgreSQL server to test against (set PGHOST, PGPORT, "
+                    "PGUSER, PGDATABASE): %s" % exc, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Check the server once: reachable, superuser, extension at 0.2.0+."""
+    conn = connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS encrypted_column")
+        cur.execute("SELECT extversion FROM pg_extension "
+                    "WHERE extname = 'encrypted_column'")
+        version = cur.fetchone()[0]
+        cur.execute("SELECT DISTINCT proname FROM pg_proc "
+                    "WHERE proname = ANY(%s)", (sorted(LEGACY_FUNCTIONS),))
+        found = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        superuser = cur.fetchone()[0]
+    conn.close()
+    if found != LEGACY_FUNCTIONS:
+        pytest.fail("encrypted_column %s lacks %s: run ALTER EXTENSION "
+                    "encrypted_column UPDATE" % (version, sorted(LEGACY_FUNCTIONS - found)),
+                    pytrace=False)
+    if not superuser:
+        pytest.fail("the tests read relation files and need a superuser",
+                    pytrace=False)
+    return {"version": version}
+
+
+@pytest.fixture
+def key():
+    """A fresh 256-bit master key, as 64 hex digits."""
+    return secrets.token_hex(32)
+
+
+@pytest.fixture
+def db(server, key):
+    """A psycopg2 connection with the key handed in, in autocommit mode."""
+    conn = connect(key_options(key))
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def plain_db(server):
+    """A psycopg2 connection without any key."""
+    conn = connect()
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def table_name(db):
+    """A unique table name, dropped after the test."""
+    name = "t_" + secrets.token_hex(6)
+    yield name
+    with db.cursor() as cur:
+        cur.execute('DROP TABLE IF EXISTS "%s"' % name)
+
+
+@pytest.fixture
+def make_engine(server):
+    """create_engine() for the test server; every engine is disposed after."""
+    engines = []
+
+    def factory(**kwargs):
+        kwargs.setdefault("future", True)
+        engine = sa.create_engine(URL, **kwargs)
+        engines.append(engine)
+        return engine
+
+    yield factory
+    for engine in engines:
+        engine.dispose()
