@@ -41,4 +41,13 @@
 	} while (0)
 #endif
 
+/* PostgreSQL 14 added readOnlyTree to ProcessUtility_hook. */
+#if PG_VERSION_NUM >= 140000
+#define EC_UTILITY_READONLY_PARAM bool readOnlyTree,
+#define EC_UTILITY_READONLY_ARG readOnlyTree,
+#else
+#define EC_UTILITY_READONLY_PARAM
+#define EC_UTILITY_READONLY_ARG
+#endif
+
 #endif							/* EC_COMPAT_H */

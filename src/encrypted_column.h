@@ -10,6 +10,8 @@
  *	module.c	PG_MODULE_MAGIC, _PG_init and the GUCs
  *	type_io.c	encrypted_text input, output, receive, send and casts
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
+ *	redact.c	log, statistics and activity hooks that mask keys and keep
+ *				COPY row data out of error context
  */
 #ifndef ENCRYPTED_COLUMN_H
 #define ENCRYPTED_COLUMN_H
@@ -76,6 +78,10 @@ extern const ec_key *ec_current_key(void);
 extern const ec_key *ec_current_key_or_null(void);
 extern int	ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max);
 extern void ec_crypto_failed(const char *what);
+
+/* ---- redact.c: hooks that keep keys and row data out of logs ---- */
+
+extern void ec_redact_install(void);
 
 /* ---- module.c: GUC values ---- */
 

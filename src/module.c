@@ -6,7 +6,9 @@
  * current_setting() go through the show hooks, which print only key ids,
  * and GUC_NO_SHOW_ALL keeps them out of SHOW ALL and pg_settings (whose
  * reset_val and boot_val columns ignore show hooks).  Malformed keys are
- * rejected by the check hooks with messages that do not echo the value.
+ * rejected by the check hooks with messages that do not echo the value, and
+ * so are keys that ALTER ROLE, ALTER DATABASE or CREATE FUNCTION would
+ * store in a catalog.
  */
 #include "postgres.h"
 
@@ -24,6 +26,25 @@ bool		ec_accept_ciphertext = false;
 
 void		_PG_init(void);
 
+/*
+ * ALTER ROLE/DATABASE ... SET and CREATE FUNCTION ... SET check a value
+ * with source PGC_S_TEST before they store it in pg_db_role_setting or
+ * pg_proc, which every user can read (and pg_dumpall prints): a key given
+ * there is refused.
+ */
+static bool
+stored_in_catalog(const char *name, const char *value, GucSource source)
+{
+	if (source != PGC_S_TEST || value == NULL ||
+		strspn(value, " \t,") == strlen(value))
+		return false;
+	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	GUC_check_errmsg("%s cannot be stored in the catalog", name);
+	GUC_check_errdetail("ALTER ROLE, ALTER DATABASE and CREATE FUNCTION store settings where every user can read them.");
+	GUC_check_errhint("Hand the key to each session as a connection option (options='-c %s=...').", name);
+	return true;
+}
+
 /* Check hook for encrypted_column.key: empty, or exactly one valid key. */
 static bool
 check_key(char **newval, void **extra, GucSource source)
@@ -31,9 +52,10 @@ check_key(char **newval, void **extra, GucSource source)
 	uint8_t		key[EC_MASTER_KEY_LEN];
 
 	(void) extra;
-	(void) source;
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
+	if (stored_in_catalog("encrypted_column.key", *newval, source))
+		return false;
 	if (ec_parse_key_hex(*newval, strlen(*newval), key))
 	{
 		ec_wipe(key, sizeof(key));
@@ -53,7 +75,9 @@ check_previous_keys(char **newval, void **extra, GucSource source)
 	int			bad;
 
 	(void) extra;
-	(void) source;
+	if (*newval != NULL &&
+		stored_in_catalog("encrypted_column.previous_keys", *newval, source))
+		return false;
 	if (*newval == NULL || ec_key_list_valid(*newval, &count, &bad))
 		return true;
 	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
@@ -160,4 +184,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	ec_reserve_guc_prefix("encrypted_column");
+
+	/* keep keys and row data out of logs, statistics and activity */
+	ec_redact_install();
 }
