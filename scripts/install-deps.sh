@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	make gcc clang libclang-rt-14-dev llvm
-	libssl-dev
+	libssl-dev libpq-dev valgrind
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	python3 python3-pytest python3-sqlalchemy python3-sqlalchemy-utils

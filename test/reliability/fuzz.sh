@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# libFuzzer on the envelope and text-form parsers.
+#
+# Builds fuzz/fuzz_envelope (clang -fsanitize=fuzzer,address,undefined,
+# linked with the extension's own src/envelope.c) and runs it from the
+# checked-in seed corpus fuzz/corpus for EC_FUZZ_RUNS executions (default
+# 5,000,000), stopping after EC_FUZZ_SECONDS (default 180) in any case.
+# New inputs go to a scratch corpus in the temporary directory.  Passes if
+# the fuzzer finds no crash, sanitizer report or broken parser contract
+# and ran at least 1,000,000 inputs.
+REL_NAME=fuzz
+source "$(dirname "$0")/lib.sh"
+rel_init
+
+RUNS=${EC_FUZZ_RUNS:-5000000}
+SECONDS_CAP=${EC_FUZZ_SECONDS:-180}
+FUZZ_DIR=$REPO_DIR/fuzz
+
+make -s -C "$FUZZ_DIR" BUILD="$REL_TMP/build" >"$REL_TMP/build.log" 2>&1 || {
+	cat "$REL_TMP/build.log"
+	exit 1
+}
+seeds=$(find "$FUZZ_DIR/corpus" -type f | wc -l)
+say "harness built; $seeds seed inputs; up to $RUNS runs or ${SECONDS_CAP}s"
+
+mkdir -p "$REL_TMP/scratch"
+(cd "$REL_TMP" && "$REL_TMP/build/fuzz_envelope" -runs="$RUNS" -max_total_time="$SECONDS_CAP" \
+	-max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-dict="$FUZZ_DIR/envelope.dict" "$REL_TMP/scratch" "$FUZZ_DIR/corpus" \
+	>"$REL_TMP/fuzz.log" 2>&1)
+status=$?
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$REL_TMP/fuzz.log")
+rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$REL_TMP/fuzz.log")
+units=$(find "$REL_TMP/scratch" -type f | wc -l)
+check "the fuzzer found no crash, sanitizer report or broken contract" [ "$status" = 0 ]
+if [[ $status != 0 ]]; then
+	grep -E -A 30 "ERROR: |contract broken|runtime error|deadly signal" "$REL_TMP/fuzz.log" | head -n 60
+	for f in "$REL_TMP"/crash-* "$REL_TMP"/leak-* "$REL_TMP"/timeout-* "$REL_TMP"/oom-*; do
+		[[ -e $f ]] && echo "reproducer: $(basename "$f") $(od -An -tx1 -v "$f" | tr -d ' \n' | head -c 400)"
+	done
+fi
+check "at least 1,000,000 inputs ran (${execs:-0})" [ "${execs:-0}" -ge 1000000 ]
+say "figures: ${execs:-0} executions (${rate:-0}/s), $seeds seeds, $units corpus inputs at the end"
+rel_finish

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SQL-level fuzzing through a real server.
+#
+# Builds sqlfuzz/sqlfuzz.c against libpq and runs it against a fresh
+# cluster: random and mutated envelopes through binary parameters (recv)
+# and COPY (FORMAT binary), mutated text forms with the restore switch on,
+# plaintexts and ciphertexts with it off, random key GUC values (by
+# set_config() and SET) and random contexts.  Each input must give a
+# result or a clean ERROR with an expected SQLSTATE, never a forgery, never
+# a plaintext or key in an error; afterwards the server log must show no
+# backend ended by a signal and no key.
+#
+# EC_FUZZ_SEED reproduces a run; EC_SQLFUZZ_CASES sets its size.
+REL_NAME=sql-fuzz
+source "$(dirname "$0")/lib.sh"
+rel_init
+
+CASES=${EC_SQLFUZZ_CASES:-60000}
+SEED=${EC_FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+
+cc=${CC:-cc}
+"$cc" -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" \
+	-o "$REL_TMP/sqlfuzz" "$REL_DIR/sqlfuzz/sqlfuzz.c" \
+	-L"$(pg_config --libdir)" -lpq || exit 1
+
+PORT=$(free_port 55430) || exit 1
+cluster_init fuzz <<<"log_min_messages = warning" || exit 1
+cluster_start fuzz "$PORT" || exit 1
+say "cluster on port $PORT; seed $SEED (EC_FUZZ_SEED=$SEED reproduces), $CASES cases"
+
+"$REL_TMP/sqlfuzz" "host=$REL_TMP port=$PORT user=postgres dbname=postgres" \
+	"$SEED" "$CASES" "$KEY1" "$KEY2" "$REL_TMP/secrets.txt" >"$REL_TMP/sqlfuzz.out" 2>&1
+status=$?
+grep -v '^sqlfuzz:' "$REL_TMP/sqlfuzz.out" | head -n 40
+summary=$(grep '^sqlfuzz:' "$REL_TMP/sqlfuzz.out")
+echo "$summary"
+check "every input gave a result or a clean, expected ERROR (seed $SEED)" [ "$status" = 0 ]
+check "the server is still up" pq "$PORT" postgres -o /dev/null -c "SELECT 1"
+
+log=$REL_TMP/fuzz.log
+check "no backend was terminated by a signal" \
+	bash -c '! grep -E -q "terminated by signal|was terminated|PANIC|TRAP:" "$1"' _ "$log"
+check "no server restart after a crash" \
+	bash -c '! grep -q "all server processes terminated; reinitializing" "$1"' _ "$log"
+check "no fixed test key in the server log" \
+	bash -c '! grep -a -q -i -E "$1|$2" "$3"' _ "$KEY1" "$KEY2" "$log"
+nsecrets=$(sort -u "$REL_TMP/secrets.txt" | wc -l)
+check "none of the $nsecrets random keys set in the run is in the server log" \
+	bash -c '! grep -a -q -i -F -f "$1" "$2"' _ "$REL_TMP/secrets.txt" "$log"
+check "no plaintext marker in the server log" bash -c '! grep -a -q FZPLAIN "$1"' _ "$log"
+errors=$(grep -c "ERROR:" "$log")
+say "figures: $summary; $errors errors in the server log, none from a crash"
+rel_finish

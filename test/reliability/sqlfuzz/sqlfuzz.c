@@ -1,0 +1,1070 @@
+/*
+ * sqlfuzz.c
+ *		SQL-level fuzzing of encrypted_text through a real server (libpq).
+ *
+ * Usage: sqlfuzz CONNINFO SEED CASES KEY1 KEY2 [SECRETS_FILE]
+ *
+ * The driver builds a pool of genuine envelopes (encrypt() under KEY1,
+ * some bound to a context), then sends random and mutated inputs through
+ * every door into the type:
+ *	binary	envelopes as binary bind parameters (the recv function)
+ *	copy	envelopes in COPY ... (FORMAT binary)
+ *	text	text forms with encrypted_column.accept_ciphertext = on, through
+ *			the input function and through the cast from text
+ *	plain	plaintexts and prefixed text with the switch off
+ *	guc		random values for the key GUCs and the switch, by set_config()
+ *			and by SET, each followed by a decrypt whose outcome the
+ *			driver predicts from the GUC values the server accepted
+ *	context	decrypt() with random contexts
+ * Every statement must succeed or fail with an ERROR whose SQLSTATE is one
+ * the operation may raise; a value the server accepted must decrypt to the
+ * plaintext of the pool envelope it is byte-identical to, or fail to
+ * decrypt (a mutated value that decrypts is a forgery); no message,
+ * detail, hint or context may hold a plaintext marker or a key; and the
+ * connection must survive every input.  The figures and any failure go to
+ * standard output; the exit status is 0 only if nothing failed.  Every
+ * key-like value set during the run is written to SECRETS_FILE, one a
+ * line, so that the caller can search the server log for them.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#define POOL_SIZE		64
+#define MAX_INPUT		8192
+#define MARKER			"FZPLAIN"
+#define TEXT_OID		25
+#define UNKNOWN_OID		0
+
+typedef struct pool_entry
+{
+	char		plain[512];
+	char		context[32];	/* empty: not bound to a context */
+	uint8_t		env[600];
+	size_t		env_len;
+	char		text[900];
+} pool_entry;
+
+static PGconn *conn;
+static unsigned int enc_oid;
+static pool_entry pool[POOL_SIZE];
+static const char *key1;
+static const char *key2;
+static uint64_t rng_state;
+
+/* GUC state as the server accepted it, to predict decrypt() */
+static char cur_key[80];
+static char cur_prev[4096];
+static int	guc_dirty;
+
+/* secrets that must never appear in an error: keys set during the run */
+#define MAX_SECRETS 64
+static char secrets[MAX_SECRETS][17];
+static int	nsecrets;
+static FILE *secrets_file;
+
+static long n_statements;
+static long n_errors;
+static long n_accepted;
+static long n_decrypted;
+static long n_failures;
+static long n_cases[6];
+static const char *const case_names[6] = {"binary", "copy", "text", "plain", "guc", "context"};
+
+/* ---- small utilities ---- */
+
+/* xorshift64*: reproducible from the seed. */
+static uint64_t
+rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+/* A random number in [0, n). */
+static size_t
+rn(size_t n)
+{
+	return n ? (size_t) (rnd() % n) : 0;
+}
+
+/* Record a failure with a printf-style description. */
+static void
+fail(const char *fmt,...)
+{
+	va_list		ap;
+
+	n_failures++;
+	if (n_failures > 20)
+		return;
+	printf("FAILURE: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* Print bytes as hex, shortened, for a failure report. */
+static void
+print_hex(const char *label, const uint8_t *p, size_t n)
+{
+	if (n_failures > 20)
+		return;
+	printf("  %s (%zu bytes): ", label, n);
+	for (size_t i = 0; i < n && i < 96; i++)
+		printf("%02x", p[i]);
+	printf("%s\n", n > 96 ? "..." : "");
+}
+
+/* Remember a key so that no later error may show it. */
+static void
+add_secret(const char *key)
+{
+	if (strlen(key) < 16 || strspn(key, "0123456789abcdefABCDEF") < 16)
+		return;
+	if (secrets_file != NULL)
+		fprintf(secrets_file, "%.*s\n", (int) strspn(key, "0123456789abcdefABCDEF"), key);
+	memcpy(secrets[nsecrets % MAX_SECRETS], key, 16);
+	secrets[nsecrets % MAX_SECRETS][16] = '\0';
+	nsecrets++;
+}
+
+/* Does an error field hold a plaintext marker or a key? */
+static int
+leaks(const char *field)
+{
+	int			n = nsecrets < MAX_SECRETS ? nsecrets : MAX_SECRETS;
+
+	if (field == NULL)
+		return 0;
+	if (strstr(field, MARKER) != NULL)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (strcasestr(field, secrets[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+/* The server must be there after every statement. */
+static void
+require_connection(const char *what)
+{
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		fail("connection lost after %s: %s", what, PQerrorMessage(conn));
+		printf("sqlfuzz: %ld statements, %ld failures\n", n_statements, n_failures);
+		exit(2);
+	}
+}
+
+/*
+ * Judge a result: 1 on success, 0 on an ERROR with an allowed SQLSTATE
+ * (allowed is a space-separated list), -1 on anything else (recorded).
+ */
+static int
+judge(PGresult *res, const char *what, const char *allowed)
+{
+	ExecStatusType st = PQresultStatus(res);
+	const char *state;
+	const char *fields[4];
+
+	n_statements++;
+	require_connection(what);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return 1;
+	if (st != PGRES_FATAL_ERROR)
+	{
+		fail("%s: unexpected result status %s", what, PQresStatus(st));
+		return -1;
+	}
+	n_errors++;
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	fields[0] = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	fields[1] = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	fields[2] = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	fields[3] = PQresultErrorField(res, PG_DIAG_CONTEXT);
+	for (int i = 0; i < 4; i++)
+		if (leaks(fields[i]))
+		{
+			fail("%s: error field %d holds a plaintext marker or a key", what, i);
+			return -1;
+		}
+	if (state == NULL || strlen(state) != 5)
+	{
+		fail("%s: error without a SQLSTATE: %s", what, fields[0] ? fields[0] : "?");
+		return -1;
+	}
+	if (allowed != NULL && strstr(allowed, state) != NULL)
+		return 0;
+	fail("%s: SQLSTATE %s not among [%s]: %s", what, state, allowed ? allowed : "",
+		 fields[0] ? fields[0] : "?");
+	return -1;
+}
+
+/* Run a statement with up to 3 parameters; returns the PGresult. */
+static PGresult *
+run(const char *sql, int nparams, const unsigned int *types,
+	const char *const *values, const int *lengths, const int *formats,
+	int result_binary)
+{
+	return PQexecParams(conn, sql, nparams, types, values, lengths, formats,
+						result_binary);
+}
+
+/* Run a statement that must succeed (set-up). */
+static void
+must(const char *sql)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (judge(res, sql, NULL) != 1)
+	{
+		printf("set-up statement failed: %s\n", sql);
+		exit(2);
+	}
+	PQclear(res);
+}
+
+/* set_config() a GUC; 1 if the server accepted the value. */
+static int
+set_guc(const char *name, const char *value, int via_set)
+{
+	PGresult   *res;
+	int			ok;
+
+	if (via_set)
+	{
+		char	   *lit = PQescapeLiteral(conn, value, strlen(value));
+		char	   *sql = malloc(strlen(lit) + 128);
+
+		sprintf(sql, "SET %s = %s", name, lit);
+		res = PQexec(conn, sql);
+		free(sql);
+		PQfreemem(lit);
+	}
+	else
+	{
+		const char *values[2] = {name, value};
+
+		res = run("SELECT set_config($1, $2, false)", 2, NULL, values, NULL, NULL, 0);
+	}
+	ok = judge(res, "set a GUC", via_set ? "22023 42602 42704 22021 42601" : "22023 42602 42704 22021");
+	PQclear(res);
+	return ok == 1;
+}
+
+/* ---- the pool of genuine envelopes ---- */
+
+/* A random plaintext with the marker: ASCII, some multibyte, some long. */
+static void
+random_plain(char *out, size_t cap)
+{
+	static const char *const multi[] = {"ü", "日本", "é", "Ω", "😀"};
+	size_t		len = rn(4) == 0 ? rn(cap - 40) : rn(40);
+	size_t		o;
+
+	o = (size_t) snprintf(out, cap, "%s%08x-", MARKER, (unsigned) rnd());
+	while (o < len && o + 8 < cap)
+	{
+		if (rn(10) == 0)
+		{
+			const char *m = multi[rn(5)];
+
+			memcpy(out + o, m, strlen(m));
+			o += strlen(m);
+		}
+		else
+			out[o++] = (char) (' ' + rn(95));
+	}
+	out[o] = '\0';
+}
+
+/* Encrypt the pool's plaintexts with the server and keep the envelopes. */
+static void
+build_pool(void)
+{
+	for (int i = 0; i < POOL_SIZE; i++)
+	{
+		pool_entry *p = &pool[i];
+		const char *values[2];
+		PGresult   *res;
+
+		random_plain(p->plain, sizeof(p->plain));
+		if (i == 0)
+			p->plain[0] = '\0';
+		if (i % 4 == 3)
+			snprintf(p->context, sizeof(p->context), "ctx-%d", i);
+		values[0] = p->plain;
+		values[1] = p->context;
+		res = run(p->context[0]
+				  ? "SELECT e, e::text FROM (SELECT encrypt($1, $2) AS e) s"
+				  : "SELECT e, e::text FROM (SELECT encrypt($1) AS e) s",
+				  p->context[0] ? 2 : 1, NULL, values, NULL, NULL, 1);
+		if (judge(res, "build the pool", NULL) != 1 || PQntuples(res) != 1)
+		{
+			printf("could not build the envelope pool\n");
+			exit(2);
+		}
+		p->env_len = (size_t) PQgetlength(res, 0, 0);
+		memcpy(p->env, PQgetvalue(res, 0, 0), p->env_len);
+		snprintf(p->text, sizeof(p->text), "%.*s", PQgetlength(res, 0, 1),
+				 PQgetvalue(res, 0, 1));
+		PQclear(res);
+	}
+}
+
+/* ---- mutations ---- */
+
+static const uint8_t interesting[] = {0x00, 0x01, 0x02, 0x03, 0x7f, 0x80, 0x81, 0x82, 0xfe, 0xff};
+
+/* Mutate bytes in place (len may change, up to cap); returns the new length. */
+static size_t
+mutate_bytes(uint8_t *buf, size_t len, size_t cap)
+{
+	int			rounds = 1 + (int) rn(3);
+
+	for (int r = 0; r < rounds; r++)
+	{
+		size_t		pos = rn(len ? len : 1);
+
+		switch (rn(10))
+		{
+			case 0:				/* flip a bit */
+				if (len)
+					buf[pos] ^= (uint8_t) (1 << rn(8));
+				break;
+			case 1:				/* an interesting byte */
+				if (len)
+					buf[pos] = interesting[rn(sizeof(interesting))];
+				break;
+			case 2:				/* a random byte */
+				if (len)
+					buf[pos] = (uint8_t) rnd();
+				break;
+			case 3:				/* truncate */
+				len = rn(len + 1);
+				break;
+			case 4:				/* append random bytes */
+				{
+					size_t		n = 1 + rn(40);
+
+					while (n-- && len < cap)
+						buf[len++] = (uint8_t) rnd();
+				}
+				break;
+			case 5:				/* delete one byte */
+				if (len)
+				{
+					memmove(buf + pos, buf + pos + 1, len - pos - 1);
+					len--;
+				}
+				break;
+			case 6:				/* insert one byte */
+				if (len < cap)
+				{
+					memmove(buf + pos + 1, buf + pos, len - pos);
+					buf[pos] = (uint8_t) rnd();
+					len++;
+				}
+				break;
+			case 7:				/* edit the header: version, algorithm, context bit */
+				if (len >= 2)
+					buf[rn(2)] = interesting[rn(sizeof(interesting))];
+				break;
+			case 8:				/* cut to a length near a boundary */
+				{
+					static const size_t edges[] = {0, 1, 5, 6, 17, 18, 21, 22, 33, 34, 35};
+					size_t		n = edges[rn(sizeof(edges) / sizeof(edges[0]))];
+
+					if (n < len)
+						len = n;
+				}
+				break;
+			case 9:				/* splice in another envelope's tail */
+				{
+					const pool_entry *o = &pool[rn(POOL_SIZE)];
+					size_t		from = rn(o->env_len);
+					size_t		n = o->env_len - from;
+
+					if (pos + n > cap)
+						n = cap - pos;
+					memcpy(buf + pos, o->env + from, n);
+					if (pos + n > len)
+						len = pos + n;
+				}
+				break;
+		}
+	}
+	return len;
+}
+
+/* Standard padded base64 with the prefix, as the output function writes. */
+static void
+to_text_form(const uint8_t *env, size_t len, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t		o = 0;
+
+	memcpy(out, "ecv1:", 5);
+	out += 5;
+	for (size_t i = 0; i < len; i += 3)
+	{
+		uint32_t	v = (uint32_t) env[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t) env[i + 1] << 8;
+		if (i + 2 < len)
+			v |= env[i + 2];
+		out[o++] = a[(v >> 18) & 63];
+		out[o++] = a[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? a[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? a[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* Mutate a text form in place (NUL-terminated, at most cap - 1 chars). */
+static void
+mutate_text(char *s, size_t cap)
+{
+	static const char chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\n-_.:";
+	size_t		len = strlen(s);
+	int			rounds = 1 + (int) rn(3);
+
+	for (int r = 0; r < rounds; r++)
+	{
+		size_t		pos = rn(len ? len : 1);
+
+		switch (rn(8))
+		{
+			case 0:				/* replace a character */
+			case 1:
+				if (len)
+					s[pos] = chars[rn(sizeof(chars) - 1)];
+				break;
+			case 2:				/* truncate */
+				len = rn(len + 1);
+				s[len] = '\0';
+				break;
+			case 3:				/* insert a character */
+				if (len + 1 < cap)
+				{
+					memmove(s + pos + 1, s + pos, len - pos + 1);
+					s[pos] = chars[rn(sizeof(chars) - 1)];
+					len++;
+				}
+				break;
+			case 4:				/* delete a character */
+				if (len)
+				{
+					memmove(s + pos, s + pos + 1, len - pos);
+					len--;
+				}
+				break;
+			case 5:				/* add or remove padding */
+				if (len + 2 < cap && rn(2))
+				{
+					s[len++] = '=';
+					s[len] = '\0';
+				}
+				else if (len > 5)
+					s[--len] = '\0';
+				break;
+			case 6:				/* mangle the prefix */
+				if (len >= 5)
+					s[rn(5)] = (char) toupper((unsigned char) s[rn(5)]);
+				break;
+			case 7:				/* a random printable or high byte */
+				if (len)
+					s[pos] = (char) (rn(4) ? ' ' + rn(95) : 0x80 + rn(0x7f));
+				break;
+		}
+	}
+	/* text parameters are C strings */
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\0')
+			s[i] = 'A';
+}
+
+/* ---- checking what the server accepted ---- */
+
+/*
+ * A row the server accepted: read back its bytes.  If they are a pool
+ * envelope, it must decrypt (with that envelope's context) to its
+ * plaintext; anything else must not decrypt, whatever the context.
+ */
+static void
+check_stored(const char *id, const pool_entry *origin)
+{
+	const pool_entry *match = NULL;
+	const char *values[2] = {id, NULL};
+	PGresult   *res;
+	int			ok;
+
+	res = run("SELECT c, c::text, key_id(c) FROM fz WHERE id = $1", 1, NULL, values, NULL, NULL, 1);
+	if (judge(res, "read back", NULL) != 1 || PQntuples(res) != 1)
+	{
+		PQclear(res);
+		return;
+	}
+	for (int i = 0; i < POOL_SIZE && match == NULL; i++)
+		if ((size_t) PQgetlength(res, 0, 0) == pool[i].env_len &&
+			memcmp(PQgetvalue(res, 0, 0), pool[i].env, pool[i].env_len) == 0)
+			match = &pool[i];
+	if (strncmp(PQgetvalue(res, 0, 1), "ecv1:", 5) != 0)
+		fail("output function did not give a ciphertext text form");
+	PQclear(res);
+
+	values[1] = match ? match->context : origin->context;
+	res = run(values[1][0] ? "SELECT decrypt(c, $2) FROM fz WHERE id = $1"
+			  : "SELECT decrypt(c) FROM fz WHERE id = $1",
+			  values[1][0] ? 2 : 1, NULL, values, NULL, NULL, 0);
+	ok = judge(res, "decrypt a fuzzed value", "39000 42704");
+	if (ok == 1)
+	{
+		n_decrypted++;
+		if (match == NULL)
+			fail("a value that is not a genuine envelope decrypted (forgery)");
+		else if (strcmp(PQgetvalue(res, 0, 0), match->plain) != 0)
+			fail("decrypt() gave the wrong plaintext");
+	}
+	else if (ok == 0 && match != NULL)
+		fail("a genuine envelope did not decrypt");
+	PQclear(res);
+}
+
+/* Insert through the binary path (recv); check what was accepted. */
+static void
+case_binary(void)
+{
+	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	uint8_t		buf[MAX_INPUT];
+	size_t		len;
+	const char *values[1];
+	int			lengths[1];
+	int			formats[1] = {1};
+	PGresult   *res;
+	int			ok;
+
+	if (rn(8) == 0)
+	{
+		len = rn(80);
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t) rnd();
+	}
+	else
+	{
+		memcpy(buf, o->env, o->env_len);
+		len = rn(16) == 0 ? o->env_len : mutate_bytes(buf, o->env_len, sizeof(buf));
+	}
+	values[0] = (const char *) buf;
+	lengths[0] = (int) len;
+	res = run("INSERT INTO fz (c) VALUES ($1) RETURNING id", 1, &enc_oid, values,
+			  lengths, formats, 0);
+	ok = judge(res, "binary insert", "22P03");
+	if (ok < 0)
+		print_hex("input", buf, len);
+	if (ok == 1)
+	{
+		n_accepted++;
+		check_stored(PQgetvalue(res, 0, 0), o);
+	}
+	PQclear(res);
+}
+
+/* Append a big-endian integer to a buffer. */
+static size_t
+put_be(uint8_t *p, uint32_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t) (v >> (8 * (bytes - 1 - i)));
+	return (size_t) bytes;
+}
+
+/* COPY ... FROM STDIN (FORMAT binary) with one fuzzed row. */
+static void
+case_copy(void)
+{
+	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	uint8_t		env[MAX_INPUT];
+	uint8_t		stream[MAX_INPUT + 64];
+	size_t		len;
+	size_t		n = 0;
+	PGresult   *res;
+	int			ok;
+
+	memcpy(env, o->env, o->env_len);
+	len = rn(16) == 0 ? o->env_len : mutate_bytes(env, o->env_len, sizeof(env));
+	memcpy(stream, "PGCOPY\n\377\r\n\0", 11);
+	n = 11;
+	n += put_be(stream + n, 0, 4);	/* flags */
+	n += put_be(stream + n, 0, 4);	/* header extension */
+	n += put_be(stream + n, 1, 2);	/* one field */
+	n += put_be(stream + n, (uint32_t) len, 4);
+	memcpy(stream + n, env, len);
+	n += len;
+	n += put_be(stream + n, 0xffff, 2);	/* trailer */
+
+	res = PQexec(conn, "COPY fz (c) FROM STDIN (FORMAT binary)");
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+	{
+		judge(res, "start COPY", NULL);
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
+	if (PQputCopyData(conn, (const char *) stream, (int) n) != 1 ||
+		PQputCopyEnd(conn, NULL) != 1)
+		require_connection("COPY data");
+	res = PQgetResult(conn);
+	ok = judge(res, "binary COPY", "22P03");
+	if (ok < 0)
+		print_hex("input", env, len);
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	if (ok == 1)
+		n_accepted++;
+}
+
+/* Text forms with the switch on, by the input function or the text cast. */
+static void
+case_text(void)
+{
+	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	char		s[MAX_INPUT];
+	const char *values[1] = {s};
+	unsigned int types[1];
+	PGresult   *res;
+	int			ok;
+	int			via_cast = (int) rn(2);
+	int			prefixed;
+
+	if (rn(3) == 0)
+	{
+		uint8_t		env[MAX_INPUT / 2];
+		size_t		len;
+
+		memcpy(env, o->env, o->env_len);
+		len = mutate_bytes(env, o->env_len, sizeof(env));
+		to_text_form(env, len, s);	/* valid base64 of a mutated envelope */
+	}
+	else
+	{
+		snprintf(s, sizeof(s), "%s", o->text);
+		if (rn(16) != 0)
+			mutate_text(s, sizeof(s));
+	}
+	prefixed = strncmp(s, "ecv1:", 5) == 0;
+	types[0] = via_cast ? TEXT_OID : UNKNOWN_OID;
+	res = run(via_cast ? "INSERT INTO fz (c) VALUES ($1::text::encrypted_text) RETURNING id"
+			  : "INSERT INTO fz (c) VALUES ($1) RETURNING id",
+			  1, types, values, NULL, NULL, 0);
+	ok = judge(res, "text-form insert", "22P02 22021");
+	if (ok < 0)
+		print_hex("input", (const uint8_t *) s, strlen(s));
+	if (ok == 1)
+	{
+		n_accepted++;
+		if (prefixed)
+			check_stored(PQgetvalue(res, 0, 0), o);
+		else
+		{
+			/* no prefix: it was taken as plaintext and must come back */
+			const char *id[1] = {PQgetvalue(res, 0, 0)};
+			PGresult   *r2 = run("SELECT decrypt(c) FROM fz WHERE id = $1", 1, NULL, id,
+								 NULL, NULL, 0);
+
+			if (judge(r2, "decrypt an unprefixed text", NULL) == 1 &&
+				strcmp(PQgetvalue(r2, 0, 0), s) != 0)
+				fail("unprefixed text did not round-trip");
+			PQclear(r2);
+		}
+	}
+	PQclear(res);
+}
+
+/* Plaintexts and prefixed text with the switch off. */
+static void
+case_plain(void)
+{
+	char		s[MAX_INPUT];
+	const char *values[1] = {s};
+	unsigned int types[1];
+	PGresult   *res;
+	int			ok;
+	int			via_cast = (int) rn(2);
+
+	switch (rn(4))
+	{
+		case 0:					/* a ciphertext text form: refused */
+			snprintf(s, sizeof(s), "%s", pool[rn(POOL_SIZE)].text);
+			break;
+		case 1:					/* random bytes, maybe not UTF-8 */
+			{
+				size_t		len = rn(60);
+
+				for (size_t i = 0; i < len; i++)
+					s[i] = (char) (1 + rn(255));
+				s[len] = '\0';
+			}
+			break;
+		default:				/* a plaintext, sometimes long */
+			random_plain(s, rn(8) == 0 ? sizeof(s) : 200);
+			break;
+	}
+	types[0] = via_cast ? TEXT_OID : UNKNOWN_OID;
+	res = run(via_cast ? "INSERT INTO fz (c) VALUES ($1::text::encrypted_text) RETURNING id"
+			  : "INSERT INTO fz (c) VALUES ($1) RETURNING id",
+			  1, types, values, NULL, NULL, 0);
+	ok = judge(res, "plaintext insert", "22023 22021");
+	if (ok == 1)
+	{
+		const char *id[1] = {PQgetvalue(res, 0, 0)};
+		PGresult   *r2;
+
+		n_accepted++;
+		if (strncmp(s, "ecv1:", 5) == 0)
+			fail("ciphertext text form accepted with the switch off");
+		r2 = run("SELECT decrypt(c) FROM fz WHERE id = $1", 1, NULL, id, NULL, NULL, 0);
+		if (judge(r2, "decrypt a plaintext", NULL) == 1)
+		{
+			n_decrypted++;
+			if (strcmp(PQgetvalue(r2, 0, 0), s) != 0)
+				fail("plaintext did not round-trip");
+		}
+		PQclear(r2);
+	}
+	else if (ok == 0 && strncmp(s, "ecv1:", 5) == 0 &&
+			 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "22023") != 0)
+		fail("prefixed input refused with the wrong SQLSTATE");
+	PQclear(res);
+}
+
+/* A random candidate key: valid, nearly valid or junk. */
+static void
+random_key(char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdefABCDEF";
+	size_t		len;
+
+	switch (rn(8))
+	{
+		case 0:
+		case 1:
+		case 2:					/* valid */
+			for (int i = 0; i < 64; i++)
+				out[i] = hex[rn(22)];
+			out[64] = '\0';
+			break;
+		case 3:					/* one of the real keys */
+			snprintf(out, cap, "%s", rn(2) ? key1 : key2);
+			break;
+		case 4:					/* wrong length */
+			len = rn(2) ? 63 : 65 + rn(3);
+			for (size_t i = 0; i < len; i++)
+				out[i] = hex[rn(22)];
+			out[len] = '\0';
+			break;
+		case 5:					/* one bad character or a blank */
+			for (int i = 0; i < 64; i++)
+				out[i] = hex[rn(22)];
+			out[rn(64)] = " g-x,\tZ:"[rn(8)];
+			out[64] = '\0';
+			break;
+		case 6:					/* empty: unset */
+			out[0] = '\0';
+			break;
+		default:				/* junk, sometimes long */
+			len = rn(4) == 0 ? rn(cap - 1) : rn(100);
+			for (size_t i = 0; i < len; i++)
+				out[i] = (char) (' ' + rn(95));
+			out[len] = '\0';
+			break;
+	}
+}
+
+/* Is key k (hex, any case) named by a previous_keys list? */
+static int
+list_has_key(const char *list, const char *k)
+{
+	const char *p = list;
+
+	while (*p)
+	{
+		const char *start;
+		size_t		len;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		start = p;
+		while (*p && *p != ',')
+			p++;
+		len = (size_t) (p - start);
+		while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+			len--;
+		if (len == 64 && strncasecmp(start, k, 64) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Random GUC values; then a decrypt whose outcome follows from them. */
+static void
+case_guc(void)
+{
+	char		v[12000];
+	int			via_set = rn(3) == 0;
+	const pool_entry *o;
+	const char *values[2];
+	int			lengths[2] = {0, 0};
+	int			formats[2] = {1, 0};
+	unsigned int types[2] = {enc_oid, TEXT_OID};
+	PGresult   *res;
+	int			ok;
+	int			have_key1;
+	int			any_key;
+
+	guc_dirty = 1;
+	switch (rn(6))
+	{
+		case 0:
+		case 1:
+			random_key(v, 200);
+			add_secret(v);
+			if (set_guc("encrypted_column.key", v, via_set))
+				snprintf(cur_key, sizeof(cur_key), "%s", v);
+			break;
+		case 2:
+		case 3:
+			{
+				int			n = (int) rn(20);
+				size_t		o2 = 0;
+				static const char *const seps[] = {",", ", ", " ,", ",,", "\t,"};
+
+				v[0] = '\0';
+				for (int i = 0; i < n && o2 + 200 < sizeof(v); i++)
+				{
+					char		k[200];
+
+					random_key(k, 120);
+					add_secret(k);
+					o2 += (size_t) snprintf(v + o2, sizeof(v) - o2, "%s%s",
+											i ? seps[rn(5)] : "", k);
+				}
+				if (rn(8) == 0 && o2 + 1 < sizeof(v))
+					strcat(v, ",");
+				if (set_guc("encrypted_column.previous_keys", v, via_set))
+					snprintf(cur_prev, sizeof(cur_prev), "%s", v);
+			}
+			break;
+		case 4:
+			{
+				static const char *const b[] = {"on", "off", "true", "false", "yes", "no",
+				"1", "0", "maybe", "", "o", "ON ", "2"};
+
+				set_guc("encrypted_column.accept_ciphertext", b[rn(13)], via_set);
+			}
+			break;
+		default:
+			{
+				static const char *const names[] = {"encrypted_column.keys", "encrypted_column.",
+				"encrypted_column.key.x", "encrypted_column.keyx", "encrypted_column.previous_key"};
+
+				random_key(v, 100);
+				set_guc(names[rn(5)], v, via_set);
+			}
+			break;
+	}
+
+	/* SHOW never prints key bytes (leaks() checks every key set so far) */
+	res = PQexec(conn, "SELECT current_setting('encrypted_column.key') || ' ' || "
+				 "current_setting('encrypted_column.previous_keys')");
+	if (judge(res, "show the key GUCs", NULL) == 1 && leaks(PQgetvalue(res, 0, 0)))
+		fail("SHOW printed key bytes");
+	PQclear(res);
+
+	/* decrypt a pool value (under KEY1): predicted from the accepted GUCs */
+	o = &pool[rn(POOL_SIZE)];
+	values[0] = (const char *) o->env;
+	values[1] = o->context;
+	lengths[0] = (int) o->env_len;
+	have_key1 = strcasecmp(cur_key, key1) == 0 || list_has_key(cur_prev, key1);
+	any_key = cur_key[0] != '\0' || strspn(cur_prev, " \t,") != strlen(cur_prev);
+	res = run(o->context[0] ? "SELECT decrypt($1, $2)" : "SELECT decrypt($1)",
+			  o->context[0] ? 2 : 1, types, values, lengths, formats, 0);
+	ok = judge(res, "decrypt after a GUC change", "42704 55000");
+	if (ok == 1 && !have_key1)
+		fail("decrypted without the key loaded");
+	else if (ok == 1 && strcmp(PQgetvalue(res, 0, 0), o->plain) != 0)
+		fail("wrong plaintext after a GUC change");
+	else if (ok == 0 && have_key1)
+		fail("did not decrypt although the key is loaded");
+	else if (ok == 0 && !any_key &&
+			 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "55000") != 0)
+		fail("no key loaded, but not the 'key is not set' error");
+	PQclear(res);
+
+	/* encrypting works exactly when a current key is set */
+	values[0] = o->plain;
+	res = run("SELECT decrypt(encrypt($1))", 1, NULL, values, NULL, NULL, 0);
+	ok = judge(res, "encrypt after a GUC change", "55000");
+	if (ok == 1 && strcmp(PQgetvalue(res, 0, 0), o->plain) != 0)
+		fail("round trip failed after a GUC change");
+	if ((ok == 1) != (cur_key[0] != '\0'))
+		fail("encrypt() %s although the key is %s", ok == 1 ? "worked" : "failed",
+			 cur_key[0] ? "set" : "unset");
+	PQclear(res);
+}
+
+/* decrypt() with random contexts. */
+static void
+case_context(void)
+{
+	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	char		ctx[64];
+	const char *values[2] = {(const char *) o->env, ctx};
+	int			lengths[2] = {(int) o->env_len, 0};
+	int			formats[2] = {1, 0};
+	unsigned int types[2] = {enc_oid, TEXT_OID};
+	PGresult   *res;
+	int			ok;
+	int			right;
+
+	switch (rn(4))
+	{
+		case 0:
+			snprintf(ctx, sizeof(ctx), "%s", o->context);
+			break;
+		case 1:
+			ctx[0] = '\0';
+			break;
+		default:
+			snprintf(ctx, sizeof(ctx), "ctx-%d", (int) rn(POOL_SIZE));
+			break;
+	}
+	right = o->context[0] && strcmp(ctx, o->context) == 0;
+	res = run("SELECT decrypt($1, $2)", 2, types, values, lengths, formats, 0);
+	ok = judge(res, "decrypt with a context", "39000 22023");
+	if (ok == 1 && !right)
+		fail("decrypted with the wrong context");
+	else if (ok == 1 && strcmp(PQgetvalue(res, 0, 0), o->plain) != 0)
+		fail("wrong plaintext with the right context");
+	else if (ok == 0 && right)
+		fail("did not decrypt with the right context");
+	PQclear(res);
+}
+
+/* Put the session back to the known state: KEY1 current, switch on. */
+static void
+reset_session(void)
+{
+	must("RESET encrypted_column.previous_keys");
+	set_guc("encrypted_column.key", key1, 0);
+	snprintf(cur_key, sizeof(cur_key), "%s", key1);
+	cur_prev[0] = '\0';
+	must("SET encrypted_column.accept_ciphertext = on");
+	guc_dirty = 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	long		cases;
+	PGresult   *res;
+
+	if (argc != 6 && argc != 7)
+	{
+		fprintf(stderr, "usage: %s CONNINFO SEED CASES KEY1 KEY2 [SECRETS_FILE]\n", argv[0]);
+		return 2;
+	}
+	if (argc == 7 && (secrets_file = fopen(argv[6], "w")) == NULL)
+	{
+		perror(argv[6]);
+		return 2;
+	}
+	rng_state = strtoull(argv[2], NULL, 10) | 1;
+	cases = strtol(argv[3], NULL, 10);
+	key1 = argv[4];
+	key2 = argv[5];
+	add_secret(key1);
+	add_secret(key2);
+
+	conn = PQconnectdb(argv[1]);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "connection failed: %s", PQerrorMessage(conn));
+		return 2;
+	}
+	PQsetNoticeProcessor(conn, NULL, NULL);
+	must("SET client_min_messages = warning");
+	must("CREATE EXTENSION IF NOT EXISTS encrypted_column");
+	must("DROP TABLE IF EXISTS fz");
+	must("CREATE TABLE fz (id bigserial PRIMARY KEY, c encrypted_text)");
+	res = PQexec(conn, "SELECT 'encrypted_text'::regtype::oid");
+	if (judge(res, "type oid", NULL) != 1)
+		return 2;
+	enc_oid = (unsigned int) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+
+	reset_session();
+	build_pool();
+
+	for (long i = 0; i < cases; i++)
+	{
+		int			kind;
+		size_t		r = rn(100);
+
+		/* weights: binary 30, copy 10, text 25, plain 10, guc 15, context 10 */
+		kind = r < 30 ? 0 : r < 40 ? 1 : r < 65 ? 2 : r < 75 ? 3 : r < 90 ? 4 : 5;
+		n_cases[kind]++;
+		if (kind != 4 && guc_dirty)
+			reset_session();
+		if (kind == 3)
+			must("SET encrypted_column.accept_ciphertext = off");
+		switch (kind)
+		{
+			case 0:
+				case_binary();
+				break;
+			case 1:
+				case_copy();
+				break;
+			case 2:
+				case_text();
+				break;
+			case 3:
+				case_plain();
+				break;
+			case 4:
+				case_guc();
+				break;
+			default:
+				case_context();
+				break;
+		}
+		if (kind == 3)
+			must("SET encrypted_column.accept_ciphertext = on");
+		if (i % 2000 == 1999)
+			must("TRUNCATE fz");
+	}
+
+	printf("sqlfuzz: %ld cases (", cases);
+	for (int k = 0; k < 6; k++)
+		printf("%s%s %ld", k ? ", " : "", case_names[k], n_cases[k]);
+	printf("), %ld statements, %ld clean errors, %ld values accepted, %ld decrypted, %ld failures\n",
+		   n_statements, n_errors, n_accepted, n_decrypted, n_failures);
+	PQfinish(conn);
+	if (secrets_file != NULL)
+		fclose(secrets_file);
+	return n_failures == 0 ? 0 : 1;
+}
