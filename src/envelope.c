@@ -152,9 +152,12 @@ ec_text_decoded_max(size_t text_len)
 	return (text_len - EC_TEXT_PREFIX_LEN) / 4 * 3;
 }
 
-/* Value of one base64 character, or -1. */
-static int
-b64_value(unsigned char c)
+/*
+ * Value of one base64 character, or -1.  With urlsafe, '-' and '_' count
+ * as '+' and '/', as Python's urlsafe_b64decode reads them.
+ */
+int
+ec_base64_value(unsigned char c, bool urlsafe)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -162,9 +165,9 @@ b64_value(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '+')
+	if (c == '+' || (urlsafe && c == '-'))
 		return 62;
-	if (c == '/')
+	if (c == '/' || (urlsafe && c == '_'))
 		return 63;
 	return -1;
 }
@@ -190,8 +193,8 @@ ec_text_decode(const char *str, size_t len, uint8_t *out, size_t *out_len)
 
 	for (size_t i = 0; i < n; i += 4)
 	{
-		int			a = b64_value(p[i]);
-		int			b = b64_value(p[i + 1]);
+		int			a = ec_base64_value(p[i], false);
+		int			b = ec_base64_value(p[i + 1], false);
 		int			c;
 		int			d;
 		bool		last = (i + 4 == n);
@@ -205,7 +208,7 @@ ec_text_decode(const char *str, size_t len, uint8_t *out, size_t *out_len)
 			out[o++] = (uint8_t) ((a << 2) | (b >> 4));
 			break;
 		}
-		c = b64_value(p[i + 2]);
+		c = ec_base64_value(p[i + 2], false);
 		if (c < 0)
 			return EC_ENV_BAD_BASE64;
 		if (last && p[i + 3] == '=')
@@ -216,7 +219,7 @@ ec_text_decode(const char *str, size_t len, uint8_t *out, size_t *out_len)
 			out[o++] = (uint8_t) (((b & 0x0f) << 4) | (c >> 2));
 			break;
 		}
-		d = b64_value(p[i + 3]);
+		d = ec_base64_value(p[i + 3], false);
 		if (d < 0)
 			return EC_ENV_BAD_BASE64;
 		out[o++] = (uint8_t) ((a << 2) | (b >> 4));

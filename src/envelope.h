@@ -77,6 +77,7 @@ extern void ec_text_encode(const uint8_t *envelope, size_t len, char *out);
 extern size_t ec_text_decoded_max(size_t text_len);
 extern ec_envelope_status ec_text_decode(const char *str, size_t len,
 										 uint8_t *out, size_t *out_len);
+extern int	ec_base64_value(unsigned char c, bool urlsafe);
 extern void ec_hex_encode(const uint8_t *bytes, size_t len, char *out);
 
 #endif							/* EC_ENVELOPE_H */

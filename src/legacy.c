@@ -103,24 +103,6 @@ static void wrong_secret(const char *fn, const char *what, const char *detail,
 static void crypto_failed(uint8_t *key, size_t key_len, uint8_t *plain,
 						  size_t plain_len) pg_attribute_noreturn();
 
-/* The value of one base64 symbol, or -1; urlsafe also takes '-' and '_'. */
-static int
-b64_symbol(unsigned char c, bool urlsafe)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	/* Python's urlsafe_b64decode maps "-_" onto "+/" and so accepts both */
-	if (c == '+' || (urlsafe && c == '-'))
-		return 62;
-	if (c == '/' || (urlsafe && c == '_'))
-		return 63;
-	return -1;
-}
-
 /*
  * Decode padded base64, skipping ASCII whitespace.  Stricter than Python's
  * default decoder, which silently drops any character outside the alphabet
@@ -156,7 +138,7 @@ b64_decode(const char *src, size_t len, bool urlsafe,
 		}
 		else
 		{
-			int			v = b64_symbol(c, urlsafe);
+			int			v = ec_base64_value(c, urlsafe);
 
 			if (v < 0)
 				return B64_BAD_CHAR;

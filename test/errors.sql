@@ -1,16 +1,7 @@
 -- pgTAP: every user-reachable error has its SQLSTATE and message, no
 -- error text carries plaintext or key bytes, and failed statements leave
 -- what is stored unchanged.
-\set ON_ERROR_STOP 1
-\set QUIET 1
-\pset format unaligned
-\pset tuples_only true
-\pset pager off
-
-BEGIN;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-CREATE EXTENSION encrypted_column;
-SELECT no_plan();
+\ir include/begin.psql
 
 SET LOCAL encrypted_column.key = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 CREATE TABLE people (id int PRIMARY KEY, email encrypted_text, ssn encrypted_text);
