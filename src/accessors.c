@@ -96,14 +96,17 @@ ec_open_to_text(struct varlena *datum, const char *context,
 				 errmsg("stored encrypted_text value is malformed"),
 				 errdetail("%s", ec_envelope_status_detail(parsed))));
 
-	ec_hex_encode(env.key_id, EC_KEY_ID_LEN, id_hex);
+	/* the key id in hex is for the error messages: built only on their paths */
 	nkeys = ec_find_keys(env.key_id, keys, MAX_CANDIDATES);
 	if (nkeys == 0)
+	{
+		ec_hex_encode(env.key_id, EC_KEY_ID_LEN, id_hex);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no loaded key has key id %s", id_hex),
 				 errhint("Set encrypted_column.key, or add the key to encrypted_column.previous_keys, "
 						 "to the key whose id is %s.", id_hex)));
+	}
 
 	result = (text *) palloc(VARHDRSZ + env.ciphertext_len);
 	SET_VARSIZE(result, VARHDRSZ + env.ciphertext_len);
@@ -137,6 +140,7 @@ ec_open_to_text(struct varlena *datum, const char *context,
 		}
 	}
 	pfree(result);
+	ec_hex_encode(env.key_id, EC_KEY_ID_LEN, id_hex);
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 			 errmsg("could not decrypt encrypted_text value with key id %s", id_hex),

@@ -10,8 +10,8 @@
  * contexts live as long as the backend's key ring.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -36,15 +36,16 @@ static EVP_KDF *hkdf_kdf = NULL;
 /*
  * Nonces are drawn from a buffer the CSPRNG fills in bulk: one RAND_bytes
  * call per value costs more than the encryption itself.  The buffer
- * belongs to the process that filled it; after a fork the child sees a
- * different pid and throws the inherited bytes away, so two backends can
- * never hand out the same nonce.  Nothing fills it before first use, so the
+ * belongs to the process that filled it: a fork handler empties it in the
+ * child, so two processes can never hand out the same nonce.  (A getpid()
+ * check per value would do the same at the price of a system call, as much
+ * as the encryption.)  Nothing fills it before first use, so the
  * postmaster never does.
  */
 #define NONCE_POOL_COUNT 512
 static uint8_t nonce_pool[NONCE_POOL_COUNT * EC_GCM_NONCE_LEN];
 static size_t nonce_pool_next = sizeof(nonce_pool);
-static pid_t nonce_pool_pid = 0;
+static bool nonce_pool_fork_handler = false;
 
 static char error_text[256];
 
@@ -173,6 +174,7 @@ ec_gcm_seal(ec_gcm *gcm, const uint8_t *nonce,
 			const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
 	EVP_CIPHER_CTX *ctx = gcm->enc;
+	OSSL_PARAM	params[2];
 	int			n;
 
 	if (len > INT_MAX || aad_len > INT_MAX || context_len > INT_MAX)
@@ -185,8 +187,12 @@ ec_gcm_seal(ec_gcm *gcm, const uint8_t *nonce,
 		return library_failure();
 	if (len > 0 && EVP_EncryptUpdate(ctx, out, &n, in, (int) len) != 1)
 		return library_failure();
+	/* the tag as an OSSL_PARAM: EVP_CIPHER_CTX_ctrl would build one anyway */
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+												  tag, EC_GCM_TAG_LEN);
+	params[1] = OSSL_PARAM_construct_end();
 	if (EVP_EncryptFinal_ex(ctx, out + len, &n) != 1 ||
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, EC_GCM_TAG_LEN, tag) != 1)
+		EVP_CIPHER_CTX_get_params(ctx, params) != 1)
 		return library_failure();
 	return EC_CRYPTO_OK;
 }
@@ -202,6 +208,7 @@ ec_gcm_open(ec_gcm *gcm, const uint8_t *nonce,
 			const uint8_t *in, size_t len, const uint8_t *tag, uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx = gcm->dec;
+	OSSL_PARAM	params[2];
 	int			n;
 
 	if (len > INT_MAX || aad_len > INT_MAX || context_len > INT_MAX)
@@ -214,8 +221,10 @@ ec_gcm_open(ec_gcm *gcm, const uint8_t *nonce,
 		return library_failure();
 	if (len > 0 && EVP_DecryptUpdate(ctx, out, &n, in, (int) len) != 1)
 		return library_failure();
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, EC_GCM_TAG_LEN,
-							(void *) tag) != 1)
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+												  (void *) tag, EC_GCM_TAG_LEN);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_CIPHER_CTX_set_params(ctx, params) != 1)
 		return library_failure();
 	if (EVP_DecryptFinal_ex(ctx, out + len, &n) != 1)
 	{
@@ -226,20 +235,31 @@ ec_gcm_open(ec_gcm *gcm, const uint8_t *nonce,
 	return EC_CRYPTO_OK;
 }
 
+/* In the child of a fork: the parent's unused nonces are not ours. */
+static void
+nonce_pool_forget(void)
+{
+	nonce_pool_next = sizeof(nonce_pool);
+}
+
 /* Hand out the next 96-bit nonce from this process's pool. */
 ec_crypto_status
 ec_gcm_next_nonce(uint8_t *nonce)
 {
-	pid_t		pid = getpid();
-
-	if (nonce_pool_pid != pid || nonce_pool_next >= sizeof(nonce_pool))
+	if (nonce_pool_next >= sizeof(nonce_pool))
 	{
-		if (RAND_bytes(nonce_pool, sizeof(nonce_pool)) != 1)
+		if (!nonce_pool_fork_handler)
 		{
-			nonce_pool_next = sizeof(nonce_pool);
-			return library_failure();
+			if (pthread_atfork(NULL, NULL, nonce_pool_forget) != 0)
+			{
+				strncpy(error_text, "could not register a fork handler",
+						sizeof(error_text) - 1);
+				return EC_CRYPTO_LIBRARY;
+			}
+			nonce_pool_fork_handler = true;
 		}
-		nonce_pool_pid = pid;
+		if (RAND_bytes(nonce_pool, sizeof(nonce_pool)) != 1)
+			return library_failure();
 		nonce_pool_next = 0;
 	}
 	memcpy(nonce, nonce_pool + nonce_pool_next, EC_GCM_NONCE_LEN);
