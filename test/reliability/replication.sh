@@ -43,16 +43,19 @@ EXPECTPRINT="SELECT coalesce(md5(string_agg(concat_ws('|', id, $(plain id gen),
 	CASE WHEN id % 10 = 0 THEN repeat($(plain id gen), 60) END), E'\n' ORDER BY id)), 'empty')
 	FROM items"
 
-pq "$P1" postgres -c "CREATE DATABASE app" || exit 1
-PGOPTIONS="$KEYOPTS" pq "$P1" app <<SQL || exit 1
-CREATE EXTENSION encrypted_column;
-CREATE TABLE items (
+# the replicated table, the same on the primary and every subscriber
+ITEMS_DDL="CREATE TABLE items (
 	id int PRIMARY KEY,
 	gen int NOT NULL,
 	note text NOT NULL,
 	c encrypted_text NOT NULL,
 	big encrypted_text
-);
+);"
+
+pq "$P1" postgres -c "CREATE DATABASE app" || exit 1
+PGOPTIONS="$KEYOPTS" pq "$P1" app <<SQL || exit 1
+CREATE EXTENSION encrypted_column;
+$ITEMS_DDL
 INSERT INTO items
 SELECT i, 0, 'REPLCONTROL-' || i, $(plain i 0),
 	CASE WHEN i % 10 = 0 THEN repeat($(plain i 0), 60) END
@@ -92,13 +95,7 @@ SQL
 for db in sub_bin sub_text sub_noswitch; do
 	pq "$P3" "$db" <<SQL || exit 1
 CREATE EXTENSION encrypted_column;
-CREATE TABLE items (
-	id int PRIMARY KEY,
-	gen int NOT NULL,
-	note text NOT NULL,
-	c encrypted_text NOT NULL,
-	big encrypted_text
-);
+$ITEMS_DDL
 SQL
 done
 pq "$P3" sub_bin -c "SET ROLE ec_apply" -c "CREATE SUBSCRIPTION s_bin
