@@ -78,11 +78,11 @@ COMMENT ON FUNCTION decrypt_fernet(text, text) IS
 -- With a ttl the result depends on the statement's start time: STABLE.
 CREATE FUNCTION decrypt_fernet(token bytea, key text, ttl bigint)
 	RETURNS text
-	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet_ttl'
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 CREATE FUNCTION decrypt_fernet(token text, key text, ttl bigint)
 	RETURNS text
-	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet_ttl'
+	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt_fernet(bytea, text, bigint) IS
 	'plaintext of a Fernet token stored as bytea that is at most ttl seconds older than the statement''s start, as Fernet.decrypt(token, ttl)';

@@ -324,6 +324,18 @@ ec_legacy_hmac_sha256(const uint8_t *key, size_t key_len,
 	return EC_CRYPTO_OK;
 }
 
+/* The AES variant for a 16- or 32-byte key, or NULL for another length. */
+static const EVP_CIPHER *
+legacy_aes(size_t key_len, const EVP_CIPHER *(*aes128) (void),
+		   const EVP_CIPHER *(*aes256) (void))
+{
+	if (key_len == 16)
+		return aes128();
+	if (key_len == 32)
+		return aes256();
+	return NULL;
+}
+
 /*
  * Raw AES-CBC decryption (no padding removed) of len bytes, a multiple of
  * the block size, with a 16- or 32-byte key; out receives len bytes.
@@ -339,11 +351,8 @@ ec_legacy_aes_cbc_decrypt(const uint8_t *key, size_t key_len,
 	int			n2 = 0;
 	int			ok;
 
-	if (key_len == 16)
-		cipher = EVP_aes_128_cbc();
-	else if (key_len == 32)
-		cipher = EVP_aes_256_cbc();
-	else
+	cipher = legacy_aes(key_len, EVP_aes_128_cbc, EVP_aes_256_cbc);
+	if (cipher == NULL)
 		return library_failure();
 	if (len > INT_MAX || len % EC_LEGACY_AES_BLOCK != 0)
 		return library_failure();
@@ -380,11 +389,8 @@ ec_legacy_aes_gcm_open(const uint8_t *key, size_t key_len,
 	int			final_len = 0;
 	ec_crypto_status status = EC_CRYPTO_OK;
 
-	if (key_len == 16)
-		cipher = EVP_aes_128_gcm();
-	else if (key_len == 32)
-		cipher = EVP_aes_256_gcm();
-	else
+	cipher = legacy_aes(key_len, EVP_aes_128_gcm, EVP_aes_256_gcm);
+	if (cipher == NULL)
 		return library_failure();
 	if (len > INT_MAX || nonce_len == 0 || nonce_len > INT_MAX)
 		return library_failure();

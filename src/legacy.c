@@ -41,7 +41,6 @@ PG_FUNCTION_INFO_V1(encrypted_column_decrypt_sqlalchemy_aes);
 PG_FUNCTION_INFO_V1(encrypted_column_decrypt_sqlalchemy_aesgcm);
 PG_FUNCTION_INFO_V1(encrypted_column_decrypt_sqlalchemy_fernet);
 PG_FUNCTION_INFO_V1(encrypted_column_decrypt_fernet);
-PG_FUNCTION_INFO_V1(encrypted_column_decrypt_fernet_ttl);
 
 #define AES_BLOCK			EC_LEGACY_AES_BLOCK
 #define GCM_NONCE_LEN		12
@@ -738,11 +737,16 @@ fernet_key(FunctionCallInfo fcinfo, const char *fn, uint8_t *key)
 				 errdetail("A Fernet key is 32 bytes in url-safe base64: 44 characters ending in \"=\".")));
 }
 
-/* decrypt_fernet(token, key): a cryptography Fernet token, any age. */
+/*
+ * decrypt_fernet(token, key [, ttl]): a cryptography Fernet token; with
+ * ttl, one at most ttl seconds old, as Fernet.decrypt(token, ttl).
+ */
 Datum
 encrypted_column_decrypt_fernet(PG_FUNCTION_ARGS)
 {
 	const char *fn = "decrypt_fernet";
+	bool		has_ttl = PG_NARGS() > 2;
+	int64		ttl = 0;
 	uint8_t    *raw;
 	size_t		raw_len;
 	uint8_t		key[FERNET_KEY_LEN];
@@ -751,36 +755,18 @@ encrypted_column_decrypt_fernet(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	require_arg(fcinfo, fn, 1, "key");
+	if (has_ttl)
+	{
+		require_arg(fcinfo, fn, 2, "ttl");
+		ttl = PG_GETARG_INT64(2);
+		if (ttl < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: ttl must not be negative", fn)));
+	}
 	raw = fernet_parse(fn, PG_GETARG_VARLENA_PP(0), &raw_len);
 	plain = palloc(raw_len - FERNET_HEADER_LEN - FERNET_HMAC_LEN);
 	fernet_key(fcinfo, fn, key);
 	PG_RETURN_TEXT_P(fernet_open(fn, "key", HINT_FERNET_KEY, raw, raw_len,
-								 key, plain, false, 0));
-}
-
-/* decrypt_fernet(token, key, ttl): a Fernet token at most ttl seconds old. */
-Datum
-encrypted_column_decrypt_fernet_ttl(PG_FUNCTION_ARGS)
-{
-	const char *fn = "decrypt_fernet";
-	uint8_t    *raw;
-	size_t		raw_len;
-	int64		ttl;
-	uint8_t		key[FERNET_KEY_LEN];
-	uint8_t    *plain;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	require_arg(fcinfo, fn, 1, "key");
-	require_arg(fcinfo, fn, 2, "ttl");
-	ttl = PG_GETARG_INT64(2);
-	if (ttl < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: ttl must not be negative", fn)));
-	raw = fernet_parse(fn, PG_GETARG_VARLENA_PP(0), &raw_len);
-	plain = palloc(raw_len - FERNET_HEADER_LEN - FERNET_HMAC_LEN);
-	fernet_key(fcinfo, fn, key);
-	PG_RETURN_TEXT_P(fernet_open(fn, "key", HINT_FERNET_KEY, raw, raw_len,
-								 key, plain, true, ttl));
+								 key, plain, has_ttl, ttl));
 }
