@@ -35,6 +35,7 @@
 #include "utils/timestamp.h"
 #include "access/xact.h"
 
+#include "compat.h"
 #include "encrypted_column.h"
 
 PG_FUNCTION_INFO_V1(encrypted_column_decrypt_sqlalchemy_aes);
@@ -94,13 +95,13 @@ typedef enum plain_origin
 	PLAIN_AUTHENTICATED			/* the MAC held: the bytes are what was sent */
 } plain_origin;
 
-static void too_short(const char *fn, size_t len, const char *what)
-			pg_attribute_noreturn();
-static void wrong_secret(const char *fn, const char *what, const char *detail,
-						 const char *hint, uint8_t *plain, size_t plain_len)
-			pg_attribute_noreturn();
-static void crypto_failed(uint8_t *key, size_t key_len, uint8_t *plain,
-						  size_t plain_len) pg_attribute_noreturn();
+pg_noreturn static void too_short(const char *fn, size_t len,
+								  const char *what);
+pg_noreturn static void wrong_secret(const char *fn, const char *what,
+									 const char *detail, const char *hint,
+									 uint8_t *plain, size_t plain_len);
+pg_noreturn static void crypto_failed(uint8_t *key, size_t key_len,
+									  uint8_t *plain, size_t plain_len);
 
 /*
  * Decode padded base64, skipping ASCII whitespace.  Stricter than Python's

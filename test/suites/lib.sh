@@ -1,7 +1,7 @@
-# Shared helpers for the reliability suites; source it, do not run it.
+# Shared helpers for the suites in this folder; source it, do not run it.
 #
 # Each suite makes one private temporary directory, starts its own
-# PostgreSQL 15 postmasters in it (initdb, pg_ctl) listening on 127.0.0.1
+# PostgreSQL $PG_MAJOR postmasters in it (initdb, pg_ctl) listening on 127.0.0.1
 # and on a socket in that directory, and removes everything on exit.
 # Servers run as the postgres user when the suite runs as root.
 #
@@ -12,11 +12,8 @@ set -uo pipefail
 
 REL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$REL_DIR/../.." && pwd)
-PG_BINDIR=${PG_BINDIR:-$(pg_config --bindir)}
-PGVER=$(pg_config --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
-if [[ $PGVER != 15 && -d /usr/lib/postgresql/15/bin ]]; then
-	PG_BINDIR=/usr/lib/postgresql/15/bin
-fi
+PG_MAJOR=${PG_MAJOR:-$(pg_config --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')}
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}
 
 # Fixed test keys (test data only, never used anywhere else).
 KEY1=9b6d408ee91914345e415f977705543953132d61f6d478a2b2cf401a54182051
