@@ -73,6 +73,10 @@ done
 mnt /dev/shm -t tmpfs -o mode=1777,nosuid,nodev shm
 mnt /dev/pts -t devpts -o newinstance,ptmxmode=0666 devpts
 ln -sf pts/ptmx "$root/dev/ptmx"
+ln -sf /proc/self/fd "$root/dev/fd"
+ln -sf /proc/self/fd/0 "$root/dev/stdin"
+ln -sf /proc/self/fd/1 "$root/dev/stdout"
+ln -sf /proc/self/fd/2 "$root/dev/stderr"
 
 # a fresh copy of the tree: tracked and untracked files, not build/
 rm -rf "$root/src"

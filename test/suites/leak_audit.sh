@@ -111,6 +111,12 @@ record "1 recommended" "$off" LEAKONE "$REL_TMP/pgss-1.txt" "$act"
 # ---- 2. the documented settings for the application's role ----
 pq "$PORT" postgres -c "ALTER ROLE app SET log_parameter_max_length = 0" \
 	-c "ALTER ROLE app SET plan_cache_mode = force_generic_plan" || exit 1
+# From PostgreSQL 16 on auto_explain prints bind parameters in its plans
+# ("Query Parameters:") unless told not to; set it where the server has it.
+if [[ $(pq "$PORT" postgres -c "SELECT count(*) FROM pg_settings WHERE name = 'auto_explain.log_parameter_max_length'") == 1 ]]; then
+	pq "$PORT" postgres -c "ALTER ROLE app SET auto_explain.log_parameter_max_length = 0" || exit 1
+	say "auto_explain.log_parameter_max_length = 0 for the role too"
+fi
 off=$(log_size)
 act=$REL_TMP/activity-2.txt
 : >"$act"

@@ -6,7 +6,8 @@ function channel(line) {
 	if (line ~ /  plan:/) return "auto_explain plan"
 	if (line ~ /LOG:  (statement:|execute |bind |parse )/) return "log_statement text"
 	if (line ~ /LOG:  duration:/) return "duration log"
-	if (line ~ /DETAIL:  parameters:/) return "log_statement bind parameters"
+	# "parameters:" up to PostgreSQL 15, "Parameters:" from 16 on
+	if (line ~ /DETAIL:  [Pp]arameters:/) return "log_statement bind parameters"
 	if (line ~ /STATEMENT:  /) return "error STATEMENT line"
 	if (line ~ /CONTEXT:  /) return "error CONTEXT line"
 	if (line ~ /(ERROR|FATAL|PANIC):  /) return "error message"
