@@ -12,7 +12,7 @@ db=${EC_PYTEST_DATABASE:-encrypted_column_pytest}
 psql=(psql -X -q -v ON_ERROR_STOP=1)
 quiet="SET client_min_messages = warning"
 "${psql[@]}" -d postgres -c "$quiet" -c "DROP DATABASE IF EXISTS $db" \
-	-c "CREATE DATABASE $db"
+	-c "CREATE DATABASE $db ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
 "${psql[@]}" -d "$db" -c "$quiet" -c "CREATE EXTENSION encrypted_column" \
 	-c "ALTER EXTENSION encrypted_column UPDATE"
 

@@ -63,10 +63,11 @@ rel_finish() {
 	((REL_FAIL == 0 && REL_PASS > 0))
 }
 
-# Run a command as the server's OS user.
+# Run a command as the server's OS user (from /, which it can enter,
+# wherever the checkout is).
 as_pg() {
 	if ((EUID == 0)); then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi

@@ -62,8 +62,10 @@ SELECT i, 0, 'REPLCONTROL-' || i, $(plain i 0),
 FROM generate_series(1, $((ROWS / 2))) i;
 CREATE PUBLICATION pub FOR TABLE items;
 -- slots to read the change stream the subscribers get
-SELECT 'slot' FROM pg_create_logical_replication_slot('peek_pgoutput', 'pgoutput');
-SELECT 'slot' FROM pg_create_logical_replication_slot('peek_decoding', 'test_decoding');
+\o /dev/null
+SELECT pg_create_logical_replication_slot('peek_pgoutput', 'pgoutput');
+SELECT pg_create_logical_replication_slot('peek_decoding', 'test_decoding');
+\o
 SQL
 say "primary on port $P1 loaded with $((ROWS / 2)) rows"
 
