@@ -4,7 +4,7 @@
 # short SQL fuzzing run.  Not part of CI (it takes several minutes); run it
 # after changes to the C code:
 #
-#     bash test/reliability/valgrind.sh
+#     bash test/suites/valgrind.sh
 #
 # Every valgrind error whose stack passes through encrypted_column.so is
 # printed and makes the run fail; errors elsewhere in the server (it is not
@@ -32,7 +32,7 @@ wait_for 300 "$PG_BINDIR/pg_isready" -q -h "$REL_TMP" -p "$PORT" || {
 say "server under valgrind on port $PORT"
 
 export PGHOST=$REL_TMP PGPORT=$PORT PGUSER=postgres
-(cd "$REPO_DIR" && make -s installcheck-regress REGRESS_OPTS="--inputdir=. --outputdir=$REL_TMP/regress") \
+(cd "$REPO_DIR" && make -s installcheck REGRESS_OPTS="--inputdir=. --encoding=UTF8 --no-locale --outputdir=$REL_TMP/regress") \
 	>"$REL_TMP/regress.out" 2>&1
 say "pg_regress: $(grep -E "tests (passed|failed)|of [0-9]+ tests" "$REL_TMP/regress.out" | tr -d '\n')"
 (cd "$REPO_DIR" && make -s prove) >"$REL_TMP/prove.out" 2>&1
