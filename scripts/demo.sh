@@ -15,5 +15,5 @@ sudo=()
 bash scripts/install-deps.sh "$EC_NATIVE_PG"
 make -s PG_CONFIG="$pg_config"
 "${sudo[@]}" make -s install PG_CONFIG="$pg_config" >/dev/null
-exec pg_virtualenv -v "$EC_NATIVE_PG" -o shared_preload_libraries=encrypted_column \
+exec pg_virtualenv -t -v "$EC_NATIVE_PG" -o shared_preload_libraries=encrypted_column \
 	bash scripts/demo-session.sh

@@ -25,8 +25,8 @@ fi
 
 status=0
 echo "--- library loaded on first use"
-pg_virtualenv -v "$major" bash "$0" --inside || status=1
+pg_virtualenv -t -v "$major" bash "$0" --inside || status=1
 echo "--- library in shared_preload_libraries"
-pg_virtualenv -v "$major" -o shared_preload_libraries=encrypted_column \
+pg_virtualenv -t -v "$major" -o shared_preload_libraries=encrypted_column \
 	bash "$0" --inside || status=1
 exit $status
