@@ -74,9 +74,7 @@ CREATE EXTENSION encrypted_column_migrate;
 CREATE VIEW migrated_emails AS
 SELECT id, decrypt_sqlalchemy_aes(convert_to(value, 'UTF8'), secret, padding) AS email
   FROM legacy_vectors WHERE id = 'fixed-aes-pkcs5-bytea-p0-email';
-\set VERBOSITY default
 ALTER EXTENSION encrypted_column UPDATE;
-\set VERBOSITY terse
 SELECT extversion FROM pg_extension WHERE extname = 'encrypted_column';
 SELECT * FROM migrated_emails;
 SELECT count(*) AS readers FROM pg_proc WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)';
