@@ -85,6 +85,10 @@ ALTER EXTENSION encrypted_column UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'encrypted_column';
 SELECT count(*) AS readers FROM pg_proc WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)';
 SELECT decrypt_fernet('QUJD', 'k');
+CREATE TABLE updated_members AS
+SELECT pg_describe_object(classid, objid, 0) AS member FROM pg_depend
+ WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')
+   AND deptype = 'e';
 
 -- The extension brings them back: same signatures, same results.
 CREATE EXTENSION encrypted_column_migrate;
@@ -118,6 +122,14 @@ SELECT extversion = (SELECT default_version FROM pg_available_extensions
 	   (SELECT count(*) FROM pg_proc
 		 WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)') AS readers
   FROM pg_extension WHERE extname = 'encrypted_column';
+-- and the same members as the updated one
+SELECT count(*) AS members,
+	   count(*) FILTER (WHERE u.member IS NOT NULL AND f.member IS NOT NULL) AS in_both
+  FROM updated_members u
+  FULL JOIN (SELECT pg_describe_object(classid, objid, 0) AS member FROM pg_depend
+			  WHERE refobjid = (SELECT oid FROM pg_extension
+								 WHERE extname = 'encrypted_column')
+				AND deptype = 'e') f USING (member);
 
 \c :regress_db
 DROP DATABASE migrate_upgrade_regress;
