@@ -84,7 +84,6 @@ DROP VIEW migrated_emails;
 ALTER EXTENSION encrypted_column UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'encrypted_column';
 SELECT count(*) AS readers FROM pg_proc WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)';
-SELECT decrypt_fernet('QUJD', 'k');
 CREATE TABLE updated_members AS
 SELECT pg_describe_object(classid, objid, 0) AS member FROM pg_depend
  WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')
@@ -123,8 +122,8 @@ SELECT extversion = (SELECT default_version FROM pg_available_extensions
 		 WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)') AS readers
   FROM pg_extension WHERE extname = 'encrypted_column';
 -- and the same members as the updated one
-SELECT count(*) AS members,
-	   count(*) FILTER (WHERE u.member IS NOT NULL AND f.member IS NOT NULL) AS in_both
+SELECT count(*) > 0 AS has_members,
+	   count(*) FILTER (WHERE u.member IS NULL OR f.member IS NULL) AS differing
   FROM updated_members u
   FULL JOIN (SELECT pg_describe_object(classid, objid, 0) AS member FROM pg_depend
 			  WHERE refobjid = (SELECT oid FROM pg_extension
