@@ -24,9 +24,9 @@
  * "oneandzeroes" decoder every trailing 0x80).  What the library could
  * not have written with the given secret is rejected rather than returned
  * as garbage, as far as the format can tell.  Parsing, padding and errors
- * live here; the OpenSSL primitives are in legacy_crypto.c.  Derived keys and
- * plaintext are wiped before this file returns or raises an error, and no
- * message carries plaintext or secret bytes.
+ * live here; the OpenSSL primitives are in legacy_crypto.c.  Derived keys
+ * and plaintext are wiped before this file returns or raises an error, and
+ * no message carries plaintext or secret bytes.
  */
 #include "postgres.h"
 

@@ -12,6 +12,8 @@
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
  *	redact.c	log, statistics and activity hooks that mask keys and keep
  *				COPY row data out of error context
+ *	moved.c		0.2.0's entry points for the migration readers, forwarded to
+ *				the library of encrypted_column_migrate (migrate/)
  */
 #ifndef ENCRYPTED_COLUMN_H
 #define ENCRYPTED_COLUMN_H
