@@ -48,5 +48,8 @@ install: install-migrate
 uninstall: uninstall-migrate
 clean: clean-migrate
 installcheck: installcheck-migrate
+MIGRATE_SRC  = $(abspath $(srcdir))/migrate
 all-migrate install-migrate uninstall-migrate clean-migrate installcheck-migrate:
-	$(MAKE) -C migrate $(@:%-migrate=%)
+	@$(MKDIR_P) migrate
+	$(MAKE) -C migrate -f $(MIGRATE_SRC)/Makefile VPATH=$(MIGRATE_SRC) \
+		$(@:%-migrate=%)

@@ -44,8 +44,10 @@ CREATE TABLE legacy_vectors (
 	plaintext text,			-- expected result, or
 	sqlstate text			-- the expected error
 );
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set vectors :abs_srcdir '/test/vectors.sql'
 \set ECHO none
-\i test/vectors.sql
+\i :vectors
 \set ECHO all
 ANALYZE legacy_vectors;
 

@@ -32,8 +32,10 @@ CREATE TABLE legacy_vectors (
 	plaintext text,
 	sqlstate text
 );
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set vectors :abs_srcdir '/test/vectors.sql'
 \set ECHO none
-\i test/vectors.sql
+\i :vectors
 \set ECHO all
 CREATE FUNCTION run_vector(v legacy_vectors, as_type text) RETURNS text
 LANGUAGE plpgsql AS $$
