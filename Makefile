@@ -7,7 +7,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 
 MODULE_big   = encrypted_column
 OBJS         = src/module.o src/keyring.o src/crypto.o src/envelope.o \
-               src/type_io.o src/accessors.o src/legacy.o src/redact.o
+               src/type_io.o src/accessors.o src/redact.o src/moved.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
 DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
@@ -21,7 +21,7 @@ SHLIB_LINK  += -lcrypto
 
 # Regression tests, in order; each file sets up what it needs.
 REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
-               parallel storage first_use legacy
+               parallel storage first_use
 # A UTF-8 database with the C locale, whatever the cluster's locale.
 REGRESS_OPTS = --inputdir=$(srcdir) --encoding=UTF8 --no-locale
 
@@ -34,3 +34,19 @@ TAP_TESTS    = $(sort $(wildcard test/*.sql))
 .PHONY: prove
 prove:
 	pg_prove --dbname "$${PGDATABASE:-postgres}" $(TAP_TESTS)
+
+# The migration readers are a second extension, encrypted_column_migrate,
+# built by migrate/Makefile (its own library, control file and tests) and
+# driven from here as contrib drives its subdirectories.
+.PHONY: all-migrate install-migrate uninstall-migrate clean-migrate \
+	installcheck-migrate
+all: all-migrate
+install: install-migrate
+uninstall: uninstall-migrate
+clean: clean-migrate
+installcheck: installcheck-migrate
+MIGRATE_SRC  = $(abspath $(srcdir))/migrate
+all-migrate install-migrate uninstall-migrate clean-migrate installcheck-migrate:
+	@$(MKDIR_P) migrate
+	$(MAKE) -C migrate -f $(MIGRATE_SRC)/Makefile VPATH=$(MIGRATE_SRC) \
+		$(@:%-migrate=%)

@@ -554,7 +554,7 @@ def write_sql(vectors, path):
     """INSERTs of the vectors into legacy_vectors, for pg_regress."""
     lines = [
         "-- Fixed test vectors for the legacy readers, written by",
-        "-- test/legacy/make_vectors.py from vectors.json: do not edit.",
+        "-- migrate/test/make_vectors.py from vectors.json: do not edit.",
         "INSERT INTO legacy_vectors",
         "  (id, fn, storage, value, secret, padding, ttl, plaintext, sqlstate)",
         "VALUES",

@@ -1,34 +1,36 @@
 --
--- Readers for application-level ciphertexts (version 0.2.0):
--- the upgrade path, the fixed vectors that sqlalchemy-utils and
--- cryptography wrote (test/legacy/vectors.sql), the errors, parallel
--- workers, and the one-statement migration.
+-- encrypted_column_migrate: the readers for application-level ciphertexts
+-- against the fixed vectors that sqlalchemy-utils and cryptography wrote
+-- (test/vectors.sql), their errors, parallel workers, and the
+-- one-statement migration.  The upgrade from 0.2.0, when the readers
+-- belonged to encrypted_column, is in upgrade.sql.
 --
--- Everything runs in a database of its own, so the extension can be
--- created at 0.1.0 and updated.
+-- Everything runs in a database of its own.
 \set regress_db :DBNAME
 CREATE DATABASE legacy_regress;
 \c legacy_regress
 
--- Upgrade path: 0.1.0 has no readers, 0.2.0 adds them.
-CREATE EXTENSION encrypted_column VERSION '0.1.0';
-SELECT count(*) FROM pg_proc WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)';
-ALTER EXTENSION encrypted_column UPDATE TO '0.2.0';
-SELECT extversion FROM pg_extension WHERE extname = 'encrypted_column';
-SELECT p.oid::regprocedure AS function, p.provolatile, p.proisstrict,
+-- The readers are not in the core extension; CASCADE installs it.
+CREATE EXTENSION encrypted_column_migrate CASCADE;
+SELECT extname, extversion = (SELECT default_version FROM pg_available_extensions
+							  WHERE name = 'encrypted_column') AS core_version
+  FROM pg_extension WHERE extname LIKE 'encrypted_column%' ORDER BY 1;
+SELECT e.extname, p.oid::regprocedure AS function, p.provolatile, p.proisstrict,
        p.proparallel, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented
   FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                   AND d.deptype = 'e'
-  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'encrypted_column'
+  JOIN pg_extension e ON e.oid = d.refobjid
  WHERE p.proname ~ '^decrypt_(sqlalchemy_|fernet)'
- ORDER BY 1::text;
-
--- A fresh install at the default version has them too.
-DROP EXTENSION encrypted_column;
-CREATE EXTENSION encrypted_column;
-SELECT extversion FROM pg_extension WHERE extname = 'encrypted_column';
-SELECT count(*) FROM pg_proc WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)';
+ ORDER BY 2::text;
+-- every member has a comment
+SELECT pg_describe_object(d.classid, d.objid, 0) AS uncommented
+  FROM pg_depend d
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+   AND d.refobjid = (SELECT oid FROM pg_extension
+					  WHERE extname = 'encrypted_column_migrate')
+   AND obj_description(d.objid, (SELECT relname FROM pg_class
+								  WHERE oid = d.classid)) IS NULL;
 
 -- The fixed vectors.
 CREATE TABLE legacy_vectors (
@@ -42,8 +44,10 @@ CREATE TABLE legacy_vectors (
 	plaintext text,			-- expected result, or
 	sqlstate text			-- the expected error
 );
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set vectors :abs_srcdir '/test/vectors.sql'
 \set ECHO none
-\i test/legacy/vectors.sql
+\i :vectors
 \set ECHO all
 ANALYZE legacy_vectors;
 
@@ -164,11 +168,17 @@ BEGIN
 	RETURN false;
 END
 $$;
-SET force_parallel_mode = on;
+-- Parallel plans on every supported version: no cost for starting
+-- workers or passing tuples and no minimum table size make a Gather the
+-- cheapest plan, and without the leader's participation the workers
+-- compute every reader call.  has_gather proves the plan of the very
+-- query (the view) that checks the results.
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
-SELECT has_gather($$SELECT count(*) FROM legacy_vectors WHERE storage = 'text' AND decrypt_sqlalchemy_aesgcm(value, secret) IS NOT NULL$$);
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+CREATE VIEW parallel_check AS
 SELECT fn, count(*) AS checked
   FROM legacy_vectors
  WHERE plaintext = CASE
@@ -177,11 +187,15 @@ SELECT fn, count(*) AS checked
 		WHEN fn = 'decrypt_sqlalchemy_aesgcm' THEN decrypt_sqlalchemy_aesgcm(value, secret)
 		WHEN fn = 'decrypt_sqlalchemy_fernet' THEN decrypt_sqlalchemy_fernet(value, secret)
 		WHEN fn = 'decrypt_fernet' THEN decrypt_fernet(value, secret) END
- GROUP BY 1 ORDER BY 1;
-RESET force_parallel_mode;
+ GROUP BY 1;
+SELECT has_gather('SELECT * FROM parallel_check');
+SELECT * FROM parallel_check ORDER BY 1;
+SELECT has_gather($$SELECT count(*) FROM legacy_vectors WHERE storage = 'text' AND decrypt_sqlalchemy_aesgcm(value, secret) IS NOT NULL$$);
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
 
 -- The migration: an EncryptedType(Unicode, passphrase, AesEngine, 'pkcs5')
 -- column (bytea) becomes encrypted_text in one statement.  The passphrase
@@ -203,6 +217,14 @@ SELECT count(*) AS users,
 	   count(*) FILTER (WHERE u.email IS NULL) AS nulls
   FROM users u LEFT JOIN legacy_vectors v ON v.id = u.vector_id;
 RESET legacy.passphrase;
+
+-- Once every column has moved, the readers go; the column needs none.
+DROP VIEW parallel_check;
+DROP EXTENSION encrypted_column_migrate;
+SELECT extname FROM pg_extension WHERE extname LIKE 'encrypted_column%';
+SELECT count(*) FROM pg_proc WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)';
+SELECT count(*) FILTER (WHERE decrypt(u.email) = v.plaintext) AS decrypted
+  FROM users u JOIN legacy_vectors v ON v.id = u.vector_id;
 
 \c :regress_db
 DROP DATABASE legacy_regress;

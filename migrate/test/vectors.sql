@@ -1,5 +1,5 @@
 -- Fixed test vectors for the legacy readers, written by
--- test/legacy/make_vectors.py from vectors.json: do not edit.
+-- migrate/test/make_vectors.py from vectors.json: do not edit.
 INSERT INTO legacy_vectors
   (id, fn, storage, value, secret, padding, ttl, plaintext, sqlstate)
 VALUES

@@ -1,7 +1,8 @@
 /*
  * legacy.c
- *		SQL functions that read ciphertexts written by application-level
- *		encryption, so a column can move to encrypted_text in one statement:
+ *		encrypted_column_migrate: SQL functions that read ciphertexts written
+ *		by application-level encryption, so a column can move to
+ *		encrypted_text in one statement:
  *		decrypt_sqlalchemy_aes(), decrypt_sqlalchemy_aesgcm(),
  *		decrypt_sqlalchemy_fernet() for the engines of sqlalchemy-utils'
  *		EncryptedType and StringEncryptedType, and decrypt_fernet() for
@@ -23,9 +24,9 @@
  * "oneandzeroes" decoder every trailing 0x80).  What the library could
  * not have written with the given secret is rejected rather than returned
  * as garbage, as far as the format can tell.  Parsing, padding and errors
- * live here; the OpenSSL primitives are in crypto.c.  Derived keys and
- * plaintext are wiped before this file returns or raises an error, and no
- * message carries plaintext or secret bytes.
+ * live here; the OpenSSL primitives are in legacy_crypto.c.  Derived keys
+ * and plaintext are wiped before this file returns or raises an error, and
+ * no message carries plaintext or secret bytes.
  */
 #include "postgres.h"
 
@@ -36,12 +37,14 @@
 #include "access/xact.h"
 
 #include "compat.h"
-#include "encrypted_column.h"
+#include "legacy.h"
 
-PG_FUNCTION_INFO_V1(encrypted_column_decrypt_sqlalchemy_aes);
-PG_FUNCTION_INFO_V1(encrypted_column_decrypt_sqlalchemy_aesgcm);
-PG_FUNCTION_INFO_V1(encrypted_column_decrypt_sqlalchemy_fernet);
-PG_FUNCTION_INFO_V1(encrypted_column_decrypt_fernet);
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(encrypted_column_migrate_decrypt_sqlalchemy_aes);
+PG_FUNCTION_INFO_V1(encrypted_column_migrate_decrypt_sqlalchemy_aesgcm);
+PG_FUNCTION_INFO_V1(encrypted_column_migrate_decrypt_sqlalchemy_fernet);
+PG_FUNCTION_INFO_V1(encrypted_column_migrate_decrypt_fernet);
 
 #define AES_BLOCK			EC_LEGACY_AES_BLOCK
 #define GCM_NONCE_LEN		12
@@ -227,7 +230,7 @@ static void
 wrong_secret(const char *fn, const char *what, const char *detail,
 			 const char *hint, uint8_t *plain, size_t plain_len)
 {
-	ec_wipe(plain, plain_len);
+	ec_legacy_wipe(plain, plain_len);
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 			 errmsg("%s: wrong %s or corrupted value", fn, what),
@@ -239,10 +242,12 @@ wrong_secret(const char *fn, const char *what, const char *detail,
 static void
 crypto_failed(uint8_t *key, size_t key_len, uint8_t *plain, size_t plain_len)
 {
-	ec_wipe(key, key_len);
-	ec_wipe(plain, plain_len);
-	ec_crypto_failed("decrypt a legacy value");
-	pg_unreachable();
+	ec_legacy_wipe(key, key_len);
+	ec_legacy_wipe(plain, plain_len);
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not decrypt a legacy value"),
+			 errdetail("OpenSSL reported: %s", ec_legacy_error_text())));
 }
 
 /* Whether len bytes are valid UTF-8 (NUL allowed), as Python decodes it. */
@@ -288,7 +293,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 		if (origin == PLAIN_UNAUTHENTICATED)
 			wrong_secret(fn, what, "The decrypted bytes are not valid UTF-8.",
 						 hint, buf, buf_len);
-		ec_wipe(buf, buf_len);
+		ec_legacy_wipe(buf, buf_len);
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("%s: decrypted value is not valid UTF-8 text", fn),
@@ -296,7 +301,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 	}
 	if (has_nul)
 	{
-		ec_wipe(buf, buf_len);
+		ec_legacy_wipe(buf, buf_len);
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("%s: decrypted value contains a NUL byte", fn),
@@ -319,7 +324,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 		{
 			ErrorData  *edata;
 
-			ec_wipe(buf, buf_len);
+			ec_legacy_wipe(buf, buf_len);
 			MemoryContextSwitchTo(oldcxt);
 			edata = CopyErrorData();
 			if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) !=
@@ -328,7 +333,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 			FlushErrorState();
 			/* the server's message quotes the bytes it could not convert */
 			if (edata->message)
-				ec_wipe(edata->message, strlen(edata->message));
+				ec_legacy_wipe(edata->message, strlen(edata->message));
 			ereport(ERROR,
 					(errcode(edata->sqlerrcode),
 					 errmsg("%s: decrypted value cannot be represented in the database encoding \"%s\"",
@@ -341,11 +346,11 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 		else
 		{
 			result = cstring_to_text(converted);
-			ec_wipe(converted, strlen(converted));
+			ec_legacy_wipe(converted, strlen(converted));
 			pfree(converted);
 		}
 	}
-	ec_wipe(buf, buf_len);
+	ec_legacy_wipe(buf, buf_len);
 	return result;
 }
 
@@ -355,7 +360,7 @@ wipe_secret_arg(FunctionCallInfo fcinfo, int argno, text *secret)
 {
 	if ((Pointer) secret != PG_GETARG_POINTER(argno))
 	{
-		ec_wipe(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret));
+		ec_legacy_wipe(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret));
 		pfree(secret);
 	}
 }
@@ -373,7 +378,7 @@ passphrase_key(FunctionCallInfo fcinfo, const char *fn, int argno,
 	int			src_len = VARSIZE_ANY_EXHDR(secret);
 	char	   *utf8;
 	size_t		len;
-	ec_crypto_status status;
+	ec_legacy_status status;
 
 	/* SQL_ASCII holds any bytes; the server's own check would quote them */
 	if (GetDatabaseEncoding() == PG_SQL_ASCII &&
@@ -390,11 +395,11 @@ passphrase_key(FunctionCallInfo fcinfo, const char *fn, int argno,
 	status = ec_legacy_sha256((const uint8_t *) utf8, len, key);
 	if (utf8 != src)
 	{
-		ec_wipe(utf8, len);
+		ec_legacy_wipe(utf8, len);
 		pfree(utf8);
 	}
 	wipe_secret_arg(fcinfo, argno, secret);
-	if (status != EC_CRYPTO_OK)
+	if (status != EC_LEGACY_OK)
 		crypto_failed(key, EC_LEGACY_SHA256_LEN, NULL, 0);
 }
 
@@ -499,7 +504,7 @@ strip_padding(const uint8_t *p, size_t len, legacy_padding mode,
 
 /* decrypt_sqlalchemy_aes(value, passphrase, padding): AesEngine values. */
 Datum
-encrypted_column_decrypt_sqlalchemy_aes(PG_FUNCTION_ARGS)
+encrypted_column_migrate_decrypt_sqlalchemy_aes(PG_FUNCTION_ARGS)
 {
 	const char *fn = "decrypt_sqlalchemy_aes";
 	struct varlena *value;
@@ -527,9 +532,9 @@ encrypted_column_decrypt_sqlalchemy_aes(PG_FUNCTION_ARGS)
 	passphrase_key(fcinfo, fn, 1, key);
 	/* the IV is the first half of the key, so equal values encrypt alike */
 	if (ec_legacy_aes_cbc_decrypt(key, sizeof(key), key, ct, ct_len,
-								  plain) != EC_CRYPTO_OK)
+								  plain) != EC_LEGACY_OK)
 		crypto_failed(key, sizeof(key), plain, ct_len);
-	ec_wipe(key, sizeof(key));
+	ec_legacy_wipe(key, sizeof(key));
 
 	if (!strip_padding(plain, ct_len, mode, &plain_len))
 	{
@@ -546,7 +551,7 @@ encrypted_column_decrypt_sqlalchemy_aes(PG_FUNCTION_ARGS)
 
 /* decrypt_sqlalchemy_aesgcm(value, passphrase): AesGcmEngine values. */
 Datum
-encrypted_column_decrypt_sqlalchemy_aesgcm(PG_FUNCTION_ARGS)
+encrypted_column_migrate_decrypt_sqlalchemy_aesgcm(PG_FUNCTION_ARGS)
 {
 	const char *fn = "decrypt_sqlalchemy_aesgcm";
 	struct varlena *value;
@@ -555,7 +560,7 @@ encrypted_column_decrypt_sqlalchemy_aesgcm(PG_FUNCTION_ARGS)
 	size_t		ct_len;
 	uint8_t		key[EC_LEGACY_SHA256_LEN];
 	uint8_t    *plain;
-	ec_crypto_status status;
+	ec_legacy_status status;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -573,15 +578,15 @@ encrypted_column_decrypt_sqlalchemy_aesgcm(PG_FUNCTION_ARGS)
 	status = ec_legacy_aes_gcm_open(key, sizeof(key), raw, GCM_NONCE_LEN,
 									raw + GCM_NONCE_LEN + GCM_TAG_LEN, ct_len,
 									raw + GCM_NONCE_LEN, plain);
-	if (status == EC_CRYPTO_AUTH)
+	if (status == EC_LEGACY_AUTH)
 	{
-		ec_wipe(key, sizeof(key));
+		ec_legacy_wipe(key, sizeof(key));
 		wrong_secret(fn, "passphrase", "The authentication tag does not verify.",
 					 HINT_PASSPHRASE, plain, ct_len);
 	}
-	if (status != EC_CRYPTO_OK)
+	if (status != EC_LEGACY_OK)
 		crypto_failed(key, sizeof(key), plain, ct_len);
-	ec_wipe(key, sizeof(key));
+	ec_legacy_wipe(key, sizeof(key));
 
 	PG_RETURN_TEXT_P(plain_to_text(fn, plain, ct_len, ct_len,
 								   PLAIN_AUTHENTICATED, "passphrase",
@@ -629,11 +634,11 @@ fernet_open(const char *fn, const char *what, const char *hint,
 	bool		ok;
 
 	if (ec_legacy_hmac_sha256(key, FERNET_HALF_KEY, raw, signed_len,
-							  mac) != EC_CRYPTO_OK)
+							  mac) != EC_LEGACY_OK)
 		crypto_failed(key, FERNET_KEY_LEN, NULL, 0);
 	if (!ec_legacy_equal(mac, raw + signed_len, FERNET_HMAC_LEN))
 	{
-		ec_wipe(key, FERNET_KEY_LEN);
+		ec_legacy_wipe(key, FERNET_KEY_LEN);
 		wrong_secret(fn, what, "The token's HMAC does not verify.", hint,
 					 NULL, 0);
 	}
@@ -652,7 +657,7 @@ fernet_open(const char *fn, const char *what, const char *hint,
 		/* Fernet: expired when timestamp + ttl < now */
 		if (stamp <= now && now - stamp > (uint64) ttl)
 		{
-			ec_wipe(key, FERNET_KEY_LEN);
+			ec_legacy_wipe(key, FERNET_KEY_LEN);
 			ereport(ERROR,
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 					 errmsg("%s: Fernet token has expired", fn),
@@ -661,7 +666,7 @@ fernet_open(const char *fn, const char *what, const char *hint,
 		}
 		if (stamp > now && stamp - now > FERNET_CLOCK_SKEW)
 		{
-			ec_wipe(key, FERNET_KEY_LEN);
+			ec_legacy_wipe(key, FERNET_KEY_LEN);
 			ereport(ERROR,
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 					 errmsg("%s: Fernet token is from the future", fn),
@@ -672,9 +677,9 @@ fernet_open(const char *fn, const char *what, const char *hint,
 
 	if (ec_legacy_aes_cbc_decrypt(key + FERNET_HALF_KEY, FERNET_HALF_KEY,
 								  raw + 9, raw + FERNET_HEADER_LEN, ct_len,
-								  plain) != EC_CRYPTO_OK)
+								  plain) != EC_LEGACY_OK)
 		crypto_failed(key, FERNET_KEY_LEN, plain, ct_len);
-	ec_wipe(key, FERNET_KEY_LEN);
+	ec_legacy_wipe(key, FERNET_KEY_LEN);
 
 	/* PKCS#7: an authentic token always has it, but trust no length */
 	n = plain[ct_len - 1];
@@ -691,7 +696,7 @@ fernet_open(const char *fn, const char *what, const char *hint,
 
 /* decrypt_sqlalchemy_fernet(value, passphrase): FernetEngine values. */
 Datum
-encrypted_column_decrypt_sqlalchemy_fernet(PG_FUNCTION_ARGS)
+encrypted_column_migrate_decrypt_sqlalchemy_fernet(PG_FUNCTION_ARGS)
 {
 	const char *fn = "decrypt_sqlalchemy_fernet";
 	uint8_t		key[FERNET_KEY_LEN];
@@ -728,7 +733,7 @@ fernet_key(FunctionCallInfo fcinfo, const char *fn, uint8_t *key)
 					&pos) == B64_OK && buf_len == FERNET_KEY_LEN;
 	if (ok)
 		memcpy(key, buf, FERNET_KEY_LEN);
-	ec_wipe(buf, len / 4 * 3 + 3);
+	ec_legacy_wipe(buf, len / 4 * 3 + 3);
 	pfree(buf);
 	wipe_secret_arg(fcinfo, 1, secret);
 	if (!ok)
@@ -743,7 +748,7 @@ fernet_key(FunctionCallInfo fcinfo, const char *fn, uint8_t *key)
  * ttl, one at most ttl seconds old, as Fernet.decrypt(token, ttl).
  */
 Datum
-encrypted_column_decrypt_fernet(PG_FUNCTION_ARGS)
+encrypted_column_migrate_decrypt_fernet(PG_FUNCTION_ARGS)
 {
 	const char *fn = "decrypt_fernet";
 	bool		has_ttl = PG_NARGS() > 2;
