@@ -35,6 +35,11 @@ TAP_TESTS    = $(sort $(wildcard test/*.sql))
 prove:
 	pg_prove --dbname "$${PGDATABASE:-postgres}" $(TAP_TESTS)
 
+# The regression files, for scripts that run them one by one.
+.PHONY: print-regress
+print-regress:
+	@echo $(REGRESS)
+
 # The migration readers are a second extension, encrypted_column_migrate,
 # built by migrate/Makefile (its own library, control file and tests) and
 # driven from here as contrib drives its subdirectories.
