@@ -12,7 +12,8 @@
 #      load, an install script for every extension's default version, and
 #      that the build did not turn warnings into errors (-Werror);
 #   4. installs it, starts a throwaway UTF-8 cluster (pg_virtualenv) and runs
-#      the pg_regress suite of the tree's sql/ against the installed files;
+#      the pg_regress suite of the tree's sql/ against the installed files,
+#      then the package's own test (debian/tests/installcheck);
 #   5. removes the package, so the system is left as it was found.
 #
 # The package installs into the same directories as "make install".  Once
@@ -87,7 +88,8 @@ fi
 # checked again by dpkg-checkbuilddeps below.
 needed=(make gcc dpkg-dev debhelper fakeroot libssl-dev
 	postgresql-common postgresql-server-dev-all
-	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR")
+	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+	"postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl)
 missing=()
 for p in "${needed[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -231,8 +233,15 @@ ntests=$(grep -cE '^(ok|not ok) ' "$tmp/regress.log")
 ((ntests > 0)) || ntests=$(grep -cE '^test .* \.\.\. ' "$tmp/regress.log")
 check "pg_regress against the installed package ($ntests tests)" test $status -eq 0 -a "$ntests" -gt 0
 if ((status != 0)); then
-	tail -30 "$tmp/regress.log"
+	grep -E '^(test|ok|not ok) ' "$tmp/regress.log"
 	[[ -f $tmp/out/regression.diffs ]] && head -100 "$tmp/out/regression.diffs"
+fi
+
+# The package's own autopkgtest (debian/tests/installcheck): pg_buildext
+# installcheck, for every installed version of the package.
+if [[ -x $src/debian/tests/installcheck ]]; then
+	(cd "$src" && timeout 900 debian/tests/installcheck) >"$tmp/autopkgtest.log" 2>&1
+	check "autopkgtest debian/tests/installcheck" test $? -eq 0 || tail -40 "$tmp/autopkgtest.log"
 fi
 
 # 5. Remove it again.
