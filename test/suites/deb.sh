@@ -78,6 +78,22 @@ installed_packages() {
 	dpkg-query -W -f='${db:Status-Status} ${Package}\n' | sed -n 's/^installed //p' | sort
 }
 
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ec-deb.XXXXXX")
+chmod 755 "$tmp"
+ours=""
+# On any exit: a package this suite installed and did not remove yet (the
+# suite was stopped half way) is removed, and make install run again.
+cleanup() {
+	if [[ -n $ours ]]; then
+		echo "deb: removing $pkg and running make install from the tree again"
+		"${sudo[@]}" dpkg -r "$pkg" >/dev/null 2>&1
+		"${sudo[@]}" make -s -C "$root" install PG_CONFIG="$pg_config" >/dev/null 2>&1
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
 if dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -q '^installed'; then
 	echo "deb: $pkg is already installed; remove it (dpkg -r $pkg) before running this suite"
 	failed=1
@@ -99,18 +115,12 @@ if ((${#missing[@]} > 0)); then
 	echo "deb: installing ${missing[*]}"
 	"${sudo[@]}" apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
+		--no-install-recommends "${missing[@]}" >"$tmp/apt.log" 2>&1 ||
+		cat "$tmp/apt.log"
 fi
 added=$(comm -13 <(echo "$before") <(installed_packages) | tr '\n' ' ')
 echo "deb: apt packages installed by this suite: ${added:-none}"
-check "build dependencies present" test -x "$pg_config" -a -x /usr/bin/dh
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ec-deb.XXXXXX")
-chmod 755 "$tmp"
-cleanup() {
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+check "build dependencies present" test -x "$pg_config" -a -x /usr/bin/dh || finish
 
 # 2. A clean copy: the tracked files as they are in the working tree, or the
 # whole tree when this is not a git checkout.
@@ -179,7 +189,7 @@ check "package holds exactly the files of make install ($(wc -l <"$tmp/ref.list"
 	bash -c '[[ -s $1 ]] && diff -u "$1" "$2"' _ "$tmp/ref.list" "$tmp/pkg.list"
 
 check "encrypted_column.so is a shared library with the PostgreSQL magic block" \
-	bash -c 'file -L "$1" | grep -q "ELF.*shared object" && nm -D --defined-only "$1" | grep -qw Pg_magic_func' \
+	bash -c 'readelf -h "$1" | grep -q "Type: *DYN" && nm -D --defined-only "$1" | grep -qw Pg_magic_func' \
 	_ "$tmp/pkgroot/$libdir/encrypted_column.so"
 check "encrypted_column.so links OpenSSL's libcrypto" \
 	bash -c 'readelf -d "$1" | grep -q "NEEDED.*libcrypto"' _ "$tmp/pkgroot/$libdir/encrypted_column.so"
@@ -209,6 +219,7 @@ check "no -Werror in the package's build flags" \
 	bash -c '! grep -E "^(gcc|cc|clang)[^ ]* .* -c " "$1" | grep -qE "(^| )-Werror( |$)"' _ "$tmp/build.log"
 
 # 4. Install, and run the regression suite against the installed package.
+ours=1
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
 	"$deb" >"$tmp/install.log" 2>&1
 check "apt-get install of the package" test $? -eq 0 || cat "$tmp/install.log"
@@ -254,6 +265,7 @@ for f in $files; do
 	[[ -f $f ]] && left=$((left + 1))
 done
 check "none of its files left on the system" test "$left" -eq 0
+ours=""
 
 echo "deb: the package is removed, and with it the extension's files; running make install from the tree again"
 ("${sudo[@]}" env -u CFLAGS -u COPT make -s -C "$root" install PG_CONFIG="$pg_config") >"$tmp/reinstall.log" 2>&1
