@@ -78,7 +78,7 @@ installed_packages() {
 	dpkg-query -W -f='${db:Status-Status} ${Package}\n' | sed -n 's/^installed //p' | sort
 }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ec-deb.XXXXXX")
+tmp=$(mktemp -d -t ec-deb.XXXXXX)
 chmod 755 "$tmp"
 ours=""
 # On any exit: a package this suite installed and did not remove yet (the
