@@ -11,7 +11,7 @@
 #      files "make install" installs, a shared library that PostgreSQL can
 #      load, an install script for every extension's default version, and
 #      that the build did not turn warnings into errors (-Werror);
-#   4. installs it, starts a throwaway UTF-8 cluster (pg_virtualenv) and runs
+#   4. installs it, starts a throwaway cluster (pg_virtualenv) and runs
 #      the pg_regress suite of the tree's sql/ against the installed files,
 #      then the package's own test (debian/tests/installcheck);
 #   5. removes the package, so the system is left as it was found.
@@ -104,8 +104,7 @@ fi
 # checked again by dpkg-checkbuilddeps below.
 needed=(make gcc dpkg-dev debhelper fakeroot libssl-dev
 	postgresql-common postgresql-server-dev-all
-	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-	"postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl)
+	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR")
 missing=()
 for p in "${needed[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -236,7 +235,7 @@ deb-regress:
 EOF
 mkdir -p "$tmp/out"
 chmod 777 "$tmp/out"
-(cd / && timeout 900 pg_virtualenv -v "$PG_MAJOR" -c '--encoding=UTF8 --locale=C.UTF-8' \
+(cd / && timeout 900 pg_virtualenv -v "$PG_MAJOR" \
 	make -s -C "$src" -f Makefile -f "$tmp/regress.mk" deb-regress \
 	PG_CONFIG="$pg_config" DEB_OUT="$tmp/out") >"$tmp/regress.log" 2>&1
 status=$?
