@@ -31,6 +31,7 @@ SUITES=(
 	"fuzz         host  330  libFuzzer on the envelope and text-form parsers"
 	"sql_fuzz     host  300  random SQL, parameters and COPY against a server"
 	"python       host  600  migration readers and the SQLAlchemy type"
+	"deb          all   600  Debian package: build, contents, install, pg_regress, removal"
 )
 
 versions=()
