@@ -151,7 +151,8 @@ check_eq "ignore_startup_parameters = options: the lenient PgBouncer does not lo
 # P sets the key for the session (SET, or set_config(..., false)); Q, with
 # no key, gets the same server connection and decrypts a's row.
 for how in "SET encrypted_column.key = '$KEY1'" "SELECT set_config('encrypted_column.key', '$KEY1', false)"; do
-	label=${how%% *}
+	label=set_config
+	[[ $how == SET* ]] && label=SET
 	bq "$B" tx1 -c "$how" >/dev/null || exit 1
 	got=$(bq "$B" tx1 -c "SELECT decrypt(c) FROM t WHERE owner = 'a'" 2>&1)
 	check_eq "transaction mode, session-level $label: another client decrypts the row" LEAKPOOL-a "$got"
@@ -161,17 +162,23 @@ for how in "SET encrypted_column.key = '$KEY1'" "SELECT set_config('encrypted_co
 done
 
 # ---- session mode: the key stays with its client ----
-{
-	echo "SET encrypted_column.key = '$KEY1';"
-	echo "SELECT pg_backend_pid();"
-	echo "SELECT decrypt(c) FROM t WHERE owner = 'a';"
-} | bq "$B" sess >"$REL_TMP/sess1.out" 2>&1
-pid1=$(sed -n 1p "$REL_TMP/sess1.out")
-check_eq "session mode, session SET: the client decrypts its row" LEAKPOOL-a "$(sed -n 2p "$REL_TMP/sess1.out")"
-got=$(bq "$B" sess -c "SELECT pg_backend_pid(), coalesce(current_key_id(), 'none')" 2>&1)
-check_eq "session mode: the next client gets the same server connection without the key" "$pid1|none" "$got"
-err=$(bq "$B" sess -c "SELECT decrypt(c) FROM t WHERE owner = 'a'" 2>&1)
-check "session mode: the next client cannot decrypt (55000)" grep -q "ERROR:  55000" <<<"$err"
+for how in "SET encrypted_column.key = '$KEY1'" "SELECT set_config('encrypted_column.key', '$KEY1', false)"; do
+	label=set_config
+	[[ $how == SET* ]] && label=SET
+	{
+		echo "$how;"
+		echo "SELECT pg_backend_pid();"
+		echo "SELECT decrypt(c) FROM t WHERE owner = 'a';"
+	} | bq "$B" sess >"$REL_TMP/sess1.out" 2>&1
+	pid1=$(tail -n 2 "$REL_TMP/sess1.out" | head -n 1)
+	check_eq "session mode, session-level $label: the client decrypts its row" LEAKPOOL-a \
+		"$(tail -n 1 "$REL_TMP/sess1.out")"
+	got=$(bq "$B" sess -c "SELECT pg_backend_pid(), coalesce(current_key_id(), 'none')" 2>&1)
+	check_eq "session mode, session-level $label: the next client gets the same server connection without the key" \
+		"$pid1|none" "$got"
+	err=$(bq "$B" sess -c "SELECT decrypt(c) FROM t WHERE owner = 'a'" 2>&1)
+	check "session mode, session-level $label: the next client cannot decrypt (55000)" grep -q "ERROR:  55000" <<<"$err"
+done
 check "server_reset_query (DISCARD ALL) ran between the two clients" \
 	grep -q "DISCARD ALL" "$SLOG"
 
