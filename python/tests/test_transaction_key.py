@@ -11,11 +11,11 @@ import logging
 import os
 import secrets
 
-import psycopg2
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, declarative_base
 
+from conftest import connect
 from encrypted_column.sqlalchemy import (
     EncryptedText,
     _set_config_statement,
@@ -23,6 +23,17 @@ from encrypted_column.sqlalchemy import (
 )
 
 POOLED = os.environ.get("EC_PYTEST_POOLED") == "1"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Only the extension is needed here (not the migration readers)."""
+    conn = connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS encrypted_column")
+    conn.close()
+    return {}
 
 
 @pytest.fixture

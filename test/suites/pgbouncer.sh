@@ -117,9 +117,11 @@ check "the server saw the per-transaction set_config() calls" \
 	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "set_config(.encrypted_column.key., \$1, true)"' _ "$SLOG" "$soff"
 # the Python package's per-transaction key, through the shared connection
 pyout=$REL_TMP/pytest.out
-PGHOST=127.0.0.1 PGPORT=$B PGUSER=postgres PGDATABASE=tx1 EC_PYTEST_POOLED=1 PYTHONPATH="$REPO_DIR/python" \
-	PYTHONDONTWRITEBYTECODE=1 timeout 120 /usr/bin/python3 -m pytest -p no:cacheprovider -q \
-	"$REPO_DIR/python/tests/test_transaction_key.py" >"$pyout" 2>&1
+# (from python/, so that the build's encrypted_column.so in the top folder
+# does not shadow the package)
+(cd "$REPO_DIR/python" && PGHOST=127.0.0.1 PGPORT=$B PGUSER=postgres PGDATABASE=tx1 EC_PYTEST_POOLED=1 \
+	PYTHONPATH=. PYTHONDONTWRITEBYTECODE=1 timeout 120 /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+	tests/test_transaction_key.py) >"$pyout" 2>&1
 rc=$?
 tail -n 3 "$pyout"
 check "pytest of the per-transaction key through PgBouncer passed" [ "$rc" = 0 ]
