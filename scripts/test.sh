@@ -31,6 +31,8 @@ SUITES=(
 	"fuzz         host  330  libFuzzer on the envelope and text-form parsers"
 	"sql_fuzz     host  300  random SQL, parameters and COPY against a server"
 	"python       host  600  migration readers and the SQLAlchemy type"
+	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"
+	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
 	"deb          all   600  Debian package: build, contents, install, pg_regress, removal"
 )
 

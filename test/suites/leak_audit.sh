@@ -11,7 +11,8 @@
 #      (log_parameter_max_length = 0, plan_cache_mode = force_generic_plan);
 #   3. the ways the README advises against: SET and set_config() with the
 #      key, ALTER ROLE ... SET of the key, plaintext literals, a DO block;
-#   4. error paths: wrong key, tampered value, COPY with bad rows.
+#   4. error paths: wrong key, tampered value, COPY with bad rows, and a
+#      documented leak: a cast of a decrypt() result that fails quotes it.
 # Every channel (each kind of server log line, pg_stat_statements,
 # pg_stat_activity, client error output) is searched for the keys and the
 # plaintexts.  The checks hold the README's findings table to the truth:
@@ -223,6 +224,20 @@ check_eq "4: no plaintext in the server log's errors" 0 \
 record "4 error paths" "$off" "LEAKERR|LEAKCOPY" /dev/null /dev/null
 check_eq "4: no key in the server log or client output" 0 \
 	"$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + $(grep -c -i -E "$KEYS_RE" "$errout")))"
+
+# a documented leak: PostgreSQL's own error on a decrypt() result quotes it
+off=$(log_size)
+printf '210\tLEAKCAST-not-a-date\n' |
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "COPY t FROM STDIN" || exit 1
+PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c)::date FROM t WHERE id = 210" \
+	>"$REL_TMP/cast.out" 2>&1
+check "4: decrypt(c)::date fails" grep -q 'invalid input syntax for type date' "$REL_TMP/cast.out"
+check "4: documented leak: the client's error quotes the plaintext" grep -q 'LEAKCAST-not-a-date' "$REL_TMP/cast.out"
+check "4: documented leak: the server log's ERROR line quotes the plaintext" \
+	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "ERROR:  invalid input syntax for type date: \"LEAKCAST-not-a-date\""' _ "$LOG" "$off"
+unexpected=$(log_channels "$off" LEAKCAST | grep -v "error message" || true)
+check "4: that plaintext is in no other log line" [ -z "$unexpected" ]
+record "4 error on a decrypt() result" "$off" LEAKCAST /dev/null /dev/null
 
 check "no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$LOG"
 check "no warning about the library order in the audited server" \
