@@ -122,6 +122,13 @@ tp=0 tf=0 ts=0
 for v in "${versions[@]}"; do
 	args=()
 	for o in "${only[@]}"; do args+=(--suite "$o"); done
+	# another version runs the suites marked "all", unless told which
+	if ((${#only[@]} == 0)) && [[ $v != "$EC_NATIVE_PG" ]]; then
+		for line in "${SUITES[@]}"; do
+			read -r name scope _ <<<"$line"
+			[[ $scope == all ]] && args+=(--suite "$name")
+		done
+	fi
 	out=$(mktemp)
 	if [[ $v == "$EC_NATIVE_PG" ]]; then
 		bash scripts/test.sh --pg "$v" "${args[@]}"

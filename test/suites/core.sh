@@ -12,9 +12,9 @@ pg_config=${PG_CONFIG:-/usr/lib/postgresql/$major/bin/pg_config}
 # Inside a cluster: both suites; the regression diffs on failure.
 if [[ ${1:-} == --inside ]]; then
 	status=0
-	rm -f regression.diffs
+	rm -f regression.diffs migrate/regression.diffs
 	if ! make -s installcheck PG_CONFIG="$pg_config"; then
-		[[ -f regression.diffs ]] && cat regression.diffs
+		cat regression.diffs migrate/regression.diffs 2>/dev/null
 		status=1
 	fi
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ec_tap" \

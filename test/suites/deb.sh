@@ -102,7 +102,7 @@ fi
 
 # 1. Build dependencies.  The package's own list (debian/control.in) is
 # checked again by dpkg-checkbuilddeps below.
-needed=(make gcc dpkg-dev debhelper fakeroot libssl-dev
+needed=(build-essential make gcc dpkg-dev debhelper fakeroot libssl-dev
 	postgresql-common postgresql-server-dev-all
 	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR")
 missing=()
