@@ -29,6 +29,9 @@
 /* HKDF-SHA256 info strings: one subkey per purpose, never the master key. */
 #define EC_INFO_KEY_ID			"encrypted_column key id"
 #define EC_INFO_GCM				"encrypted_column aes-256-gcm"
+#define EC_INFO_SIV				"encrypted_column aes-256-siv"
+
+#define EC_SIV_KEY_LEN			64	/* AES-256-SIV: two AES-256 keys */
 
 /* ---- crypto.c ---- */
 
@@ -40,6 +43,14 @@ typedef enum ec_crypto_status
 } ec_crypto_status;
 
 typedef struct ec_gcm ec_gcm;	/* an AES-256-GCM key, expanded once */
+typedef struct ec_siv ec_siv;	/* an AES-SIV key, expanded once */
+
+/* One associated-data component of AES-SIV (RFC 5297 S2V string). */
+typedef struct ec_siv_ad
+{
+	const uint8_t *data;
+	size_t		len;
+} ec_siv_ad;
 
 extern ec_crypto_status ec_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 									   const char *info,
@@ -57,6 +68,15 @@ extern ec_crypto_status ec_gcm_open(ec_gcm *gcm, const uint8_t *nonce,
 									const uint8_t *in, size_t len,
 									const uint8_t *tag, uint8_t *out);
 extern ec_crypto_status ec_gcm_next_nonce(uint8_t *nonce);
+extern ec_siv *ec_siv_new(const uint8_t *key, size_t key_len);
+extern void ec_siv_free(ec_siv *siv);
+extern ec_crypto_status ec_siv_seal(ec_siv *siv, const ec_siv_ad *ad, int nad,
+									const uint8_t *in, size_t len,
+									uint8_t *out, uint8_t *iv);
+extern ec_crypto_status ec_siv_open(ec_siv *siv, const ec_siv_ad *ad, int nad,
+									const uint8_t *iv,
+									const uint8_t *in, size_t len,
+									uint8_t *out);
 extern void ec_wipe(void *ptr, size_t len);
 extern const char *ec_crypto_error_text(void);
 
@@ -68,6 +88,7 @@ typedef struct ec_key
 	uint8_t		id[EC_KEY_ID_LEN];
 	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
 	ec_gcm	   *gcm;
+	ec_siv	   *siv;
 } ec_key;
 
 extern bool ec_parse_key_hex(const char *str, size_t len, uint8_t *key);
