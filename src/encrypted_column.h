@@ -98,6 +98,7 @@ extern void ec_keyring_invalidate(void);
 extern const ec_key *ec_current_key(void);
 extern const ec_key *ec_current_key_or_null(void);
 extern int	ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max);
+extern int	ec_all_keys(const ec_key **keys, int max);
 extern void ec_crypto_failed(const char *what);
 
 /* ---- redact.c: hooks that keep keys and row data out of logs ---- */
@@ -112,13 +113,30 @@ extern bool ec_accept_ciphertext;
 
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
 
+/*
+ * What differs between encrypted_text and encrypted_text_det; every path
+ * in and out of either type is one piece of code that takes one of these.
+ */
+typedef struct ec_type
+{
+	uint8_t		algorithm;		/* EC_ALG_AES256_GCM or EC_ALG_AES256_SIV */
+	const char *name;			/* the SQL type, for messages */
+	const char *encrypt_fn;		/* its encrypting function, for hints */
+	size_t		overhead;		/* envelope bytes beyond the plaintext */
+} ec_type;
+
+extern const ec_type ec_type_gcm;
+extern const ec_type ec_type_siv;
+
 struct varlena;
 typedef struct varlena *(*ec_plain_fn) (const char *plain, size_t len, void *arg);
 /* datum is a Datum; this header is also read where postgres.h is not */
 extern struct varlena *ec_apply_to_plain(uintptr_t datum, ec_plain_fn fn, void *arg);
-extern struct varlena *ec_seal_text(const char *plain, size_t len,
+extern struct varlena *ec_seal_text(const ec_type *type,
+									const char *plain, size_t len,
 									const char *context, size_t context_len);
-extern struct varlena *ec_open_to_text(struct varlena *envelope,
+extern struct varlena *ec_open_to_text(const ec_type *type,
+									   struct varlena *envelope,
 									   const char *context, size_t context_len);
 
 /* ---- primitives for reading legacy formats (crypto.c, used by legacy.c) ---- */
