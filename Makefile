@@ -20,7 +20,7 @@ SHLIB_LINK  += -lcrypto
 
 # Regression tests, in order; each file sets up what it needs.
 REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
-               parallel storage first_use legacy
+               parallel storage first_use legacy det det_index
 REGRESS_OPTS = --inputdir=$(srcdir)
 
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
