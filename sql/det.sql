@@ -7,30 +7,30 @@ SET encrypted_column.key = :'k1';
 
 -- Python's AESSIV wrote these; the extension writes the same bytes (so
 -- Python decrypts what the extension writes) and decrypts them
-CREATE TABLE kat (name text, plain text, context text, python text);
-INSERT INTO kat VALUES
+CREATE TABLE det_kat (name text, plain text, context text, python text);
+INSERT INTO det_kat VALUES
 	('empty', '', NULL, 'ecv1:AQJdXs15n1JAwOFztu8AeoE9eBF4+w=='),
 	('email', 'alice@example.com', NULL, 'ecv1:AQJdXs159Prn3MrHIXYZg/iO5cBB2uiJpzb43g1JA71bZdS7HzZ7'),
 	('utf8', 'grüße, 東京', NULL, 'ecv1:AQJdXs15iBy7vCgfK4m3cn0WVQnJGax0bv+SVL+QAg4mv6GUzQ=='),
 	('context', 'alice@example.com', 'users.email', 'ecv1:AYJdXs15YhWqpMEwrtKNXkem3KRz56SkRIMcJ7UYZqEdmvJhLRTh');
 SELECT name,
        CASE WHEN context IS NULL THEN encrypt_det(plain) ELSE encrypt_det(plain, context) END::text = python AS extension_writes_python_bytes
-FROM kat ORDER BY name;
+FROM det_kat ORDER BY name;
 SET encrypted_column.accept_ciphertext = on;
 SELECT name, key_id(python::encrypted_text_det),
        CASE WHEN context IS NULL THEN decrypt(python::encrypted_text_det)
             ELSE decrypt(python::encrypted_text_det, context) END = plain AS extension_reads_python_bytes
-FROM kat ORDER BY name;
+FROM det_kat ORDER BY name;
 RESET encrypted_column.accept_ciphertext;
 
 -- deterministic: every way in gives the same 22-byte-longer envelope
-CREATE TABLE t (v encrypted_text_det);
-INSERT INTO t VALUES ('alice@example.com'), ('alice@example.com'::text),
+CREATE TABLE det_t (v encrypted_text_det);
+INSERT INTO det_t VALUES ('alice@example.com'), ('alice@example.com'::text),
 	('alice@example.com'::varchar), (encrypt_det('alice@example.com'));
 SELECT count(DISTINCT encrypted_text_det_send(v)) AS distinct_envelopes,
        min(octet_length(encrypted_text_det_send(v))) AS envelope_bytes,
        min(decrypt(v)) AS plaintext
-FROM t;
+FROM det_t;
 SELECT encrypt_det('a') = encrypt_det('a') AS same, encrypt_det('a') = encrypt_det('b') AS different,
        encrypt_det('a') <> encrypt_det('a', 'c1') AS context_separates,
        encrypt_det('a', 'c1') <> encrypt_det('a', 'c2') AS contexts_separate,
@@ -40,7 +40,7 @@ SELECT decrypt(encrypt_det('')) = '' AS empty_round_trip,
 -- text out is the ciphertext text form, never plaintext
 SELECT v::text LIKE 'ecv1:%' AS text_form, position('alice' IN v::text) = 0 AS no_plaintext,
        v::varchar = v::text AS varchar_same
-FROM t LIMIT 1;
+FROM det_t LIMIT 1;
 
 -- context: needed, non-empty, and the one the value was bound to
 SELECT decrypt(encrypt_det('x', 'ctx'), 'ctx');
@@ -54,7 +54,7 @@ SELECT encrypt_det('a')::text AS det_text \gset
 \set gcm_text 'ecv1:AQFdXs15ZGVmZ2hpamtsbW5vZJI/b7OMUHl1apewuJRoXan0bMCBBt6GvAM/O4+YKqfq'
 SELECT :'det_text'::encrypted_text_det;
 SELECT :'det_text'::text::encrypted_text_det;
-INSERT INTO t VALUES (:'det_text'::varchar);
+INSERT INTO det_t VALUES (:'det_text'::varchar);
 -- with the restore switch, only an envelope of this type's algorithm
 SET encrypted_column.accept_ciphertext = on;
 SELECT decrypt(:'det_text'::encrypted_text_det);
@@ -68,12 +68,12 @@ SELECT encrypt('a')::encrypted_text_det;
 SELECT encrypt_det('a')::encrypted_text;
 
 -- flip one bit of byte pos (0-based) of an envelope's bytes
-CREATE FUNCTION flip(e bytea, pos int) RETURNS text
+CREATE FUNCTION det_flip(e bytea, pos int) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
 	SELECT 'ecv1:' || translate(encode(set_byte(e, pos, get_byte(e, pos) # 1), 'base64'), E'\n', '')
 $$;
 -- the SQLSTATE of decrypting a text form (input or decryption error)
-CREATE FUNCTION decrypt_state(v text, ctx text) RETURNS text
+CREATE FUNCTION det_decrypt_state(v text, ctx text) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
 	IF ctx IS NULL THEN
@@ -94,43 +94,43 @@ FROM (
 	SELECT k.name, p AS pos,
 	       CASE WHEN p < 2 THEN 'version, algorithm' WHEN p < 6 THEN 'key id'
 	            WHEN p < 22 THEN 'synthetic IV' ELSE 'ciphertext' END AS pos_range,
-	       decrypt_state(flip(decode(substr(k.python, 6), 'base64'), p), k.context) AS state
-	FROM kat k, generate_series(0, octet_length(decode(substr(k.python, 6), 'base64')) - 1) p
+	       det_decrypt_state(det_flip(decode(substr(k.python, 6), 'base64'), p), k.context) AS state
+	FROM det_kat k, generate_series(0, octet_length(decode(substr(k.python, 6), 'base64')) - 1) p
 	WHERE k.name IN ('email', 'context', 'empty')
 ) s
 GROUP BY name, pos_range, state ORDER BY name, min(pos);
 -- the context bit set or cleared
-SELECT decrypt_state('ecv1:' || translate(encode(set_byte(decode(substr(python, 6), 'base64'), 1, 130), 'base64'), E'\n', ''), NULL),
-       decrypt_state('ecv1:' || translate(encode(set_byte(decode(substr(python, 6), 'base64'), 1, 130), 'base64'), E'\n', ''), 'users.email')
-FROM kat WHERE name = 'email';
-SELECT decrypt_state('ecv1:' || translate(encode(set_byte(decode(substr(python, 6), 'base64'), 1, 2), 'base64'), E'\n', ''), NULL)
-FROM kat WHERE name = 'context';
+SELECT det_decrypt_state('ecv1:' || translate(encode(set_byte(decode(substr(python, 6), 'base64'), 1, 130), 'base64'), E'\n', ''), NULL),
+       det_decrypt_state('ecv1:' || translate(encode(set_byte(decode(substr(python, 6), 'base64'), 1, 130), 'base64'), E'\n', ''), 'users.email')
+FROM det_kat WHERE name = 'email';
+SELECT det_decrypt_state('ecv1:' || translate(encode(set_byte(decode(substr(python, 6), 'base64'), 1, 2), 'base64'), E'\n', ''), NULL)
+FROM det_kat WHERE name = 'context';
 -- cut short of the fixed fields, cut into the ciphertext, extended
-SELECT decrypt_state('ecv1:' || translate(encode(substr(decode(substr(python, 6), 'base64'), 1, 21), 'base64'), E'\n', ''), NULL) AS cut_21,
-       decrypt_state('ecv1:' || translate(encode(substr(decode(substr(python, 6), 'base64'), 1, 30), 'base64'), E'\n', ''), NULL) AS cut_30,
-       decrypt_state('ecv1:' || translate(encode(decode(substr(python, 6), 'base64') || '\x00'::bytea, 'base64'), E'\n', ''), NULL) AS extended
-FROM kat WHERE name = 'email';
+SELECT det_decrypt_state('ecv1:' || translate(encode(substr(decode(substr(python, 6), 'base64'), 1, 21), 'base64'), E'\n', ''), NULL) AS cut_21,
+       det_decrypt_state('ecv1:' || translate(encode(substr(decode(substr(python, 6), 'base64'), 1, 30), 'base64'), E'\n', ''), NULL) AS cut_30,
+       det_decrypt_state('ecv1:' || translate(encode(decode(substr(python, 6), 'base64') || '\x00'::bytea, 'base64'), E'\n', ''), NULL) AS extended
+FROM det_kat WHERE name = 'email';
 RESET encrypted_column.accept_ciphertext;
 SELECT 1 AS alive;
 
 -- keys: the same key id as encrypted_text, no key, unknown key, rotation
 SELECT key_id(encrypt_det('a')) = current_key_id() AS current,
        key_id(encrypt_det('a')) = key_id(encrypt('a')) AS same_id_as_gcm;
-CREATE TABLE under_k1 AS SELECT encrypt_det('rotate me') AS v, encrypt_det('rotate me', 'c') AS vc;
+CREATE TABLE det_under_k1 AS SELECT encrypt_det('rotate me') AS v, encrypt_det('rotate me', 'c') AS vc;
 SET encrypted_column.key = :'k2';
-SELECT decrypt(v) FROM under_k1;
+SELECT decrypt(v) FROM det_under_k1;
 SET encrypted_column.previous_keys = :'k1';
-SELECT decrypt(v), decrypt(vc, 'c') FROM under_k1;
+SELECT decrypt(v), decrypt(vc, 'c') FROM det_under_k1;
 SELECT reencrypt(v) = encrypt_det('rotate me') AS moved, key_id(reencrypt(v)) = current_key_id() AS new_key,
        reencrypt(vc, 'c') = encrypt_det('rotate me', 'c') AS moved_context,
        reencrypt(v) <> v AS changed
-FROM under_k1;
+FROM det_under_k1;
 RESET encrypted_column.previous_keys;
 RESET encrypted_column.key;
 SELECT encrypt_det('a');
 SELECT 'a'::encrypted_text_det;
 SELECT encrypt_det_all('a');
-SELECT decrypt(v) FROM under_k1;
-SELECT reencrypt(v) FROM under_k1;
-SELECT key_id(v) FROM under_k1;
+SELECT decrypt(v) FROM det_under_k1;
+SELECT reencrypt(v) FROM det_under_k1;
+SELECT key_id(v) FROM det_under_k1;
 SELECT 1 AS alive;
