@@ -267,6 +267,18 @@ CREATE FUNCTION encrypt_det_all(text, context text) RETURNS encrypted_text_det[]
 COMMENT ON FUNCTION encrypt_det_all(text, text) IS
 	'the plaintext''s encryptions bound to a context under every loaded key: the rotation-safe index lookup for context-bound columns';
 
+CREATE FUNCTION encrypt_det_all(text[]) RETURNS encrypted_text_det[]
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det_all(text[]) IS
+	'every element''s encryptions under every loaded key (NULL elements stay NULL): col = ANY(encrypt_det_all(a)) is the rotation-safe index lookup of several plaintexts, and col = ANY(a) for a text[] is planned as it';
+
+CREATE FUNCTION encrypt_det_all(text[], context text) RETURNS encrypted_text_det[]
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det_all(text[], text) IS
+	'every element''s encryptions bound to a context under every loaded key: the rotation-safe index lookup of several plaintexts in a context-bound column';
+
 CREATE FUNCTION decrypt(encrypted_text_det) RETURNS text
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -426,9 +438,11 @@ COMMENT ON OPERATOR FAMILY encrypted_text_det_ops USING hash IS
 -- the rows whose value is x's encryption under the key the row names, so
 -- rows still under a previous key are found during a rotation.  The
 -- support function turns it into the btree condition
--- col = ANY (encrypt_det_all(x)).  A literal or untyped parameter is not
--- text: it resolves to =(encrypted_text_det, encrypted_text_det) and is
--- encrypted under the current key only.
+-- col = ANY (encrypt_det_all(x)), and the module's planner hook plans
+-- col = ANY (a) for a text[] a as col = ANY (encrypt_det_all(a)).  A
+-- literal or untyped parameter is not text: it resolves to
+-- =(encrypted_text_det, encrypted_text_det) and is encrypted under the
+-- current key only.
 CREATE FUNCTION encrypted_text_det_text_support(internal) RETURNS internal
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypted_text_det_text_support(internal) IS

@@ -41,10 +41,25 @@ SET plan_cache_mode = force_generic_plan;
 EXPLAIN (COSTS OFF) EXECUTE by_text('user5@example.com');
 RESET plan_cache_mode;
 RESET enable_seqscan;
--- an array of text is compared row by row, with the same answer but no
--- index: the planner asks support functions about single comparisons only
-EXPLAIN (COSTS OFF) SELECT id FROM det_users WHERE email = ANY ('{user5@example.com}'::text[]);
-SELECT id FROM det_users WHERE email = ANY ('{user5@example.com,user6@example.com}'::text[]) ORDER BY id;
+-- an array of text: planned as email = ANY (encrypt_det_all(array))
+EXPLAIN (COSTS OFF) SELECT id FROM det_users WHERE email = ANY ('{user5@example.com,user6@example.com}'::text[]);
+PREPARE by_array(text[]) AS SELECT id FROM det_users WHERE email = ANY ($1) ORDER BY id;
+EXPLAIN (COSTS OFF) EXECUTE by_array('{user5@example.com,user6@example.com}');
+EXECUTE by_array('{user5@example.com,user6@example.com}');
+EXPLAIN (COSTS OFF) SELECT id FROM det_users WHERE email IN ('user5@example.com'::text, 'user6@example.com'::text);
+-- in a subquery and a CTE too
+EXPLAIN (COSTS OFF) WITH w AS (SELECT id FROM det_users WHERE email = ANY ('{user5@example.com}'::text[]))
+SELECT * FROM w WHERE id IN (SELECT id FROM det_users WHERE email = ANY ('{user6@example.com}'::text[]));
+SET enable_seqscan = off;
+-- ALL and <> are not lookups: left as they are
+EXPLAIN (COSTS OFF) SELECT count(*) FROM det_users WHERE email <> ALL ('{user5@example.com}'::text[]);
+RESET enable_seqscan;
+SELECT count(*) FROM det_users WHERE email <> ALL ('{user5@example.com}'::text[]);
+-- NULL elements keep their meaning; an empty array finds nothing
+SELECT id, email = ANY ('{user5@example.com,NULL}'::text[]) AS any_with_null
+FROM det_users WHERE id IN (5, 6) ORDER BY id;
+SELECT count(*) FROM det_users WHERE email = ANY ('{}'::text[]);
+SELECT encrypt_det_all('{}'::text[]), encrypt_det_all('{NULL}'::text[]);
 
 SELECT id FROM det_users WHERE email = 'user5@example.com';
 EXECUTE by_untyped('user5@example.com');
@@ -65,6 +80,8 @@ EXPLAIN (COSTS OFF) EXECUTE by_text('user1@example.com');
 SELECT p.plain, (SELECT id FROM det_users WHERE email = p.plain) AS by_text,
        (SELECT id FROM det_users WHERE email = ANY (encrypt_det_all(p.plain))) AS by_all
 FROM det_probes p ORDER BY 1;
+EXPLAIN (COSTS OFF) EXECUTE by_array('{user1@example.com,user3@example.com}');
+EXECUTE by_array('{user1@example.com,user3@example.com}');
 -- the same answers with no index at all
 SET enable_indexscan = off;
 SET enable_bitmapscan = off;
@@ -73,6 +90,7 @@ EXPLAIN (COSTS OFF) EXECUTE by_text('user1@example.com');
 SELECT p.plain, (SELECT id FROM det_users WHERE email = p.plain) AS by_text,
        (SELECT id FROM det_users WHERE email = ANY (encrypt_det_all(p.plain))) AS by_all
 FROM det_probes p ORDER BY 1;
+EXECUTE by_array('{user1@example.com,user3@example.com}');
 RESET enable_indexscan;
 RESET enable_bitmapscan;
 -- a literal or untyped parameter is encrypted under the current key only

@@ -39,6 +39,7 @@ PG_FUNCTION_INFO_V1(encrypted_text_det_decrypt_context);
 PG_FUNCTION_INFO_V1(encrypted_text_det_reencrypt);
 PG_FUNCTION_INFO_V1(encrypted_text_det_reencrypt_context);
 PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_all);
+PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_all_array);
 PG_FUNCTION_INFO_V1(encrypted_text_det_eq_text);
 PG_FUNCTION_INFO_V1(encrypted_text_det_ne_text);
 PG_FUNCTION_INFO_V1(encrypted_text_text_eq_det);
@@ -505,6 +506,87 @@ encrypted_text_det_encrypt_all(PG_FUNCTION_ARGS)
 	if (bound != NULL)
 		PG_FREE_IF_COPY(bound, 1);
 	PG_RETURN_POINTER(result);
+}
+
+/*
+ * encrypt_det_all(text[] [, context]): every element's encryption under
+ * every loaded key, and a NULL for each NULL element, so that
+ * `col = ANY (encrypt_det_all(a))` has the answer of `col = ANY (a)`.
+ * An array without plaintexts needs no key.
+ */
+Datum
+encrypted_text_det_encrypt_all_array(PG_FUNCTION_ARGS)
+{
+	Datum		arg = PG_GETARG_DATUM(0);
+	ArrayType  *volatile array = DatumGetArrayTypeP(arg);
+	bool		copied = (Pointer) array != DatumGetPointer(arg);
+	text	   *bound = PG_NARGS() > 1 ? context_arg(fcinfo, 1) : NULL;
+	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	ArrayType  *volatile result = NULL;
+
+	if (!OidIsValid(elemtype))
+		elog(ERROR, "encrypt_det_all: could not determine the element type");
+	PG_TRY();
+	{
+		const ec_key *keys[MAX_CANDIDATES];
+		Datum	   *values;
+		bool	   *nulls;
+		Datum	   *out;
+		bool	   *outnulls;
+		int			n;
+		int			nkeys = 0;
+		int			nout = 0;
+		int			dims[1];
+		int			lbs[1] = {1};
+
+		deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
+						  &values, &nulls, &n);
+		for (int i = 0; i < n && nkeys == 0; i++)
+			if (!nulls[i])
+				nkeys = ec_all_keys(keys, MAX_CANDIDATES);
+		out = palloc(sizeof(Datum) * (Size) Max(1, n) * Max(1, nkeys));
+		outnulls = palloc(sizeof(bool) * (Size) Max(1, n) * Max(1, nkeys));
+		for (int i = 0; i < n; i++)
+		{
+			struct varlena *plain = (struct varlena *) DatumGetPointer(values[i]);
+
+			if (nulls[i])
+			{
+				out[nout] = (Datum) 0;
+				outnulls[nout++] = true;
+				continue;
+			}
+			for (int k = 0; k < nkeys; k++)
+			{
+				out[nout] = PointerGetDatum(seal_text_with_key(&ec_type_siv, keys[k],
+															   VARDATA_ANY(plain),
+															   VARSIZE_ANY_EXHDR(plain),
+															   bound ? VARDATA_ANY(bound) : NULL,
+															   bound ? VARSIZE_ANY_EXHDR(bound) : 0));
+				outnulls[nout++] = false;
+			}
+		}
+		dims[0] = nout;
+		if (nout == 0)
+			result = construct_empty_array(elemtype);
+		else
+			result = construct_md_array(out, outnulls, 1, dims, lbs, elemtype,
+										-1, false, TYPALIGN_INT);
+	}
+	PG_CATCH();
+	{
+		/* a detoasted copy holds plaintexts: wipe it on the way out */
+		if (copied)
+			ec_wipe(array, VARSIZE(array));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (copied)
+	{
+		ec_wipe(array, VARSIZE(array));
+		pfree(array);
+	}
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 /* What the plaintext is compared with: one stored envelope. */

@@ -10,6 +10,7 @@
  *	module.c	PG_MODULE_MAGIC, _PG_init and the GUCs
  *	type_io.c	encrypted_text input, output, receive, send and casts
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
+ *	det_planner.c	planner support for encrypted_text_det = text lookups
  *	redact.c	log, statistics and activity hooks that mask keys and keep
  *				COPY row data out of error context
  */
@@ -104,6 +105,10 @@ extern void ec_crypto_failed(const char *what);
 /* ---- redact.c: hooks that keep keys and row data out of logs ---- */
 
 extern void ec_redact_install(void);
+
+/* ---- det_planner.c: index lookups of encrypted_text_det by plaintext ---- */
+
+extern void ec_det_planner_install(void);
 
 /* ---- module.c: GUC values ---- */
 
