@@ -134,3 +134,35 @@ SELECT decrypt(v) FROM det_under_k1;
 SELECT reencrypt(v) FROM det_under_k1;
 SELECT key_id(v) FROM det_under_k1;
 SELECT 1 AS alive;
+
+-- COPY text and binary; binary input of the other type is refused
+SET encrypted_column.key = :'k1';
+CREATE TABLE det_copy_src (id int, v encrypted_text_det);
+INSERT INTO det_copy_src SELECT i, 'copy-det-' || i FROM generate_series(1, 50) i;
+INSERT INTO det_copy_src VALUES (51, ''), (52, NULL);
+CREATE TABLE det_copy_dst (LIKE det_copy_src);
+CREATE TABLE det_copy_gcm (id int, v encrypted_text);
+SELECT current_setting('data_directory') || '/ec_det_copy' AS path \gset
+COPY det_copy_src TO :'path' (FORMAT text);
+SELECT position('copy-det' IN pg_read_file(:'path')) = 0 AS no_plaintext;
+\set SHOW_CONTEXT never
+COPY det_copy_dst FROM :'path' (FORMAT text);
+SET encrypted_column.accept_ciphertext = on;
+COPY det_copy_gcm FROM :'path' (FORMAT text);
+COPY det_copy_dst FROM :'path' (FORMAT text);
+RESET encrypted_column.accept_ciphertext;
+SELECT count(*) AS rows, count(*) FILTER (WHERE d.v = s.v) AS same_values
+FROM det_copy_src s JOIN det_copy_dst d USING (id);
+TRUNCATE det_copy_dst;
+COPY det_copy_src TO :'path' (FORMAT binary);
+COPY det_copy_gcm FROM :'path' (FORMAT binary);
+COPY det_copy_dst FROM :'path' (FORMAT binary);
+SELECT count(*) AS rows, count(*) FILTER (WHERE d.v = s.v) AS same_values,
+       count(*) FILTER (WHERE decrypt(d.v) = decrypt(s.v)) AS same_plaintexts
+FROM det_copy_src s JOIN det_copy_dst d USING (id);
+-- encrypted_text's binary envelopes are not encrypted_text_det's
+INSERT INTO det_copy_gcm SELECT id, 'gcm-' || id FROM generate_series(1, 3) id;
+COPY det_copy_gcm TO :'path' (FORMAT binary);
+COPY det_copy_dst FROM :'path' (FORMAT binary);
+\set SHOW_CONTEXT errors
+SELECT count(*) FROM det_copy_gcm;
