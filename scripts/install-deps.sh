@@ -1,16 +1,44 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages that building, the demo and the tests need.
-# Does nothing when they are all present; otherwise needs root or sudo.
+# Install the Debian packages that building and testing need.
+#
+#   bash scripts/install-deps.sh [MAJOR] [--full]
+#
+# MAJOR is the PostgreSQL major to build against (default: the one this
+# machine's Debian release ships, from scripts/platforms).  Without --full
+# only what the build and the core suites need; with --full also what the
+# other suites need (fuzzing, valgrind, Python, chroots).  Does nothing
+# when all are present; otherwise needs root or sudo.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/platform.sh
+
+major=$EC_NATIVE_PG
+full=0
+for a in "$@"; do
+	case $a in
+	--full) full=1 ;;
+	[0-9]*) major=$a ;;
+	*) echo "usage: $0 [MAJOR] [--full]" >&2; exit 2 ;;
+	esac
+done
+[[ -n $major ]] || { echo "install-deps: no PostgreSQL major given and none known for this release" >&2; exit 2; }
 
 packages=(
-	make gcc clang libclang-rt-14-dev llvm
-	libssl-dev libpq-dev valgrind
-	postgresql-15 postgresql-server-dev-15 postgresql-contrib
-	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-	python3 python3-pytest python3-sqlalchemy python3-sqlalchemy-utils
-	python3-cryptography python3-psycopg2 python3-pip
+	make gcc libssl-dev libpq-dev openssl
+	"postgresql-$major" "postgresql-server-dev-$major" postgresql-common
+	"postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl
 )
+if ((full)); then
+	packages+=(
+		clang libclang-rt-dev llvm valgrind debootstrap locales
+		python3 python3-pytest python3-sqlalchemy python3-sqlalchemy-utils
+		python3-cryptography python3-psycopg2 python3-psycopg pgbouncer
+		libpostgresql-jdbc-java default-jdk-headless
+	)
+	# node-postgres comes from the npm registry at test time; a node
+	# from elsewhere (NodeSource) brings its own npm
+	command -v npm >/dev/null || packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,4 +50,5 @@ sudo=()
 ((EUID == 0)) || sudo=(sudo)
 echo "installing: ${missing[*]}"
 "${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+	--no-install-recommends "${missing[@]}" >/dev/null

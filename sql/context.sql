@@ -1,5 +1,9 @@
 -- Context binding: a value encrypted with a context decrypts only with
 -- the same context.
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 SET encrypted_column.key = :'k1';
 CREATE TABLE ctx (id int PRIMARY KEY, ssn encrypted_text);

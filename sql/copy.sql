@@ -1,5 +1,9 @@
 -- COPY in text and binary format.  Files go to the data directory, since
 -- COPY to a server file needs an absolute path.
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 SET encrypted_column.key = :'k1';
 CREATE TABLE src (id int, enc encrypted_text);

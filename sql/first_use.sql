@@ -2,6 +2,10 @@
 -- Without shared_preload_libraries the SET makes a placeholder, which the
 -- library takes over on first use; the alternative output
 -- first_use_1.out is the same test with the library preloaded.
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \c
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 SET encrypted_column.key = :'k1';

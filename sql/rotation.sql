@@ -1,5 +1,9 @@
 -- Key rotation: previous_keys decrypts old values, reencrypt() moves them
 -- to the current key.
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 \set k2 '2b7e151628aed2a6abf7158809cf4f3c2b7e151628aed2a6abf7158809cf4f3c'
 \set k3 'f0e0d0c0b0a090807060504030201000f0e0d0c0b0a090807060504030201000'

@@ -1,4 +1,8 @@
 -- Round trips through the input function, the casts and encrypt().
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 SET encrypted_column.key = :'k1';
 

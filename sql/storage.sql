@@ -1,6 +1,10 @@
 -- What reaches disk: after CHECKPOINT, the table's heap and TOAST files and
 -- the WAL hold no plaintext.  A plain text table is the control that shows
 -- the search would find it.
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 SET encrypted_column.key = :'k1';
 CREATE TABLE stored_enc (id int, enc encrypted_text);

@@ -1,7 +1,9 @@
 /*
  * compat.h
- *		Shims over the differences between PostgreSQL 13 and 17 that
- *		encrypted_column touches.  Every version test lives in this file.
+ *		Shims over the differences between the PostgreSQL versions that
+ *		encrypted_column supports (15, 17 and 18).  Every version test
+ *		lives in this file; the rest of the code reads as if there were
+ *		one version.
  */
 #ifndef EC_COMPAT_H
 #define EC_COMPAT_H
@@ -9,18 +11,22 @@
 #include "postgres.h"
 #include "utils/guc.h"
 
-#if PG_VERSION_NUM < 130000
-#error "encrypted_column needs PostgreSQL 13 or later"
+#if PG_VERSION_NUM < 150000
+#error "encrypted_column needs PostgreSQL 15 or later"
+#endif
+
+/* PostgreSQL 16 moved the varlena macros (VARDATA_ANY...) to varatt.h. */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
 #endif
 
 /*
- * PostgreSQL 15 reserves a GUC prefix; older releases only warn about
- * placeholders that exist when the library is loaded.
+ * PostgreSQL 18 replaced pg_attribute_noreturn(), written after a
+ * declaration, with pg_noreturn, written before it.  GCC and clang take the
+ * attribute in front as well, so the old macro serves as the new one.
  */
-#if PG_VERSION_NUM >= 150000
-#define ec_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
-#else
-#define ec_reserve_guc_prefix(prefix) EmitWarningsOnPlaceholders(prefix)
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
 #endif
 
 /*
@@ -41,13 +47,5 @@
 	} while (0)
 #endif
 
-/* PostgreSQL 14 added readOnlyTree to ProcessUtility_hook. */
-#if PG_VERSION_NUM >= 140000
-#define EC_UTILITY_READONLY_PARAM bool readOnlyTree,
-#define EC_UTILITY_READONLY_ARG readOnlyTree,
-#else
-#define EC_UTILITY_READONLY_PARAM
-#define EC_UTILITY_READONLY_ARG
-#endif
 
 #endif							/* EC_COMPAT_H */

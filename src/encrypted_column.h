@@ -13,6 +13,8 @@
  *	det_planner.c	planner support for encrypted_text_det = text lookups
  *	redact.c	log, statistics and activity hooks that mask keys and keep
  *				COPY row data out of error context
+ *	moved.c		0.2.0's entry points for the migration readers, forwarded to
+ *				the library of encrypted_column_migrate (migrate/)
  */
 #ifndef ENCRYPTED_COLUMN_H
 #define ENCRYPTED_COLUMN_H
@@ -143,31 +145,5 @@ extern struct varlena *ec_seal_text(const ec_type *type,
 extern struct varlena *ec_open_to_text(const ec_type *type,
 									   struct varlena *envelope,
 									   const char *context, size_t context_len);
-
-/* ---- primitives for reading legacy formats (crypto.c, used by legacy.c) ---- */
-
-#define EC_LEGACY_SHA256_LEN	32
-#define EC_LEGACY_AES_BLOCK		16
-#define EC_LEGACY_GCM_TAG_LEN	16
-
-extern ec_crypto_status ec_legacy_sha256(const uint8_t *in, size_t len,
-										 uint8_t *out);
-extern ec_crypto_status ec_legacy_hmac_sha256(const uint8_t *key,
-											  size_t key_len,
-											  const uint8_t *in, size_t len,
-											  uint8_t *out);
-extern ec_crypto_status ec_legacy_aes_cbc_decrypt(const uint8_t *key,
-												  size_t key_len,
-												  const uint8_t *iv,
-												  const uint8_t *in,
-												  size_t len, uint8_t *out);
-extern ec_crypto_status ec_legacy_aes_gcm_open(const uint8_t *key,
-											   size_t key_len,
-											   const uint8_t *nonce,
-											   size_t nonce_len,
-											   const uint8_t *in, size_t len,
-											   const uint8_t *tag,
-											   uint8_t *out);
-extern bool ec_legacy_equal(const void *a, const void *b, size_t len);
 
 #endif							/* ENCRYPTED_COLUMN_H */

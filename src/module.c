@@ -183,7 +183,7 @@ _PG_init(void)
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 
-	ec_reserve_guc_prefix("encrypted_column");
+	MarkGUCPrefixReserved("encrypted_column");
 
 	/* keep keys and row data out of logs, statistics and activity */
 	ec_redact_install();

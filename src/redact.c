@@ -302,23 +302,23 @@ statement_names_key(PlannedStmt *pstmt, const char *queryString)
 /* Hand a utility statement to the next hook, or to PostgreSQL. */
 static void
 next_process_utility(PlannedStmt *pstmt, const char *queryString,
-					 EC_UTILITY_READONLY_PARAM
+					 bool readOnlyTree,
 					 ProcessUtilityContext context, ParamListInfo params,
 					 QueryEnvironment *queryEnv, DestReceiver *dest,
 					 QueryCompletion *qc)
 {
 	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, EC_UTILITY_READONLY_ARG
+		prev_process_utility(pstmt, queryString, readOnlyTree,
 							 context, params, queryEnv, dest, qc);
 	else
-		standard_ProcessUtility(pstmt, queryString, EC_UTILITY_READONLY_ARG
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree,
 								context, params, queryEnv, dest, qc);
 }
 
 /* Run a COPY into encrypted columns; its errors lose the quoted row data. */
 static void
 copy_redacted(PlannedStmt *pstmt, const char *queryString,
-			  EC_UTILITY_READONLY_PARAM
+			  bool readOnlyTree,
 			  ProcessUtilityContext context, ParamListInfo params,
 			  QueryEnvironment *queryEnv, DestReceiver *dest,
 			  QueryCompletion *qc)
@@ -327,7 +327,7 @@ copy_redacted(PlannedStmt *pstmt, const char *queryString,
 
 	PG_TRY();
 	{
-		next_process_utility(pstmt, queryString, EC_UTILITY_READONLY_ARG
+		next_process_utility(pstmt, queryString, readOnlyTree,
 							 context, params, queryEnv, dest, qc);
 	}
 	PG_CATCH();
@@ -350,7 +350,7 @@ copy_redacted(PlannedStmt *pstmt, const char *queryString,
  */
 static void
 redact_process_utility(PlannedStmt *pstmt, const char *queryString,
-					   EC_UTILITY_READONLY_PARAM
+					   bool readOnlyTree,
 					   ProcessUtilityContext context, ParamListInfo params,
 					   QueryEnvironment *queryEnv, DestReceiver *dest,
 					   QueryCompletion *qc)
@@ -366,10 +366,10 @@ redact_process_utility(PlannedStmt *pstmt, const char *queryString,
 	}
 	if (IsA(pstmt->utilityStmt, CopyStmt) &&
 		copy_into_encrypted((CopyStmt *) pstmt->utilityStmt))
-		copy_redacted(pstmt, queryString, EC_UTILITY_READONLY_ARG
+		copy_redacted(pstmt, queryString, readOnlyTree,
 					  context, params, queryEnv, dest, qc);
 	else
-		next_process_utility(pstmt, queryString, EC_UTILITY_READONLY_ARG
+		next_process_utility(pstmt, queryString, readOnlyTree,
 							 context, params, queryEnv, dest, qc);
 }
 

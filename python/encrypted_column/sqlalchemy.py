@@ -16,7 +16,10 @@ with the session's key, and every SELECT reads the column through
 
 The key reaches the server in the connection's startup options (libpq's
 ``options`` parameter), never in an SQL statement: see ``connect_args``
-and ``use_key``.
+and ``use_key``.  Behind a pooler in transaction mode (PgBouncer), where
+startup options cannot pass and a session setting would reach other
+clients, ``use_transaction_key`` hands the key in at the start of every
+transaction instead.
 """
 
 import re
@@ -31,6 +34,7 @@ __all__ = [
     "key_options",
     "libpq_options",
     "use_key",
+    "use_transaction_key",
 ]
 
 KEY_SETTING = "encrypted_column.key"
@@ -171,5 +175,66 @@ def use_key(engine, key, previous_keys=()):
         previous = previous_keys() if callable(previous_keys) else previous_keys
         cparams["options"] = _merge_options(cparams.get("options"),
                                             key_options(current, previous))
+
+    return engine
+
+
+# One placeholder per DBAPI paramstyle (PEP 249), for positional values.
+_PLACEHOLDERS = {
+    "format": "%s",
+    "pyformat": "%s",
+    "qmark": "?",
+    "numeric": ":%d",
+    "numeric_dollar": "$%d",
+    "named": ":p%d",
+}
+
+
+def _set_config_statement(paramstyle, values):
+    """set_config(..., true) for each (name, value): the SQL and its parameters."""
+    placeholder = _PLACEHOLDERS.get(paramstyle)
+    if placeholder is None:
+        raise ValueError("unsupported DBAPI paramstyle %r" % paramstyle)
+    calls = []
+    for i, (name, _) in enumerate(values, 1):
+        mark = placeholder % i if "%d" in placeholder else placeholder
+        calls.append("set_config('%s', %s, true)" % (name, mark))
+    sql = "SELECT " + ", ".join(calls)
+    if paramstyle == "named":
+        return sql, {"p%d" % i: v for i, (_, v) in enumerate(values, 1)}
+    return sql, tuple(v for _, v in values)
+
+
+def use_transaction_key(engine, key, previous_keys=()):
+    """Hand the key in at the start of every transaction of an engine.
+
+    For a pooler in transaction mode, which gives each transaction
+    whichever server connection is free: a ``begin`` listener runs
+    ``SELECT set_config('encrypted_column.key', %s, true)`` with the key
+    as a parameter, so the key lasts until the transaction's COMMIT or
+    ROLLBACK and never reaches another client of the pool.  Statements
+    outside a transaction (an AUTOCOMMIT connection, legacy autocommit of
+    SQLAlchemy 1.4 without ``future=True``) get no key and fail with
+    SQLSTATE 55000.  The statement goes straight to the DBAPI cursor, so
+    SQLAlchemy's echo and its execute events (where tracing tools record
+    parameters) never see the key.  ``key`` and ``previous_keys`` may be
+    callables, called at every BEGIN.  Returns the engine.
+    """
+    paramstyle = engine.dialect.paramstyle
+
+    @event.listens_for(engine, "begin")
+    def _hand_in_key(conn):
+        current = key() if callable(key) else key
+        previous = previous_keys() if callable(previous_keys) else previous_keys
+        values = [(KEY_SETTING, _checked_key(current, "encrypted_column key"))]
+        previous = [_checked_key(k, "each previous key") for k in previous]
+        if previous:
+            values.append((PREVIOUS_KEYS_SETTING, ",".join(previous)))
+        sql, params = _set_config_statement(paramstyle, values)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+        finally:
+            cursor.close()
 
     return engine

@@ -10,7 +10,9 @@ After, the server does, and the model reads plaintext just the same::
     email = db.Column(EncryptedText)
 
 The migration is one statement that runs inside the server, so no
-plaintext leaves it and none is written to disk::
+plaintext leaves it and none is written to disk.  Its reader comes from the
+extension encrypted_column_migrate (CREATE EXTENSION it first, and DROP
+EXTENSION it once every column has moved)::
 
     ALTER TABLE users ALTER COLUMN email TYPE encrypted_text
         USING encrypt(decrypt_sqlalchemy_aes(

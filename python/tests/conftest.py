@@ -16,7 +16,7 @@ import sqlalchemy as sa
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(HERE)
 REPO = os.path.dirname(PYTHON_DIR)
-VECTOR_DIR = os.path.join(REPO, "test", "legacy")
+VECTOR_DIR = os.path.join(REPO, "migrate", "test")
 
 for path in (PYTHON_DIR, VECTOR_DIR, os.path.join(PYTHON_DIR, "examples")):
     if path not in sys.path:
@@ -46,24 +46,33 @@ def connect(options=None):
 
 @pytest.fixture(scope="session")
 def server():
-    """Check the server once: reachable, superuser, extension at 0.2.0+."""
+    """Check the server once: reachable, superuser, both extensions there.
+
+    The readers belong to encrypted_column_migrate (since 0.3.0), which
+    requires encrypted_column.
+    """
     conn = connect()
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("CREATE EXTENSION IF NOT EXISTS encrypted_column")
+        cur.execute("CREATE EXTENSION IF NOT EXISTS encrypted_column_migrate")
         cur.execute("SELECT extversion FROM pg_extension "
                     "WHERE extname = 'encrypted_column'")
         version = cur.fetchone()[0]
-        cur.execute("SELECT DISTINCT proname FROM pg_proc "
-                    "WHERE proname = ANY(%s)", (sorted(LEGACY_FUNCTIONS),))
+        cur.execute("SELECT DISTINCT p.proname FROM pg_proc p "
+                    "JOIN pg_depend d ON d.classid = 'pg_proc'::regclass "
+                    " AND d.objid = p.oid AND d.deptype = 'e' "
+                    "JOIN pg_extension e ON e.oid = d.refobjid "
+                    "WHERE p.proname = ANY(%s) "
+                    "AND e.extname = 'encrypted_column_migrate'",
+                    (sorted(LEGACY_FUNCTIONS),))
         found = {r[0] for r in cur.fetchall()}
         cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         superuser = cur.fetchone()[0]
     conn.close()
     if found != LEGACY_FUNCTIONS:
-        pytest.fail("encrypted_column %s lacks %s: run ALTER EXTENSION "
-                    "encrypted_column UPDATE" % (version, sorted(LEGACY_FUNCTIONS - found)),
-                    pytrace=False)
+        pytest.fail("encrypted_column_migrate lacks %s"
+                    % sorted(LEGACY_FUNCTIONS - found), pytrace=False)
     if not superuser:
         pytest.fail("the tests read relation files and need a superuser",
                     pytrace=False)

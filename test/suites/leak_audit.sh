@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Leak audit: where do keys and plaintexts end up?
+#
+# The server runs with log_statement = 'all', log_min_error_statement =
+# error, log_connections, pg_stat_statements (utility statements tracked)
+# and auto_explain (every statement, ANALYZE, VERBOSE, nested).  Workloads:
+#   1. the recommended way: key in the connection options, values as bind
+#      parameters (pgbench -M extended and -M prepared), as a non-superuser
+#      role; pg_stat_activity is sampled while it runs;
+#   2. the same after the documented settings for the application's role
+#      (log_parameter_max_length = 0, plan_cache_mode = force_generic_plan);
+#   3. the ways the README advises against: SET and set_config() with the
+#      key, ALTER ROLE ... SET of the key, plaintext literals, a DO block;
+#   4. error paths: wrong key, tampered value, COPY with bad rows, and a
+#      documented leak: a cast of a decrypt() result that fails quotes it.
+# Every channel (each kind of server log line, pg_stat_statements,
+# pg_stat_activity, client error output) is searched for the keys and the
+# plaintexts.  The checks hold the README's findings table to the truth:
+# keys never show up except where it says so, workload 2 leaks nothing,
+# workload 1 leaks only through the channels the table names, error
+# output never holds plaintext.
+REL_NAME=leak-audit
+source "$(dirname "$0")/lib.sh"
+rel_init
+
+PORT=$(free_port 55440) || exit 1
+cluster_init audit <<EOF || exit 1
+shared_preload_libraries = 'pg_stat_statements,auto_explain,encrypted_column'
+log_line_prefix = '%m [%p] '
+log_statement = 'all'
+log_min_error_statement = error
+log_connections = on
+log_disconnections = on
+auto_explain.log_min_duration = 0
+auto_explain.log_analyze = on
+auto_explain.log_verbose = on
+auto_explain.log_nested_statements = on
+pg_stat_statements.track = all
+pg_stat_statements.track_utility = on
+EOF
+cluster_start audit "$PORT" || exit 1
+LOG=$REL_TMP/audit.log
+say "cluster on port $PORT with log_statement = all, auto_explain, pg_stat_statements"
+
+pq "$PORT" postgres <<SQL || exit 1
+CREATE EXTENSION pg_stat_statements;
+CREATE EXTENSION encrypted_column;
+CREATE ROLE app LOGIN;
+CREATE TABLE t (id int, c encrypted_text);
+CREATE TABLE tc (id int, c encrypted_text);
+GRANT ALL ON t, tc TO app;
+SQL
+
+APP=(-U app)
+KEYOPT="-c encrypted_column.key=$KEY1"
+KEYS_RE="$KEY1|$KEY2|$KEY3"
+
+log_size() { stat -c %s "$LOG"; }
+log_since() { tail -c +"$(($1 + 1))" "$LOG"; }
+# Channels of the log lines since an offset that match a regex: "count channel".
+log_channels() { log_since "$1" | awk -v needles="$2" -f "$REL_DIR/leak/classify.awk" | sort | uniq -c; }
+# Server-side views, fetched whole and searched here (the queries hold no needle).
+pgss_dump() { pq "$PORT" postgres -c "SELECT query FROM pg_stat_statements" >"$1"; }
+activity_sample() { pq "$PORT" postgres -c "SELECT query FROM pg_stat_activity WHERE usename = 'app'" >>"$1"; }
+count_in() { grep -a -c -i -E -e "$2" "$1" 2>/dev/null || true; }
+
+# Run the recommended workload once; sample pg_stat_activity meanwhile.
+workload() {
+	local prefix=$1 mode=$2 txns=$3 id=$4 activity=$5
+	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" "${APP[@]}" -n \
+		-M "$mode" -t "$txns" -c 1 -D id="$id" -D p1="$prefix-alpha" -D p2="$prefix-beta" \
+		-D p3="$prefix-gamma" -f "$REL_DIR/leak/workload.pgbench" postgres \
+		>"$REL_TMP/pgbench-$prefix-$mode.out" 2>&1 &
+	local pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		activity_sample "$activity"
+		sleep 0.05
+	done
+	wait "$pid"
+}
+
+declare -A FINDINGS
+
+# Record the channels of one phase for the findings table.
+record() {
+	local phase=$1 off=$2 re=$3 pgss=$4 activity=$5 line
+	while read -r n ch; do
+		[[ -n $n ]] && FINDINGS["$phase|server log: $ch"]=$n
+	done < <(log_channels "$off" "$re")
+	FINDINGS["$phase|pg_stat_statements"]=$(count_in "$pgss" "$re")
+	FINDINGS["$phase|pg_stat_activity"]=$(count_in "$activity" "$re")
+}
+
+# ---- 1. the recommended way, audit settings as they are ----
+off=$(log_size)
+act=$REL_TMP/activity-1.txt
+: >"$act"
+workload LEAKONE extended 3 10 "$act" && workload LEAKONE prepared 8 20 "$act"
+check "workload 1 ran" [ $? = 0 ]
+pgss_dump "$REL_TMP/pgss-1.txt"
+check_eq "1: no key in the server log" 0 "$(log_since "$off" | grep -c -i -E "$KEYS_RE")"
+check_eq "1: no key in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-1.txt" "$KEYS_RE")"
+check_eq "1: no key in pg_stat_activity" 0 "$(count_in "$act" "$KEYS_RE")"
+check_eq "1: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-1.txt" LEAKONE)"
+check_eq "1: no plaintext in pg_stat_activity ($(wc -l <"$act") samples)" 0 "$(count_in "$act" LEAKONE)"
+check "1: activity samples saw the workload's statements" grep -q 'INSERT INTO t' "$act"
+unexpected=$(log_channels "$off" LEAKONE | grep -v -E "log_statement bind parameters|auto_explain plan" || true)
+check "1: plaintext only in bind-parameter log lines and auto_explain plans" [ -z "$unexpected" ]
+[[ -n $unexpected ]] && echo "$unexpected"
+record "1 recommended" "$off" LEAKONE "$REL_TMP/pgss-1.txt" "$act"
+
+# ---- 2. the documented settings for the application's role ----
+pq "$PORT" postgres -c "ALTER ROLE app SET log_parameter_max_length = 0" \
+	-c "ALTER ROLE app SET plan_cache_mode = force_generic_plan" || exit 1
+# From PostgreSQL 16 on auto_explain prints bind parameters in its plans
+# ("Query Parameters:") unless told not to; set it where the server has it.
+if [[ $(pq "$PORT" postgres -c "SELECT count(*) FROM pg_settings WHERE name = 'auto_explain.log_parameter_max_length'") == 1 ]]; then
+	pq "$PORT" postgres -c "ALTER ROLE app SET auto_explain.log_parameter_max_length = 0" || exit 1
+	say "auto_explain.log_parameter_max_length = 0 for the role too"
+fi
+off=$(log_size)
+act=$REL_TMP/activity-2.txt
+: >"$act"
+workload LEAKTWO extended 3 30 "$act" && workload LEAKTWO prepared 8 40 "$act"
+check "workload 2 ran" [ $? = 0 ]
+pgss_dump "$REL_TMP/pgss-2.txt"
+check_eq "2: decrypt() still returns the values" "LEAKTWO-alpha" \
+	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c) FROM t WHERE id = 30 LIMIT 1")"
+off2=$(log_size)
+check_eq "2: no plaintext in any server log line" 0 "$(log_since "$off" | head -c "$((off2 - off))" | grep -c LEAKTWO)"
+check_eq "2: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-2.txt" LEAKTWO)"
+check_eq "2: no plaintext in pg_stat_activity" 0 "$(count_in "$act" LEAKTWO)"
+check_eq "2: no key anywhere" 0 "$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + \
+	$(count_in "$REL_TMP/pgss-2.txt" "$KEYS_RE") + $(count_in "$act" "$KEYS_RE")))"
+record "2 recommended + role settings" "$off" LEAKTWO "$REL_TMP/pgss-2.txt" "$act"
+
+# ---- 3. what the README advises against ----
+off=$(log_size)
+act=$REL_TMP/activity-3.txt
+: >"$act"
+# a session that SETs the key, then sits idle while pg_stat_activity is read
+coproc IDLE { "$PG_BINDIR/psql" -X -q -h "$REL_TMP" -p "$PORT" -U app -d postgres 2>&1; }
+echo "SET encrypted_column.key = '$KEY2';" >&"${IDLE[1]}"
+echo '\echo ready' >&"${IDLE[1]}"
+read -r -t 30 ready <&"${IDLE[0]}"
+activity_sample "$act"
+check_eq "3: SET of the key is masked in pg_stat_activity" 0 "$(count_in "$act" "$KEY2")"
+check "3: pg_stat_activity shows the masked SET" grep -q "encrypted_column.key = '\*\*\*\*" "$act"
+echo "SELECT set_config('encrypted_column.key', '$KEY2', false);" >&"${IDLE[1]}"
+echo '\echo ready' >&"${IDLE[1]}"
+read -r -t 30 ready <&"${IDLE[0]}"
+read -r -t 30 ready <&"${IDLE[0]}"
+: >"$REL_TMP/activity-3b.txt"
+activity_sample "$REL_TMP/activity-3b.txt"
+FINDINGS["3 advised against|pg_stat_activity: set_config() with a literal key"]=$(count_in "$REL_TMP/activity-3b.txt" "$KEY2")
+echo '\q' >&"${IDLE[1]}"
+wait "$IDLE_PID" 2>/dev/null
+# the key as a bind parameter of set_config(), as a superuser (parameters logged)
+printf 'SELECT set_config(:name, :key, false);\n' >"$REL_TMP/setconfig.pgbench"
+"$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" -U postgres -n -M extended -t 1 \
+	-D name=encrypted_column.key -D key="$KEY2" -f "$REL_TMP/setconfig.pgbench" postgres \
+	>"$REL_TMP/pgbench-setconfig.out" 2>&1
+check "3: set_config() with the key as a bind parameter ran" [ $? = 0 ]
+# storing the key in the catalog is refused
+pq "$PORT" postgres -c "ALTER ROLE app SET encrypted_column.key = '$KEY3'" >"$REL_TMP/alter-role.out" 2>&1
+check "3: ALTER ROLE ... SET encrypted_column.key is refused" \
+	grep -q "encrypted_column.key cannot be stored in the catalog" "$REL_TMP/alter-role.out"
+pq "$PORT" postgres -c "CREATE FUNCTION f() RETURNS int LANGUAGE sql
+	SET encrypted_column.previous_keys = '$KEY3' AS 'SELECT 1'" >>"$REL_TMP/alter-role.out" 2>&1
+check "3: CREATE FUNCTION ... SET encrypted_column.previous_keys is refused" \
+	grep -q "encrypted_column.previous_keys cannot be stored in the catalog" "$REL_TMP/alter-role.out"
+check_eq "3: no key in pg_db_role_setting or pg_proc" 0 "$(pq "$PORT" postgres -c \
+	"SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE c LIKE 'encrypted_column.%'")"
+check "3: refusal messages do not echo the key" bash -c '! grep -q -i "$1" "$2"' _ "$KEY3" "$REL_TMP/alter-role.out"
+# plaintext literals and a DO block
+PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" \
+	-c "INSERT INTO t VALUES (100, 'LEAKLIT-insert')" \
+	-c "SELECT count(*) FROM t WHERE decrypt(c) = 'LEAKLIT-where'" \
+	-c "DO \$\$ BEGIN PERFORM encrypt('LEAKLIT-do'); END \$\$" >/dev/null || exit 1
+pgss_dump "$REL_TMP/pgss-3.txt"
+check_eq "3: no key in the server log (SET, set_config, ALTER ROLE)" 0 \
+	"$(log_since "$off" | grep -c -i -E "$KEYS_RE")"
+check "3: the log shows the statements with the key masked" \
+	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "statement: SET encrypted_column.key = '"'"'\*\*\*\*"' _ "$LOG" "$off"
+check_eq "3: no key in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-3.txt" "$KEYS_RE")"
+check_eq "3: DML literals normalised away in pg_stat_statements" 0 \
+	"$(count_in "$REL_TMP/pgss-3.txt" "LEAKLIT-(insert|where)")"
+record "3 advised against" "$off" LEAKLIT "$REL_TMP/pgss-3.txt" "$act"
+
+# ---- 4. error paths ----
+off=$(log_size)
+printf '200\tLEAKERR-tamper\n201\tLEAKERR-wrongkey\n' |
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "COPY t FROM STDIN" || exit 1
+PGOPTIONS="-c encrypted_column.accept_ciphertext=on" pq "$PORT" postgres -c \
+	"UPDATE t SET c = overlay(c::text placing CASE WHEN substr(c::text, 20, 1) = 'A' THEN 'B' ELSE 'A' END
+		from 20 for 1)::encrypted_text WHERE id = 200" || exit 1
+errout=$REL_TMP/errors.out
+{
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c) FROM t WHERE id = 200"
+	PGOPTIONS="-c encrypted_column.key=$KEY3" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c) FROM t WHERE id = 201"
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c, 'ctx') FROM t WHERE id = 201"
+} >"$errout" 2>&1
+check "4: tampered value: the generic decrypt error" grep -q "could not decrypt encrypted_text value" "$errout"
+check "4: wrong key: the key id error" grep -q "no loaded key has key id" "$errout"
+copy_bad() {
+	printf "$1" >"$REL_TMP/bad.dat"
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "\\copy t (id, c) FROM '$REL_TMP/bad.dat' $2" >>"$errout" 2>&1
+}
+copy_bad '300\tLEAKCOPY-extra\tmore\n' ""
+copy_bad '301\tLEAKCOPY-ok\nLEAKCOPY-first\t1\n' ""
+copy_bad '302,"LEAKCOPY-csv\n' "(FORMAT csv)"
+copy_bad '303\tLEAKCOPY-ok\n304\tecv1:LEAKCOPY-prefixed\n' ""
+copy_bad '305\tLEAKCOPY-ok\n306\n' ""
+copy_bad '307\tLEAKCOPY-\377\n' ""
+for e in "extra data after last expected column" "invalid input syntax for type integer" \
+	"unterminated CSV quoted field" "input looks like an encrypted_text ciphertext" \
+	"missing data for column" "invalid byte sequence"; do
+	check "4: COPY error reported: $e" grep -q "$e" "$errout"
+done
+check "4: COPY errors still name the line" grep -q "CONTEXT:  COPY t, line 2" "$errout"
+check_eq "4: no plaintext in client error output" 0 "$(grep -c -E "LEAKERR|LEAKCOPY" "$errout")"
+check_eq "4: no plaintext in the server log's errors" 0 \
+	"$(log_since "$off" | grep -E "LEAKERR|LEAKCOPY" | grep -c -v -E "LOG:  (statement|duration)|^\s")"
+record "4 error paths" "$off" "LEAKERR|LEAKCOPY" /dev/null /dev/null
+check_eq "4: no key in the server log or client output" 0 \
+	"$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + $(grep -c -i -E "$KEYS_RE" "$errout")))"
+
+# a documented leak: PostgreSQL's own error on a decrypt() result quotes it
+off=$(log_size)
+printf '210\tLEAKCAST-not-a-date\n' |
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "COPY t FROM STDIN" || exit 1
+PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c)::date FROM t WHERE id = 210" \
+	>"$REL_TMP/cast.out" 2>&1
+check "4: decrypt(c)::date fails" grep -q 'invalid input syntax for type date' "$REL_TMP/cast.out"
+check "4: documented leak: the client's error quotes the plaintext" grep -q 'LEAKCAST-not-a-date' "$REL_TMP/cast.out"
+check "4: documented leak: the server log's ERROR line quotes the plaintext" \
+	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "ERROR:  invalid input syntax for type date: \"LEAKCAST-not-a-date\""' _ "$LOG" "$off"
+unexpected=$(log_channels "$off" LEAKCAST | grep -v "error message" || true)
+check "4: that plaintext is in no other log line" [ -z "$unexpected" ]
+record "4 error on a decrypt() result" "$off" LEAKCAST /dev/null /dev/null
+
+check "no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$LOG"
+check "no warning about the library order in the audited server" \
+	bash -c '! grep -q "loaded before pg_stat_statements" "$1"' _ "$LOG"
+
+# ---- the library order that lets pg_stat_statements see keys is reported ----
+P2=$(free_port $((PORT + 1))) || exit 1
+cluster_init misordered <<<"shared_preload_libraries = 'encrypted_column,pg_stat_statements'" || exit 1
+cluster_start misordered "$P2" || exit 1
+check "a server with pg_stat_statements loaded after encrypted_column warns at start" \
+	grep -q "WARNING:  encrypted_column is loaded before pg_stat_statements" "$REL_TMP/misordered.log"
+
+# ---- the findings table ----
+echo "findings: phase | channel | lines holding a secret"
+for k in "${!FINDINGS[@]}"; do
+	echo "  ${k%%|*} | ${k#*|} | ${FINDINGS[$k]}"
+done | sort
+say "figures: $(wc -l <"$LOG") server log lines, $(wc -l <"$REL_TMP/activity-1.txt") + $(wc -l <"$REL_TMP/activity-2.txt") pg_stat_activity samples searched"
+rel_finish

@@ -1,0 +1,175 @@
+# Shared helpers for the suites in this folder; source it, do not run it.
+#
+# Each suite makes one private temporary directory, starts its own
+# PostgreSQL $PG_MAJOR postmasters in it (initdb, pg_ctl) listening on 127.0.0.1
+# and on a socket in that directory, and removes everything on exit.
+# Servers run as the postgres user when the suite runs as root.
+#
+# Check helpers count passes and failures; rel_finish prints the summary
+# and gives the suite's exit status.
+
+set -uo pipefail
+
+REL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$REL_DIR/../.." && pwd)
+PG_MAJOR=${PG_MAJOR:-$(pg_config --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')}
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}
+
+# Fixed test keys (test data only, never used anywhere else).
+KEY1=9b6d408ee91914345e415f977705543953132d61f6d478a2b2cf401a54182051
+KEY2=bacba701ec436a12e7b0d41d82ca863ecdfc2abde0e96de4b187e41d6c4d5cab
+KEY3=8b14effb91c061c42805993536f230faa3d2701e2f81fb821a4daa6359bb8b2d
+
+REL_PASS=0
+REL_FAIL=0
+REL_NAME=${REL_NAME:-reliability}
+REL_CLUSTERS=()
+REL_TMP=""
+
+# Print a line with the suite name and elapsed seconds.
+say() {
+	printf '[%s %3ds] %s\n' "$REL_NAME" "$SECONDS" "$*"
+}
+
+# Record one check: check "description" command [args...]
+check() {
+	local desc=$1
+	shift
+	if "$@"; then
+		REL_PASS=$((REL_PASS + 1))
+		printf 'ok     - %s\n' "$desc"
+	else
+		REL_FAIL=$((REL_FAIL + 1))
+		printf 'NOT OK - %s\n' "$desc"
+	fi
+}
+
+# Record an equality check without printing either value.
+check_eq() {
+	local desc=$1 want=$2 got=$3
+	if [[ $want == "$got" ]]; then
+		REL_PASS=$((REL_PASS + 1))
+		printf 'ok     - %s\n' "$desc"
+	else
+		REL_FAIL=$((REL_FAIL + 1))
+		printf 'NOT OK - %s (want %s, got %s)\n' "$desc" "$want" "$got"
+	fi
+}
+
+# Print "name: N passed, M failed" and return non-zero on any failure.
+rel_finish() {
+	say "done in ${SECONDS}s"
+	echo "$REL_NAME checks: $REL_PASS passed, $REL_FAIL failed"
+	((REL_FAIL == 0 && REL_PASS > 0))
+}
+
+# Run a command as the server's OS user (from /, which it can enter,
+# wherever the checkout is).
+as_pg() {
+	if ((EUID == 0)); then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+# Make the private temporary directory and install the cleanup trap.
+rel_init() {
+	REL_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ec-rel.XXXXXX")
+	chmod 0755 "$REL_TMP"
+	((EUID == 0)) && chown postgres: "$REL_TMP"
+	trap rel_cleanup EXIT
+	trap 'exit 143' TERM INT HUP
+}
+
+# Stop every cluster this suite started and remove the temporary directory.
+rel_cleanup() {
+	local d
+	for d in "${REL_CLUSTERS[@]}"; do
+		[[ -f $d/postmaster.pid ]] &&
+			as_pg "$PG_BINDIR/pg_ctl" -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1
+	done
+	if [[ -n $REL_TMP && -d $REL_TMP ]]; then
+		if [[ ${EC_KEEP_TMP:-0} == 1 ]]; then
+			echo "kept $REL_TMP"
+		else
+			rm -rf "$REL_TMP"
+		fi
+	fi
+}
+
+# Is a TCP port on 127.0.0.1 free?
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Print the first free port at or above $1 (within 10).
+free_port() {
+	local p
+	for ((p = $1; p < $1 + 10; p++)); do
+		if port_free "$p" && [[ ! -e $REL_TMP/.s.PGSQL.$p ]]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# initdb a cluster in $REL_TMP/$1 with trust authentication on loopback.
+# Extra postgresql.conf lines come on standard input.
+cluster_init() {
+	local dir=$REL_TMP/$1
+	as_pg "$PG_BINDIR/initdb" -D "$dir" -U postgres --auth=trust \
+		--no-sync -E UTF8 --locale=C.UTF-8 >"$REL_TMP/$1.initdb.log" 2>&1 || {
+		cat "$REL_TMP/$1.initdb.log"
+		return 1
+	}
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "unix_socket_directories = '$REL_TMP'"
+		echo "fsync = on"
+		echo "max_connections = 40"
+		cat
+	} | as_pg tee -a "$dir/postgresql.conf" >/dev/null
+	REL_CLUSTERS+=("$dir")
+}
+
+# Start the cluster in $REL_TMP/$1 on port $2; its log is $REL_TMP/$1.log.
+cluster_start() {
+	local dir=$REL_TMP/$1 port=$2
+	as_pg "$PG_BINDIR/pg_ctl" -D "$dir" -l "$REL_TMP/$1.log" -w -t 120 \
+		-o "-p $port" start >/dev/null || {
+		tail -n 30 "$REL_TMP/$1.log"
+		return 1
+	}
+}
+
+# Stop the cluster in $REL_TMP/$1 cleanly.
+cluster_stop() {
+	as_pg "$PG_BINDIR/pg_ctl" -D "$REL_TMP/$1" -m fast -w -t 120 stop >/dev/null
+}
+
+# psql against a port, quiet and unaligned, stopping at the first error.
+# Usage: pq PORT DB [psql args...]
+pq() {
+	local port=$1 db=$2
+	shift 2
+	"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+		-h "$REL_TMP" -p "$port" -U postgres -d "$db" "$@"
+}
+
+# Does the file or directory tree contain the fixed string?  (binary-safe)
+tree_has() {
+	grep -r -a -q -F -e "$2" "$1" 2>/dev/null
+}
+
+# Wait, at most $1 seconds, until the command succeeds.
+wait_for() {
+	local limit=$1
+	shift
+	local end=$((SECONDS + limit))
+	until "$@"; do
+		((SECONDS >= end)) && return 1
+		sleep 0.2
+	done
+}

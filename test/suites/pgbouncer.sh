@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# PgBouncer in front of a server with the library preloaded.
+#
+# One PostgreSQL cluster (log_statement = 'all', log_connections) and two
+# PgBouncers on loopback: "strict" with the defaults, and "lenient" with
+# ignore_startup_parameters = options.  Each offers the database three
+# times: "tx1" (transaction mode, one server connection, so every client
+# shares it), "tx3" (transaction mode, three) and "sess" (session mode,
+# one).  Clients with different keys show:
+#   - the recommended set-up (transaction mode, the key handed in per
+#     transaction with set_config(..., true) as a bind parameter, psycopg
+#     3) leaks nothing: no client sees another's key, a keyless client
+#     cannot decrypt, RESET/DISCARD of one client does not touch another,
+#     interleaved transactions see their own keys, and no key reaches the
+#     server log, PgBouncer's log or pg_stat_activity;
+#   - the Python package's per-transaction key (SQLAlchemy), the same way;
+#   - the pitfalls: the options startup parameter is refused and written,
+#     key included, into PgBouncer's log; ignore_startup_parameters drops
+#     it silently; a session-level key in transaction mode passes to the
+#     next client, whose RESET then clears it;
+#   - session mode: a session-level key stays with its client and is
+#     cleared (DISCARD ALL) before the server connection serves another.
+REL_NAME=pgbouncer
+source "$(dirname "$0")/lib.sh"
+
+PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+[[ -x $PGBOUNCER ]] || { echo "skipped: pgbouncer is not installed (Debian package pgbouncer)"; exit 77; }
+/usr/bin/python3 -c 'import psycopg' 2>/dev/null ||
+	{ echo "skipped: psycopg 3 is not installed (Debian package python3-psycopg)"; exit 77; }
+rel_init
+
+P=$(free_port 55470) || exit 1
+cluster_init pg <<EOF || exit 1
+shared_preload_libraries = 'encrypted_column'
+log_line_prefix = '%m [%p] '
+log_statement = 'all'
+log_connections = on
+log_min_error_statement = error
+EOF
+cluster_start pg "$P" || exit 1
+SLOG=$REL_TMP/pg.log
+pq "$P" postgres <<SQL || exit 1
+CREATE EXTENSION encrypted_column;
+CREATE ROLE app LOGIN;
+CREATE TABLE t (id serial, owner text, c encrypted_text);
+GRANT ALL ON t, t_id_seq TO app;
+SQL
+
+# Start PgBouncer $1 on a free port after $2, extra [pgbouncer] lines on stdin.
+bouncer_start() {
+	local name=$1 port
+	port=$(free_port "$2") || return 1
+	printf '"app" ""\n"postgres" ""\n' >"$REL_TMP/users.txt"
+	{
+		echo "[databases]"
+		echo "tx1 = host=127.0.0.1 port=$P dbname=postgres pool_mode=transaction pool_size=1"
+		echo "tx3 = host=127.0.0.1 port=$P dbname=postgres pool_mode=transaction pool_size=3"
+		echo "sess = host=127.0.0.1 port=$P dbname=postgres pool_mode=session pool_size=1"
+		echo "[pgbouncer]"
+		echo "listen_addr = 127.0.0.1"
+		echo "listen_port = $port"
+		echo "unix_socket_dir ="
+		echo "auth_type = trust"
+		echo "auth_file = $REL_TMP/users.txt"
+		echo "logfile = $REL_TMP/$name.log"
+		echo "pidfile = $REL_TMP/$name.pid"
+		cat
+	} >"$REL_TMP/$name.ini"
+	((EUID == 0)) && chown postgres: "$REL_TMP/users.txt" "$REL_TMP/$name.ini"
+	as_pg "$PGBOUNCER" -d -q "$REL_TMP/$name.ini" || return 1
+	wait_for 10 port_open "$port" || return 1
+	echo "$port"
+}
+port_open() { ! port_free "$1"; }
+BOUNCERS=()
+stop_bouncers() {
+	local f
+	for f in "${BOUNCERS[@]}"; do
+		[[ -s $f ]] && kill "$(cat "$f")" 2>/dev/null
+	done
+	rel_cleanup
+}
+trap stop_bouncers EXIT
+
+B=$(bouncer_start strict $((P + 1)) </dev/null) || { echo "PgBouncer did not start"; exit 1; }
+BOUNCERS+=("$REL_TMP/strict.pid")
+L=$(bouncer_start lenient $((B + 1)) <<<"ignore_startup_parameters = options") ||
+	{ echo "PgBouncer did not start"; exit 1; }
+BOUNCERS+=("$REL_TMP/lenient.pid")
+BLOG=$REL_TMP/strict.log
+say "server on $P, PgBouncer $("$PGBOUNCER" --version | head -n 1 | awk '{print $2}') on $B (strict) and $L (ignore_startup_parameters = options)"
+
+# psql through a PgBouncer: bq PORT DB [psql args...], as app, verbose errors.
+bq() {
+	local port=$1 db=$2
+	shift 2
+	"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
+		-h 127.0.0.1 -p "$port" -U app -d "$db" "$@"
+}
+KEYS_RE="$KEY1|$KEY2|$KEY3"
+count() { grep -a -c -i -E -e "$2" "$1" 2>/dev/null || true; }
+size() { stat -c %s "$1"; }
+since() { tail -c +"$(($2 + 1))" "$1"; }
+
+# ---- the recommended set-up: transaction mode, key per transaction ----
+soff=$(size "$SLOG")
+out=$REL_TMP/clients.out
+EC_HOST=127.0.0.1 EC_PORT=$B EC_DB_SHARED=tx1 EC_DB_POOL=tx3 EC_KEY1=$KEY1 EC_KEY2=$KEY2 \
+	timeout 120 /usr/bin/python3 "$REL_DIR/pooler/clients.py" >"$out" 2>&1
+rc=$?
+cat "$out"
+REL_PASS=$((REL_PASS + $(grep -c '^ok ' "$out")))
+REL_FAIL=$((REL_FAIL + $(grep -c '^NOT OK' "$out")))
+check "the psycopg 3 clients ran to the end" [ "$rc" = 0 ]
+check "they ran through PgBouncer's transaction pool" grep -q 'tx1' "$BLOG"
+check "the server saw the per-transaction set_config() calls" \
+	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "set_config(.encrypted_column.key., \$1, true)"' _ "$SLOG" "$soff"
+# the Python package's per-transaction key, through the shared connection
+pyout=$REL_TMP/pytest.out
+# (from python/, so that the build's encrypted_column.so in the top folder
+# does not shadow the package)
+(cd "$REPO_DIR/python" && PGHOST=127.0.0.1 PGPORT=$B PGUSER=postgres PGDATABASE=tx1 EC_PYTEST_POOLED=1 \
+	PYTHONPATH=. PYTHONDONTWRITEBYTECODE=1 timeout 120 /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+	tests/test_transaction_key.py) >"$pyout" 2>&1
+rc=$?
+tail -n 3 "$pyout"
+check "pytest of the per-transaction key through PgBouncer passed" [ "$rc" = 0 ]
+check "pytest ran its tests (none skipped)" bash -c '! grep -q -E "skipped|no tests ran" "$1"' _ "$pyout"
+check_eq "recommended set-up: no key in the server log (log_statement = all)" 0 \
+	"$(since "$SLOG" "$soff" | grep -a -c -i -E "$KEYS_RE")"
+check_eq "recommended set-up: no run of 64 hex digits (the pytest keys) in the server log" 0 \
+	"$(since "$SLOG" "$soff" | grep -a -c -E "[0-9a-fA-F]{64}")"
+check_eq "recommended set-up: no key in PgBouncer's log" 0 "$(count "$BLOG" "$KEYS_RE")"
+check_eq "recommended set-up: no plaintext in PgBouncer's log" 0 "$(count "$BLOG" LEAKPOOL)"
+
+# ---- pitfall: the key as a connection option ----
+for db in tx1 sess; do
+	err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$B" "$db" -c "SELECT 1" 2>&1)
+	check "options startup parameter refused by PgBouncer ($db)" \
+		grep -q "unsupported startup parameter: options" <<<"$err"
+	check "the client's error does not carry the key ($db)" bash -c '! grep -q -i "$1" <<<"$2"' _ "$KEY3" "$err"
+done
+check "PgBouncer's log holds the refused key (its WARNING line)" \
+	grep -q "unsupported startup parameter: options=-c encrypted_column.key=$KEY3" "$BLOG"
+got=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$L" tx1 -c "SELECT coalesce(current_key_id(), 'none')" 2>&1)
+check_eq "ignore_startup_parameters = options: the client connects without a key" none "$got"
+err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$L" tx1 -c "INSERT INTO t (owner, c) VALUES ('x', 'y')" 2>&1)
+check "ignore_startup_parameters = options: encrypting fails with 55000" grep -q "ERROR:  55000" <<<"$err"
+check_eq "ignore_startup_parameters = options: the lenient PgBouncer does not log the key" 0 \
+	"$(count "$REL_TMP/lenient.log" "$KEYS_RE")"
+
+# ---- pitfall: a session-level key in transaction mode ----
+# P sets the key for the session (SET, or set_config(..., false)); Q, with
+# no key, gets the same server connection and decrypts a's row.
+for how in "SET encrypted_column.key = '$KEY1'" "SELECT set_config('encrypted_column.key', '$KEY1', false)"; do
+	label=set_config
+	[[ $how == SET* ]] && label=SET
+	bq "$B" tx1 -c "$how" >/dev/null || exit 1
+	got=$(bq "$B" tx1 -c "SELECT decrypt(c) FROM t WHERE owner = 'a'" 2>&1)
+	check_eq "transaction mode, session-level $label: another client decrypts the row" LEAKPOOL-a "$got"
+	bq "$B" tx1 -c "RESET encrypted_column.key" || exit 1
+	got=$(bq "$B" tx1 -c "SELECT coalesce(current_key_id(), 'none')" 2>&1)
+	check_eq "transaction mode, session-level $label: another client's RESET cleared it" none "$got"
+done
+
+# ---- session mode: the key stays with its client ----
+for how in "SET encrypted_column.key = '$KEY1'" "SELECT set_config('encrypted_column.key', '$KEY1', false)"; do
+	label=set_config
+	[[ $how == SET* ]] && label=SET
+	{
+		echo "$how;"
+		echo "SELECT pg_backend_pid();"
+		echo "SELECT decrypt(c) FROM t WHERE owner = 'a';"
+	} | bq "$B" sess >"$REL_TMP/sess1.out" 2>&1
+	pid1=$(tail -n 2 "$REL_TMP/sess1.out" | head -n 1)
+	check_eq "session mode, session-level $label: the client decrypts its row" LEAKPOOL-a \
+		"$(tail -n 1 "$REL_TMP/sess1.out")"
+	got=$(bq "$B" sess -c "SELECT pg_backend_pid(), coalesce(current_key_id(), 'none')" 2>&1)
+	check_eq "session mode, session-level $label: the next client gets the same server connection without the key" \
+		"$pid1|none" "$got"
+	err=$(bq "$B" sess -c "SELECT decrypt(c) FROM t WHERE owner = 'a'" 2>&1)
+	check "session mode, session-level $label: the next client cannot decrypt (55000)" grep -q "ERROR:  55000" <<<"$err"
+done
+check "server_reset_query (DISCARD ALL) ran between the two clients" \
+	grep -q "DISCARD ALL" "$SLOG"
+
+check "no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$SLOG"
+say "figures: $(wc -l <"$SLOG") server log lines, $(wc -l <"$BLOG") PgBouncer log lines searched"
+rel_finish

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Migration readers and the SQLAlchemy type: pytest against a throwaway
+# cluster of PostgreSQL $PG_MAJOR with the library preloaded.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec pg_virtualenv -t -v "${PG_MAJOR:?PG_MAJOR not set}" \
+	-o shared_preload_libraries=encrypted_column bash python/run_tests.sh
