@@ -176,6 +176,7 @@ SELECT det_workers_launched($$SELECT count(*) FROM det_users WHERE email = encry
 
 -- the upgrade from 0.2.0 brings the same type
 RESET max_parallel_workers_per_gather;
+\set regdb :DBNAME
 CREATE DATABASE det_upgrade;
 \c det_upgrade
 SET encrypted_column.key = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
@@ -184,5 +185,5 @@ ALTER EXTENSION encrypted_column UPDATE TO '0.3.0';
 CREATE TABLE up (email encrypted_text_det UNIQUE);
 INSERT INTO up VALUES ('alice@example.com');
 SELECT encrypt_det('alice@example.com')::text AS same_as_python, decrypt(email) FROM up WHERE email = 'alice@example.com'::text;
-\c contrib_regression
+\c :regdb
 DROP DATABASE det_upgrade;
