@@ -13,7 +13,10 @@
  *	  ec_text_decoded_max(len) bytes, and what it accepts is canonical, so
  *	  encoding the result gives back the input byte for byte;
  *	- ec_text_encode: its output has ec_text_encoded_len bytes, carries the
- *	  prefix, and decodes back to the bytes encoded.
+ *	  prefix, and decodes back to the bytes encoded;
+ *	- the two types: no input is an envelope of both algorithms, so an
+ *	  encrypted_text value is never accepted as encrypted_text_det or the
+ *	  other way round.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -71,7 +74,8 @@ check_parse(const uint8_t *data, size_t size, uint8_t algorithm)
 		{
 			REQUIRE(inside(copy, size, env.nonce, EC_SIV_IV_LEN));
 			REQUIRE(env.tag == NULL);
-			REQUIRE(env.ciphertext_len + EC_HEADER_LEN + EC_SIV_IV_LEN == size);
+			REQUIRE(env.ciphertext_len + EC_SIV_OVERHEAD == size);
+			REQUIRE(env.ciphertext == copy + EC_SIV_OVERHEAD);
 		}
 		/* the header writer produces the header the parser accepted */
 		{
@@ -108,8 +112,9 @@ check_decode(const uint8_t *data, size_t size)
 		REQUIRE(memcmp(enc, data, size) == 0);
 		REQUIRE(enc[enc_len] == '\0');
 		free(enc);
-		/* the server parses what it decoded */
+		/* the server parses what it decoded, as either type */
 		check_parse(out, out_len, EC_ALG_AES256_GCM);
+		check_parse(out, out_len, EC_ALG_AES256_SIV);
 	}
 	free(out);
 }
@@ -141,6 +146,18 @@ check_encode(const uint8_t *data, size_t size)
 	free(enc);
 }
 
+/* No input parses as an envelope of both algorithms. */
+static void
+check_types_apart(const uint8_t *data, size_t size)
+{
+	ec_envelope env;
+	int			accepted = 0;
+
+	accepted += ec_envelope_parse(data, size, EC_ALG_AES256_GCM, &env) == EC_ENV_OK;
+	accepted += ec_envelope_parse(data, size, EC_ALG_AES256_SIV, &env) == EC_ENV_OK;
+	REQUIRE(accepted <= 1);
+}
+
 /* Hex of the first bytes, as key ids are printed. */
 static void
 check_hex(const uint8_t *data, size_t size)
@@ -160,6 +177,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_parse(data, size, EC_ALG_AES256_GCM);
 	check_parse(data, size, EC_ALG_AES256_SIV);
+	check_types_apart(data, size);
 	check_decode(data, size);
 	check_encode(data, size);
 	check_hex(data, size);

@@ -1,7 +1,9 @@
 /*
  * accessors.c
- *		encrypt(), decrypt(), reencrypt(), key_id(), current_key_id(), and
- *		the one sealing and opening path that every entry point shares.
+ *		encrypt(), encrypt_det(), decrypt(), reencrypt(), key_id(),
+ *		current_key_id(), encrypt_det_all(), the comparison of a
+ *		deterministic value with a plaintext, and the one sealing and
+ *		opening path that every entry point of both types shares.
  *
  * decrypt() is the only door to plaintext: revoking EXECUTE on it is real
  * access control.  A failed tag check gives one generic error whatever
@@ -11,7 +13,10 @@
 
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "compat.h"
@@ -27,48 +32,143 @@ PG_FUNCTION_INFO_V1(encrypted_text_reencrypt);
 PG_FUNCTION_INFO_V1(encrypted_text_reencrypt_context);
 PG_FUNCTION_INFO_V1(encrypted_text_key_id);
 PG_FUNCTION_INFO_V1(encrypted_column_current_key_id);
+PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt);
+PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_context);
+PG_FUNCTION_INFO_V1(encrypted_text_det_decrypt);
+PG_FUNCTION_INFO_V1(encrypted_text_det_decrypt_context);
+PG_FUNCTION_INFO_V1(encrypted_text_det_reencrypt);
+PG_FUNCTION_INFO_V1(encrypted_text_det_reencrypt_context);
+PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_all);
+PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_all_array);
+PG_FUNCTION_INFO_V1(encrypted_text_det_eq_text);
+PG_FUNCTION_INFO_V1(encrypted_text_det_ne_text);
+PG_FUNCTION_INFO_V1(encrypted_text_text_eq_det);
+PG_FUNCTION_INFO_V1(encrypted_text_text_ne_det);
+
+const ec_type ec_type_gcm = {
+	EC_ALG_AES256_GCM, "encrypted_text", "encrypt", EC_GCM_OVERHEAD
+};
+const ec_type ec_type_siv = {
+	EC_ALG_AES256_SIV, "encrypted_text_det", "encrypt_det", EC_SIV_OVERHEAD
+};
 
 /*
- * Encrypt len bytes of plaintext with the current key into a new envelope
- * datum.  A non-NULL context is bound to the value as associated data.
+ * Seal len bytes of plaintext with one key into the envelope buffer env,
+ * whose header is already written.  GCM draws a fresh nonce; SIV derives
+ * its IV from the header, the context and the plaintext.
  */
-struct varlena *
-ec_seal_text(const char *plain, size_t len, const char *context,
-			 size_t context_len)
+static ec_crypto_status
+seal_with_key(const ec_type *type, const ec_key *key, uint8_t *env,
+			  size_t env_len, const char *plain, size_t len,
+			  const char *context, size_t context_len)
 {
-	const ec_key *key = ec_current_key();
+	ec_crypto_status status;
+
+	if (type->algorithm == EC_ALG_AES256_GCM)
+	{
+		status = ec_gcm_next_nonce(env + EC_HEADER_LEN);
+		if (status == EC_CRYPTO_OK)
+			status = ec_gcm_seal(key->gcm, env + EC_HEADER_LEN,
+								 env, EC_HEADER_LEN,
+								 (const uint8_t *) context, context_len,
+								 (const uint8_t *) plain, len,
+								 env + EC_HEADER_LEN + EC_GCM_NONCE_LEN,
+								 env + env_len - EC_GCM_TAG_LEN);
+	}
+	else
+	{
+		/* the header and the context are two S2V strings, never one */
+		ec_siv_ad	ad[2] = {{env, EC_HEADER_LEN},
+		{(const uint8_t *) context, context_len}};
+
+		status = ec_siv_seal(key->siv, ad, context != NULL ? 2 : 1,
+							 (const uint8_t *) plain, len,
+							 env + EC_SIV_OVERHEAD, env + EC_HEADER_LEN);
+	}
+	return status;
+}
+
+/*
+ * Encrypt len bytes of plaintext with a given key into a new envelope
+ * datum of the type.  A non-NULL context is bound to the value as
+ * associated data.
+ */
+static struct varlena *
+seal_text_with_key(const ec_type *type, const ec_key *key,
+				   const char *plain, size_t len,
+				   const char *context, size_t context_len)
+{
 	struct varlena *result;
 	uint8_t    *env;
 	size_t		env_len;
-	ec_crypto_status status;
 
-	if (len > MaxAllocSize - VARHDRSZ - EC_GCM_OVERHEAD)
+	if (len > MaxAllocSize - VARHDRSZ - type->overhead)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("value is too long to encrypt"),
-				 errdetail("An encrypted_text value holds at most %zu bytes of plaintext.",
-						   (size_t) (MaxAllocSize - VARHDRSZ - EC_GCM_OVERHEAD))));
+				 errdetail("An %s value holds at most %zu bytes of plaintext.",
+						   type->name,
+						   (size_t) (MaxAllocSize - VARHDRSZ - type->overhead))));
 
-	env_len = EC_GCM_OVERHEAD + len;
+	env_len = type->overhead + len;
 	result = (struct varlena *) palloc(VARHDRSZ + env_len);
 	SET_VARSIZE(result, VARHDRSZ + env_len);
 	env = (uint8_t *) VARDATA(result);
 
-	ec_envelope_write_header(env, EC_ALG_AES256_GCM, context != NULL, key->id);
-	status = ec_gcm_next_nonce(env + EC_HEADER_LEN);
-	if (status == EC_CRYPTO_OK)
-		status = ec_gcm_seal(key->gcm, env + EC_HEADER_LEN,
-							 env, EC_HEADER_LEN,
-							 (const uint8_t *) context, context_len,
-							 (const uint8_t *) plain, len,
-							 env + EC_HEADER_LEN + EC_GCM_NONCE_LEN,
-							 env + env_len - EC_GCM_TAG_LEN);
-	if (status != EC_CRYPTO_OK)
+	ec_envelope_write_header(env, type->algorithm, context != NULL, key->id);
+	if (seal_with_key(type, key, env, env_len, plain, len,
+					  context, context_len) != EC_CRYPTO_OK)
 	{
 		pfree(result);
 		ec_crypto_failed("encrypt the value");
 	}
 	return result;
+}
+
+/* Encrypt with the current key: the way every value comes in. */
+struct varlena *
+ec_seal_text(const ec_type *type, const char *plain, size_t len,
+			 const char *context, size_t context_len)
+{
+	return seal_text_with_key(type, ec_current_key(), plain, len,
+							  context, context_len);
+}
+
+/* Open one envelope with one key into out (ciphertext_len bytes). */
+static ec_crypto_status
+open_with_key(const ec_key *key, const ec_envelope *env,
+			  const char *context, size_t context_len, uint8_t *out)
+{
+	if (env->algorithm == EC_ALG_AES256_GCM)
+		return ec_gcm_open(key->gcm, env->nonce,
+						   env->header, EC_HEADER_LEN,
+						   (const uint8_t *) context, context_len,
+						   env->ciphertext, env->ciphertext_len, env->tag,
+						   out);
+	else
+	{
+		ec_siv_ad	ad[2] = {{env->header, EC_HEADER_LEN},
+		{(const uint8_t *) context, context_len}};
+
+		return ec_siv_open(key->siv, ad, context != NULL ? 2 : 1, env->nonce,
+						   env->ciphertext, env->ciphertext_len, out);
+	}
+}
+
+/* Parse a stored datum of the type; a malformed one is data corruption. */
+static void
+parse_stored(const ec_type *type, struct varlena *datum, ec_envelope *env)
+{
+	ec_envelope_status parsed;
+
+	parsed = ec_envelope_parse((const uint8_t *) VARDATA_ANY(datum),
+							   VARSIZE_ANY_EXHDR(datum),
+							   type->algorithm, env);
+	if (parsed != EC_ENV_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored %s value is malformed", type->name),
+				 errdetail("%s", ec_envelope_status_detail(parsed))));
 }
 
 /*
@@ -77,24 +177,16 @@ ec_seal_text(const char *plain, size_t len, const char *context,
  * before any error is raised.
  */
 struct varlena *
-ec_open_to_text(struct varlena *datum, const char *context,
-				size_t context_len)
+ec_open_to_text(const ec_type *type, struct varlena *datum,
+				const char *context, size_t context_len)
 {
 	const ec_key *keys[MAX_CANDIDATES];
 	ec_envelope env;
-	ec_envelope_status parsed;
 	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
 	text	   *result;
 	int			nkeys;
 
-	parsed = ec_envelope_parse((const uint8_t *) VARDATA_ANY(datum),
-							   VARSIZE_ANY_EXHDR(datum),
-							   EC_ALG_AES256_GCM, &env);
-	if (parsed != EC_ENV_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored encrypted_text value is malformed"),
-				 errdetail("%s", ec_envelope_status_detail(parsed))));
+	parse_stored(type, datum, &env);
 
 	/* the key id in hex is for the error messages: built only on their paths */
 	nkeys = ec_find_keys(env.key_id, keys, MAX_CANDIDATES);
@@ -114,11 +206,8 @@ ec_open_to_text(struct varlena *datum, const char *context,
 	{
 		ec_crypto_status status;
 
-		status = ec_gcm_open(keys[i]->gcm, env.nonce,
-							 env.header, EC_HEADER_LEN,
-							 (const uint8_t *) context, context_len,
-							 env.ciphertext, env.ciphertext_len, env.tag,
-							 (uint8_t *) VARDATA(result));
+		status = open_with_key(keys[i], &env, context, context_len,
+							   (uint8_t *) VARDATA(result));
 		if (status == EC_CRYPTO_OK)
 		{
 			if (!pg_verifymbstr(VARDATA(result), env.ciphertext_len, true))
@@ -143,7 +232,7 @@ ec_open_to_text(struct varlena *datum, const char *context,
 	ec_hex_encode(env.key_id, EC_KEY_ID_LEN, id_hex);
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
-			 errmsg("could not decrypt encrypted_text value with key id %s", id_hex),
+			 errmsg("could not decrypt %s value with key id %s", type->name, id_hex),
 			 errdetail("The value was altered, or its context is not the one it was encrypted with.")));
 	pg_unreachable();
 }
@@ -163,9 +252,10 @@ context_arg(FunctionCallInfo fcinfo, int argno)
 	return context;
 }
 
-/* What an encrypt() call binds its value to. */
+/* What an encrypt() call seals into and binds its value to. */
 typedef struct seal_context
 {
+	const ec_type *type;
 	const char *bytes;
 	size_t		len;
 } seal_context;
@@ -176,7 +266,8 @@ seal_with_context(const char *plain, size_t len, void *arg)
 {
 	seal_context *context = (seal_context *) arg;
 
-	return ec_seal_text(plain, len, context->bytes, context->len);
+	return ec_seal_text(context->type, plain, len, context->bytes,
+						context->len);
 }
 
 /*
@@ -217,22 +308,22 @@ ec_apply_to_plain(Datum datum, ec_plain_fn fn, void *arg)
 	return apply_and_wipe(plain, fn, arg);
 }
 
-/* encrypt(text): encrypt with the current key. */
-Datum
-encrypted_text_encrypt(PG_FUNCTION_ARGS)
+/* encrypt(text) and encrypt_det(text): encrypt with the current key. */
+static Datum
+encrypt_plain(FunctionCallInfo fcinfo, const ec_type *type)
 {
-	seal_context context = {NULL, 0};
+	seal_context context = {type, NULL, 0};
 
 	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0),
 										seal_with_context, &context));
 }
 
-/* encrypt(text, context): encrypt bound to a context. */
-Datum
-encrypted_text_encrypt_context(PG_FUNCTION_ARGS)
+/* encrypt(text, context) and encrypt_det(text, context). */
+static Datum
+encrypt_bound(FunctionCallInfo fcinfo, const ec_type *type)
 {
 	text	   *bound = context_arg(fcinfo, 1);
-	seal_context context = {VARDATA_ANY(bound), VARSIZE_ANY_EXHDR(bound)};
+	seal_context context = {type, VARDATA_ANY(bound), VARSIZE_ANY_EXHDR(bound)};
 	struct varlena *result;
 
 	result = ec_apply_to_plain(PG_GETARG_DATUM(0), seal_with_context, &context);
@@ -240,68 +331,350 @@ encrypted_text_encrypt_context(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(result);
 }
 
+/* decrypt() of either type, with or without a context argument. */
+static Datum
+decrypt_value(FunctionCallInfo fcinfo, const ec_type *type, bool bound)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	text	   *context = bound ? context_arg(fcinfo, 1) : NULL;
+	struct varlena *result;
+
+	result = ec_open_to_text(type, value,
+							 bound ? VARDATA_ANY(context) : NULL,
+							 bound ? VARSIZE_ANY_EXHDR(context) : 0);
+	PG_FREE_IF_COPY(value, 0);
+	if (bound)
+		PG_FREE_IF_COPY(context, 1);
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * reencrypt() of either type: open with whichever key fits and seal again
+ * with the current key and the same context.
+ */
+static Datum
+reencrypt_value(FunctionCallInfo fcinfo, const ec_type *type, bool bound)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	text	   *context = bound ? context_arg(fcinfo, 1) : NULL;
+	seal_context seal = {type, bound ? VARDATA_ANY(context) : NULL,
+	bound ? VARSIZE_ANY_EXHDR(context) : 0};
+	struct varlena *result;
+
+	/* fail on a missing current key before any plaintext exists */
+	(void) ec_current_key();
+	result = apply_and_wipe(ec_open_to_text(type, value, seal.bytes, seal.len),
+							seal_with_context, &seal);
+	PG_FREE_IF_COPY(value, 0);
+	if (bound)
+		PG_FREE_IF_COPY(context, 1);
+	PG_RETURN_POINTER(result);
+}
+
+/* encrypt(text): encrypt with the current key. */
+Datum
+encrypted_text_encrypt(PG_FUNCTION_ARGS)
+{
+	return encrypt_plain(fcinfo, &ec_type_gcm);
+}
+
+/* encrypt(text, context): encrypt bound to a context. */
+Datum
+encrypted_text_encrypt_context(PG_FUNCTION_ARGS)
+{
+	return encrypt_bound(fcinfo, &ec_type_gcm);
+}
+
 /* decrypt(encrypted_text): the accessor. */
 Datum
 encrypted_text_decrypt(PG_FUNCTION_ARGS)
 {
-	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	struct varlena *result;
-
-	result = ec_open_to_text(value, NULL, 0);
-	PG_FREE_IF_COPY(value, 0);
-	PG_RETURN_TEXT_P(result);
+	return decrypt_value(fcinfo, &ec_type_gcm, false);
 }
 
 /* decrypt(encrypted_text, context): the accessor for context-bound values. */
 Datum
 encrypted_text_decrypt_context(PG_FUNCTION_ARGS)
 {
-	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	text	   *context = context_arg(fcinfo, 1);
-	struct varlena *result;
-
-	result = ec_open_to_text(value, VARDATA_ANY(context),
-							 VARSIZE_ANY_EXHDR(context));
-	PG_FREE_IF_COPY(value, 0);
-	PG_FREE_IF_COPY(context, 1);
-	PG_RETURN_TEXT_P(result);
-}
-
-/* Open with whichever key fits and seal again with the current key. */
-static struct varlena *
-reencrypt(struct varlena *value, const char *context, size_t context_len)
-{
-	seal_context bound = {context, context_len};
-
-	/* fail on a missing current key before any plaintext exists */
-	(void) ec_current_key();
-	return apply_and_wipe(ec_open_to_text(value, context, context_len),
-						  seal_with_context, &bound);
+	return decrypt_value(fcinfo, &ec_type_gcm, true);
 }
 
 /* reencrypt(encrypted_text): move a value to the current key. */
 Datum
 encrypted_text_reencrypt(PG_FUNCTION_ARGS)
 {
-	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	struct varlena *result = reencrypt(value, NULL, 0);
-
-	PG_FREE_IF_COPY(value, 0);
-	PG_RETURN_POINTER(result);
+	return reencrypt_value(fcinfo, &ec_type_gcm, false);
 }
 
 /* reencrypt(encrypted_text, context): the same for context-bound values. */
 Datum
 encrypted_text_reencrypt_context(PG_FUNCTION_ARGS)
 {
-	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	text	   *context = context_arg(fcinfo, 1);
+	return reencrypt_value(fcinfo, &ec_type_gcm, true);
+}
+
+/* encrypt_det(text): deterministic encryption with the current key. */
+Datum
+encrypted_text_det_encrypt(PG_FUNCTION_ARGS)
+{
+	return encrypt_plain(fcinfo, &ec_type_siv);
+}
+
+/* encrypt_det(text, context): the same, bound to a context. */
+Datum
+encrypted_text_det_encrypt_context(PG_FUNCTION_ARGS)
+{
+	return encrypt_bound(fcinfo, &ec_type_siv);
+}
+
+/* decrypt(encrypted_text_det): the accessor. */
+Datum
+encrypted_text_det_decrypt(PG_FUNCTION_ARGS)
+{
+	return decrypt_value(fcinfo, &ec_type_siv, false);
+}
+
+/* decrypt(encrypted_text_det, context). */
+Datum
+encrypted_text_det_decrypt_context(PG_FUNCTION_ARGS)
+{
+	return decrypt_value(fcinfo, &ec_type_siv, true);
+}
+
+/* reencrypt(encrypted_text_det): move a value to the current key. */
+Datum
+encrypted_text_det_reencrypt(PG_FUNCTION_ARGS)
+{
+	return reencrypt_value(fcinfo, &ec_type_siv, false);
+}
+
+/* reencrypt(encrypted_text_det, context). */
+Datum
+encrypted_text_det_reencrypt_context(PG_FUNCTION_ARGS)
+{
+	return reencrypt_value(fcinfo, &ec_type_siv, true);
+}
+
+/* What encrypt_det_all() seals under: every loaded key. */
+typedef struct seal_all
+{
+	const char *context;
+	size_t		context_len;
+	Oid			elemtype;		/* encrypted_text_det, wherever it lives */
+} seal_all;
+
+/* Seal plaintext under every loaded key into an array: an ec_plain_fn. */
+static struct varlena *
+seal_under_all_keys(const char *plain, size_t len, void *arg)
+{
+	seal_all   *all = (seal_all *) arg;
+	const ec_key *keys[MAX_CANDIDATES];
+	Datum		elems[MAX_CANDIDATES];
+	int			nkeys = ec_all_keys(keys, MAX_CANDIDATES);
+
+	for (int i = 0; i < nkeys; i++)
+		elems[i] = PointerGetDatum(seal_text_with_key(&ec_type_siv, keys[i],
+													  plain, len,
+													  all->context,
+													  all->context_len));
+	return (struct varlena *) construct_array(elems, nkeys, all->elemtype,
+											  -1, false, TYPALIGN_INT);
+}
+
+/*
+ * encrypt_det_all(text [, context]): the value's encryption under every
+ * loaded key, current key first.  `col = ANY(encrypt_det_all(x))` is an
+ * index lookup that also finds rows still under a previous key.
+ */
+Datum
+encrypted_text_det_encrypt_all(PG_FUNCTION_ARGS)
+{
+	seal_all	all = {NULL, 0, InvalidOid};
+	text	   *bound = NULL;
 	struct varlena *result;
 
-	result = reencrypt(value, VARDATA_ANY(context), VARSIZE_ANY_EXHDR(context));
-	PG_FREE_IF_COPY(value, 0);
-	PG_FREE_IF_COPY(context, 1);
+	all.elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	if (!OidIsValid(all.elemtype))
+		elog(ERROR, "encrypt_det_all: could not determine the element type");
+	if (PG_NARGS() > 1)
+	{
+		bound = context_arg(fcinfo, 1);
+		all.context = VARDATA_ANY(bound);
+		all.context_len = VARSIZE_ANY_EXHDR(bound);
+	}
+	result = ec_apply_to_plain(PG_GETARG_DATUM(0), seal_under_all_keys, &all);
+	if (bound != NULL)
+		PG_FREE_IF_COPY(bound, 1);
 	PG_RETURN_POINTER(result);
+}
+
+/*
+ * encrypt_det_all(text[] [, context]): every element's encryption under
+ * every loaded key, and a NULL for each NULL element, so that
+ * `col = ANY (encrypt_det_all(a))` has the answer of `col = ANY (a)`.
+ * An array without plaintexts needs no key.
+ */
+Datum
+encrypted_text_det_encrypt_all_array(PG_FUNCTION_ARGS)
+{
+	Datum		arg = PG_GETARG_DATUM(0);
+	ArrayType  *volatile array = DatumGetArrayTypeP(arg);
+	bool		copied = (Pointer) array != DatumGetPointer(arg);
+	text	   *bound = PG_NARGS() > 1 ? context_arg(fcinfo, 1) : NULL;
+	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	ArrayType  *volatile result = NULL;
+
+	if (!OidIsValid(elemtype))
+		elog(ERROR, "encrypt_det_all: could not determine the element type");
+	PG_TRY();
+	{
+		const ec_key *keys[MAX_CANDIDATES];
+		Datum	   *values;
+		bool	   *nulls;
+		Datum	   *out;
+		bool	   *outnulls;
+		int			n;
+		int			nkeys = 0;
+		int			nout = 0;
+		int			dims[1];
+		int			lbs[1] = {1};
+
+		deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
+						  &values, &nulls, &n);
+		for (int i = 0; i < n && nkeys == 0; i++)
+			if (!nulls[i])
+				nkeys = ec_all_keys(keys, MAX_CANDIDATES);
+		out = palloc(sizeof(Datum) * (Size) Max(1, n) * Max(1, nkeys));
+		outnulls = palloc(sizeof(bool) * (Size) Max(1, n) * Max(1, nkeys));
+		for (int i = 0; i < n; i++)
+		{
+			struct varlena *plain = (struct varlena *) DatumGetPointer(values[i]);
+
+			if (nulls[i])
+			{
+				out[nout] = (Datum) 0;
+				outnulls[nout++] = true;
+				continue;
+			}
+			for (int k = 0; k < nkeys; k++)
+			{
+				out[nout] = PointerGetDatum(seal_text_with_key(&ec_type_siv, keys[k],
+															   VARDATA_ANY(plain),
+															   VARSIZE_ANY_EXHDR(plain),
+															   bound ? VARDATA_ANY(bound) : NULL,
+															   bound ? VARSIZE_ANY_EXHDR(bound) : 0));
+				outnulls[nout++] = false;
+			}
+		}
+		dims[0] = nout;
+		if (nout == 0)
+			result = construct_empty_array(elemtype);
+		else
+			result = construct_md_array(out, outnulls, 1, dims, lbs, elemtype,
+										-1, false, TYPALIGN_INT);
+	}
+	PG_CATCH();
+	{
+		/* a detoasted copy holds plaintexts: wipe it on the way out */
+		if (copied)
+			ec_wipe(array, VARSIZE(array));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (copied)
+	{
+		ec_wipe(array, VARSIZE(array));
+		pfree(array);
+	}
+	PG_RETURN_ARRAYTYPE_P(result);
+}
+
+/* What the plaintext is compared with: one stored envelope. */
+typedef struct compare_with
+{
+	const uint8_t *bytes;
+	size_t		len;
+	ec_envelope env;
+} compare_with;
+
+/*
+ * Does this plaintext, sealed without a context under the key the stored
+ * envelope names, give the stored bytes?  An ec_plain_fn whose result is
+ * only NULL or not.  Exactly the rows that `= ANY(encrypt_det_all(x))`
+ * finds: the same keys, the same bytes.
+ */
+static struct varlena *
+plain_matches(const char *plain, size_t len, void *arg)
+{
+	compare_with *stored = (compare_with *) arg;
+	const ec_key *keys[MAX_CANDIDATES];
+	int			nkeys;
+
+	if (stored->env.has_context || stored->len != len + EC_SIV_OVERHEAD)
+		return NULL;
+	nkeys = ec_find_keys(stored->env.key_id, keys, MAX_CANDIDATES);
+	for (int i = 0; i < nkeys; i++)
+	{
+		struct varlena *sealed = seal_text_with_key(&ec_type_siv, keys[i],
+													plain, len, NULL, 0);
+		bool		equal = memcmp(VARDATA(sealed), stored->bytes,
+								   stored->len) == 0;
+
+		pfree(sealed);
+		if (equal)
+			return (struct varlena *) stored->bytes;	/* any non-NULL */
+	}
+	return NULL;
+}
+
+/* The stored value equals the plaintext, as the lookup by index decides. */
+static bool
+det_equals_text(Datum det, Datum plain)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(det);
+	compare_with stored;
+	bool		result;
+
+	stored.bytes = (const uint8_t *) VARDATA_ANY(value);
+	stored.len = VARSIZE_ANY_EXHDR(value);
+
+	/* a malformed value equals no plaintext, as no encryption gives it */
+	if (ec_envelope_parse(stored.bytes, stored.len, EC_ALG_AES256_SIV,
+						  &stored.env) != EC_ENV_OK)
+		result = false;
+	else
+		result = ec_apply_to_plain(plain, plain_matches, &stored) != NULL;
+	if ((Pointer) value != DatumGetPointer(det))
+		pfree(value);
+	return result;
+}
+
+/* encrypted_text_det = text */
+Datum
+encrypted_text_det_eq_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(det_equals_text(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)));
+}
+
+/* encrypted_text_det <> text */
+Datum
+encrypted_text_det_ne_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!det_equals_text(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)));
+}
+
+/* text = encrypted_text_det */
+Datum
+encrypted_text_text_eq_det(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(det_equals_text(PG_GETARG_DATUM(1), PG_GETARG_DATUM(0)));
+}
+
+/* text <> encrypted_text_det */
+Datum
+encrypted_text_text_ne_det(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!det_equals_text(PG_GETARG_DATUM(1), PG_GETARG_DATUM(0)));
 }
 
 /* key_id(encrypted_text): the key id in the header, read without detoasting the rest. */

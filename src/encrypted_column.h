@@ -10,6 +10,7 @@
  *	module.c	PG_MODULE_MAGIC, _PG_init and the GUCs
  *	type_io.c	encrypted_text input, output, receive, send and casts
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
+ *	det_planner.c	planner support for encrypted_text_det = text lookups
  *	redact.c	log, statistics and activity hooks that mask keys and keep
  *				COPY row data out of error context
  *	moved.c		0.2.0's entry points for the migration readers, forwarded to
@@ -31,6 +32,9 @@
 /* HKDF-SHA256 info strings: one subkey per purpose, never the master key. */
 #define EC_INFO_KEY_ID			"encrypted_column key id"
 #define EC_INFO_GCM				"encrypted_column aes-256-gcm"
+#define EC_INFO_SIV				"encrypted_column aes-256-siv"
+
+#define EC_SIV_KEY_LEN			64	/* AES-256-SIV: two AES-256 keys */
 
 /* ---- crypto.c ---- */
 
@@ -42,6 +46,14 @@ typedef enum ec_crypto_status
 } ec_crypto_status;
 
 typedef struct ec_gcm ec_gcm;	/* an AES-256-GCM key, expanded once */
+typedef struct ec_siv ec_siv;	/* an AES-SIV key, expanded once */
+
+/* One associated-data component of AES-SIV (RFC 5297 S2V string). */
+typedef struct ec_siv_ad
+{
+	const uint8_t *data;
+	size_t		len;
+} ec_siv_ad;
 
 extern ec_crypto_status ec_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 									   const char *info,
@@ -59,6 +71,15 @@ extern ec_crypto_status ec_gcm_open(ec_gcm *gcm, const uint8_t *nonce,
 									const uint8_t *in, size_t len,
 									const uint8_t *tag, uint8_t *out);
 extern ec_crypto_status ec_gcm_next_nonce(uint8_t *nonce);
+extern ec_siv *ec_siv_new(const uint8_t *key, size_t key_len);
+extern void ec_siv_free(ec_siv *siv);
+extern ec_crypto_status ec_siv_seal(ec_siv *siv, const ec_siv_ad *ad, int nad,
+									const uint8_t *in, size_t len,
+									uint8_t *out, uint8_t *iv);
+extern ec_crypto_status ec_siv_open(ec_siv *siv, const ec_siv_ad *ad, int nad,
+									const uint8_t *iv,
+									const uint8_t *in, size_t len,
+									uint8_t *out);
 extern void ec_wipe(void *ptr, size_t len);
 extern const char *ec_crypto_error_text(void);
 
@@ -70,6 +91,7 @@ typedef struct ec_key
 	uint8_t		id[EC_KEY_ID_LEN];
 	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
 	ec_gcm	   *gcm;
+	ec_siv	   *siv;
 } ec_key;
 
 extern bool ec_parse_key_hex(const char *str, size_t len, uint8_t *key);
@@ -79,11 +101,16 @@ extern void ec_keyring_invalidate(void);
 extern const ec_key *ec_current_key(void);
 extern const ec_key *ec_current_key_or_null(void);
 extern int	ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max);
+extern int	ec_all_keys(const ec_key **keys, int max);
 extern void ec_crypto_failed(const char *what);
 
 /* ---- redact.c: hooks that keep keys and row data out of logs ---- */
 
 extern void ec_redact_install(void);
+
+/* ---- det_planner.c: index lookups of encrypted_text_det by plaintext ---- */
+
+extern void ec_det_planner_install(void);
 
 /* ---- module.c: GUC values ---- */
 
@@ -93,13 +120,30 @@ extern bool ec_accept_ciphertext;
 
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
 
+/*
+ * What differs between encrypted_text and encrypted_text_det; every path
+ * in and out of either type is one piece of code that takes one of these.
+ */
+typedef struct ec_type
+{
+	uint8_t		algorithm;		/* EC_ALG_AES256_GCM or EC_ALG_AES256_SIV */
+	const char *name;			/* the SQL type, for messages */
+	const char *encrypt_fn;		/* its encrypting function, for hints */
+	size_t		overhead;		/* envelope bytes beyond the plaintext */
+} ec_type;
+
+extern const ec_type ec_type_gcm;
+extern const ec_type ec_type_siv;
+
 struct varlena;
 typedef struct varlena *(*ec_plain_fn) (const char *plain, size_t len, void *arg);
 /* datum is a Datum; this header is also read where postgres.h is not */
 extern struct varlena *ec_apply_to_plain(uintptr_t datum, ec_plain_fn fn, void *arg);
-extern struct varlena *ec_seal_text(const char *plain, size_t len,
+extern struct varlena *ec_seal_text(const ec_type *type,
+									const char *plain, size_t len,
 									const char *context, size_t context_len);
-extern struct varlena *ec_open_to_text(struct varlena *envelope,
+extern struct varlena *ec_open_to_text(const ec_type *type,
+									   struct varlena *envelope,
 									   const char *context, size_t context_len);
 
 #endif							/* ENCRYPTED_COLUMN_H */

@@ -36,6 +36,8 @@
 #define EC_SIV_IV_LEN			16
 /* everything a GCM envelope adds to the plaintext: 34 bytes */
 #define EC_GCM_OVERHEAD			(EC_HEADER_LEN + EC_GCM_NONCE_LEN + EC_GCM_TAG_LEN)
+/* everything a SIV envelope adds to the plaintext: 22 bytes */
+#define EC_SIV_OVERHEAD			(EC_HEADER_LEN + EC_SIV_IV_LEN)
 
 #define EC_TEXT_PREFIX			"ecv1:"
 #define EC_TEXT_PREFIX_LEN		(sizeof(EC_TEXT_PREFIX) - 1)

@@ -3,9 +3,10 @@
  *		Master keys: parsing, subkey derivation and the per-backend key ring.
  *
  * The GUCs hold keys as hex text.  The first time a backend needs a key
- * after the GUCs changed, it parses them, derives for each key its id and
- * its AES-256-GCM subkey with HKDF-SHA256, expands the subkey into
- * long-lived cipher contexts, and wipes every intermediate copy.  The raw
+ * after the GUCs changed, it parses them, derives for each key its id, its
+ * AES-256-GCM subkey and its AES-256-SIV subkey with HKDF-SHA256, expands
+ * the subkeys into long-lived cipher contexts, and wipes every
+ * intermediate copy.  The raw
  * master key is never used to encrypt anything.
  */
 #include "postgres.h"
@@ -161,6 +162,8 @@ ring_clear(void)
 	{
 		ec_gcm_free(ring[i].gcm);
 		ring[i].gcm = NULL;
+		ec_siv_free(ring[i].siv);
+		ring[i].siv = NULL;
 	}
 	memset(ring, 0, sizeof(ring));
 	ring_len = 0;
@@ -193,6 +196,7 @@ ring_add(const char *hex, size_t len)
 {
 	uint8_t		master[EC_MASTER_KEY_LEN];
 	uint8_t		subkey[EC_MASTER_KEY_LEN];
+	uint8_t		siv_key[EC_SIV_KEY_LEN];
 	ec_key	   *slot = &ring[ring_len];
 	ec_crypto_status status;
 
@@ -204,16 +208,23 @@ ring_add(const char *hex, size_t len)
 	if (status == EC_CRYPTO_OK)
 		status = ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_GCM,
 								subkey, sizeof(subkey));
+	if (status == EC_CRYPTO_OK)
+		status = ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_SIV,
+								siv_key, sizeof(siv_key));
 	ec_wipe(master, sizeof(master));
 	if (status == EC_CRYPTO_OK)
 	{
 		slot->gcm = ec_gcm_new(subkey);
-		if (slot->gcm == NULL)
+		slot->siv = ec_siv_new(siv_key, sizeof(siv_key));
+		if (slot->gcm == NULL || slot->siv == NULL)
 			status = EC_CRYPTO_LIBRARY;
 	}
 	ec_wipe(subkey, sizeof(subkey));
+	ec_wipe(siv_key, sizeof(siv_key));
 	if (status != EC_CRYPTO_OK)
 	{
+		/* count the slot so that ring_clear frees what it holds */
+		ring_len++;
 		ring_clear();
 		ec_crypto_failed("derive the encryption key");
 	}
@@ -304,5 +315,22 @@ ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max)
 	for (int i = 0; i < ring_len && n < max; i++)
 		if (memcmp(ring[i].id, key_id, EC_KEY_ID_LEN) == 0)
 			keys[n++] = &ring[i];
+	return n;
+}
+
+/*
+ * Every loaded key, current key first.  Raises the "not set" error if no
+ * key at all is loaded.
+ */
+int
+ec_all_keys(const ec_key **keys, int max)
+{
+	int			n = 0;
+
+	ring_ensure();
+	if (ring_len == 0)
+		(void) ec_current_key();
+	for (int i = 0; i < ring_len && n < max; i++)
+		keys[n++] = &ring[i];
 	return n;
 }

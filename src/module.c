@@ -187,4 +187,7 @@ _PG_init(void)
 
 	/* keep keys and row data out of logs, statistics and activity */
 	ec_redact_install();
+
+	/* index lookups of encrypted_text_det by an array of plaintexts */
+	ec_det_planner_install();
 }

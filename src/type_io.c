@@ -1,8 +1,11 @@
 /*
  * type_io.c
- *		encrypted_text input, output, receive and send, and the casts from
- *		text and varchar.
+ *		Input, output, receive and send of encrypted_text and
+ *		encrypted_text_det, and the casts from text and varchar.
  *
+ * One piece of code serves both types; an ec_type says which algorithm an
+ * envelope must carry, so an envelope of one type is never accepted as the
+ * other, by any way in.
  * Text coming in is plaintext and is encrypted here.  Text that starts
  * with the ciphertext prefix is refused unless the session has set
  * encrypted_column.accept_ciphertext, so a stolen ciphertext cannot be
@@ -24,13 +27,17 @@ PG_FUNCTION_INFO_V1(encrypted_text_out);
 PG_FUNCTION_INFO_V1(encrypted_text_recv);
 PG_FUNCTION_INFO_V1(encrypted_text_send);
 PG_FUNCTION_INFO_V1(encrypted_text_from_text);
+PG_FUNCTION_INFO_V1(encrypted_text_det_in);
+PG_FUNCTION_INFO_V1(encrypted_text_det_recv);
+PG_FUNCTION_INFO_V1(encrypted_text_det_from_text);
 
 /*
  * Decode a ciphertext text form into an envelope datum.  Returns NULL after
  * a soft error when escontext can hold one.
  */
 static struct varlena *
-ciphertext_in(const char *str, size_t len, Node *escontext)
+ciphertext_in(const ec_type *type, const char *str, size_t len,
+			  Node *escontext)
 {
 	struct varlena *result;
 	ec_envelope env;
@@ -41,13 +48,13 @@ ciphertext_in(const char *str, size_t len, Node *escontext)
 	status = ec_text_decode(str, len, (uint8_t *) VARDATA(result), &env_len);
 	if (status == EC_ENV_OK)
 		status = ec_envelope_parse((const uint8_t *) VARDATA(result), env_len,
-								   EC_ALG_AES256_GCM, &env);
+								   type->algorithm, &env);
 	if (status != EC_ENV_OK)
 	{
 		pfree(result);
 		ereturn(escontext, NULL,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type encrypted_text"),
+				 errmsg("invalid input syntax for type %s", type->name),
 				 errdetail("%s", ec_envelope_status_detail(status))));
 	}
 	SET_VARSIZE(result, VARHDRSZ + env_len);
@@ -59,7 +66,8 @@ ciphertext_in(const char *str, size_t len, Node *escontext)
  * form when the restore switch is on.
  */
 static struct varlena *
-text_to_encrypted(const char *str, size_t len, Node *escontext)
+text_to_encrypted(const ec_type *type, const char *str, size_t len,
+				  Node *escontext)
 {
 	ErrorContextCallback *saved_context;
 	struct varlena *result;
@@ -69,12 +77,13 @@ text_to_encrypted(const char *str, size_t len, Node *escontext)
 		if (!ec_accept_ciphertext)
 			ereturn(escontext, NULL,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("input looks like an encrypted_text ciphertext"),
+					 errmsg("input looks like an %s ciphertext", type->name),
 					 errdetail("Text input is encrypted as plaintext, and this value starts with the ciphertext prefix \"%s\".",
 							   EC_TEXT_PREFIX),
 					 errhint("To restore ciphertext from a dump, set encrypted_column.accept_ciphertext = on for the session. "
-							 "To encrypt a plaintext that starts with the prefix, use encrypt().")));
-		return ciphertext_in(str, len, escontext);
+							 "To encrypt a plaintext that starts with the prefix, use %s().",
+							 type->encrypt_fn)));
+		return ciphertext_in(type, str, len, escontext);
 	}
 
 	/*
@@ -84,25 +93,39 @@ text_to_encrypted(const char *str, size_t len, Node *escontext)
 	 */
 	saved_context = error_context_stack;
 	error_context_stack = NULL;
-	result = ec_seal_text(str, len, NULL, 0);
+	result = ec_seal_text(type, str, len, NULL, 0);
 	error_context_stack = saved_context;
 	return result;
 }
 
-/* Input function: plaintext in, envelope stored. */
-Datum
-encrypted_text_in(PG_FUNCTION_ARGS)
+/* Input function of either type: plaintext in, envelope stored. */
+static Datum
+type_in(FunctionCallInfo fcinfo, const ec_type *type)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 	struct varlena *result;
 
-	result = text_to_encrypted(str, strlen(str), EC_ESCONTEXT(fcinfo));
+	result = text_to_encrypted(type, str, strlen(str), EC_ESCONTEXT(fcinfo));
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_POINTER(result);
 }
 
-/* Output function: the ciphertext text form, never plaintext. */
+/* encrypted_text input. */
+Datum
+encrypted_text_in(PG_FUNCTION_ARGS)
+{
+	return type_in(fcinfo, &ec_type_gcm);
+}
+
+/* encrypted_text_det input. */
+Datum
+encrypted_text_det_in(PG_FUNCTION_ARGS)
+{
+	return type_in(fcinfo, &ec_type_siv);
+}
+
+/* Output function of both types: the ciphertext text form, never plaintext. */
 Datum
 encrypted_text_out(PG_FUNCTION_ARGS)
 {
@@ -115,9 +138,9 @@ encrypted_text_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(out);
 }
 
-/* Receive function: envelope bytes, checked before they are stored. */
-Datum
-encrypted_text_recv(PG_FUNCTION_ARGS)
+/* Receive function of either type: envelope bytes, checked before they are stored. */
+static Datum
+type_recv(FunctionCallInfo fcinfo, const ec_type *type)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int			len = buf->len - buf->cursor;
@@ -127,11 +150,11 @@ encrypted_text_recv(PG_FUNCTION_ARGS)
 	struct varlena *result;
 
 	status = ec_envelope_parse((const uint8_t *) bytes, len,
-							   EC_ALG_AES256_GCM, &env);
+							   type->algorithm, &env);
 	if (status != EC_ENV_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid binary representation of an encrypted_text value"),
+				 errmsg("invalid binary representation of an %s value", type->name),
 				 errdetail("%s", ec_envelope_status_detail(status))));
 	result = (struct varlena *) palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
@@ -139,7 +162,21 @@ encrypted_text_recv(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(result);
 }
 
-/* Send function: the envelope bytes. */
+/* encrypted_text binary input. */
+Datum
+encrypted_text_recv(PG_FUNCTION_ARGS)
+{
+	return type_recv(fcinfo, &ec_type_gcm);
+}
+
+/* encrypted_text_det binary input. */
+Datum
+encrypted_text_det_recv(PG_FUNCTION_ARGS)
+{
+	return type_recv(fcinfo, &ec_type_siv);
+}
+
+/* Send function of both types: the envelope bytes. */
 Datum
 encrypted_text_send(PG_FUNCTION_ARGS)
 {
@@ -156,13 +193,21 @@ encrypted_text_send(PG_FUNCTION_ARGS)
 static struct varlena *
 cast_plain(const char *plain, size_t len, void *arg)
 {
-	(void) arg;
-	return text_to_encrypted(plain, len, NULL);
+	return text_to_encrypted((const ec_type *) arg, plain, len, NULL);
 }
 
-/* Cast from text and varchar: the same rules as the input function. */
+/* Cast from text and varchar to encrypted_text: the input function's rules. */
 Datum
 encrypted_text_from_text(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain, NULL));
+	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain,
+										(void *) &ec_type_gcm));
+}
+
+/* Cast from text and varchar to encrypted_text_det: the same rules. */
+Datum
+encrypted_text_det_from_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain,
+										(void *) &ec_type_siv));
 }

@@ -5,13 +5,21 @@ derivation rules in the README, so the extension is checked against the
 specification rather than against itself.
 
 Prints, for each case: the master key, the expected key id, the context,
-the plaintext and the envelope's text form.  The regression test
-sql/tamper.sql carries its output.
+the plaintext and the envelope's text form.  The regression tests
+sql/tamper.sql (encrypted_text) and sql/det.sql (encrypted_text_det)
+carry its output.
+
+`make_kat.py check TEXT_FORM [CONTEXT]` goes the other way: it decrypts
+an encrypted_text_det text form that the extension wrote, with the same
+independent implementation, and prints the plaintext.
 """
+import sys
 from base64 import b64encode
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from base64 import b64decode
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
@@ -28,7 +36,35 @@ def envelope(master: bytes, nonce: bytes, plaintext: str, context: str | None) -
     return "ecv1:" + b64encode(header + nonce + sealed).decode()
 
 
+def envelope_det(master: bytes, plaintext: str, context: str | None) -> str:
+    """AES-256-SIV envelope: header, 16-byte synthetic IV, ciphertext.  The
+    header and the context are separate associated-data strings."""
+    key_id = hkdf(master, b"encrypted_column key id", 4)
+    subkey = hkdf(master, b"encrypted_column aes-256-siv", 64)
+    header = bytes([1, 2 | (0x80 if context is not None else 0)]) + key_id
+    ad = [header] + ([context.encode()] if context is not None else [])
+    sealed = AESSIV(subkey).encrypt(plaintext.encode(), ad)
+    return "ecv1:" + b64encode(header + sealed).decode()
+
+
+def open_det(master: bytes, text_form: str, context: str | None) -> str:
+    """Decrypt an encrypted_text_det text form; raises on any mismatch."""
+    env = b64decode(text_form.removeprefix("ecv1:"), validate=True)
+    assert env[0] == 1 and env[1] & 0x7F == 2, "not an AES-256-SIV envelope"
+    assert bool(env[1] & 0x80) == (context is not None), "context bit"
+    assert env[2:6] == hkdf(master, b"encrypted_column key id", 4), "key id"
+    subkey = hkdf(master, b"encrypted_column aes-256-siv", 64)
+    ad = [env[:6]] + ([context.encode()] if context is not None else [])
+    return AESSIV(subkey).decrypt(env[6:], ad).decode()
+
+
 MASTER = bytes(range(32))
+DET_CASES = [
+    ("", None),
+    ("alice@example.com", None),
+    ("grüße, 東京", None),
+    ("alice@example.com", "users.email"),
+]
 CASES = [
     (bytes(12), "", None),
     (bytes(range(100, 112)), "alice@example.com", None),
@@ -37,6 +73,12 @@ CASES = [
 ]
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "check":
+        print(open_det(MASTER, sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
+        sys.exit(0)
     print("key", MASTER.hex(), "id", hkdf(MASTER, b"encrypted_column key id", 4).hex())
     for nonce, plaintext, context in CASES:
         print(repr(plaintext), repr(context), envelope(MASTER, nonce, plaintext, context))
+    print("deterministic (encrypted_text_det)")
+    for plaintext, context in DET_CASES:
+        print(repr(plaintext), repr(context), envelope_det(MASTER, plaintext, context))

@@ -16,7 +16,10 @@
 #     row is stored, with or without a key in the session (never a silent
 #     second encryption);
 #   - a SQL function with a string body keeps its text verbatim (the
-#     documented exception).
+#     documented exception);
+#   - encrypted_text_det values (unique, context-bound, half under a
+#     previous key) restore byte for byte with their unique index, and a
+#     lookup by plaintext finds rows under either key through the index.
 REL_NAME=dump-restore
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -50,6 +53,16 @@ EXPECTED_FINGERPRINT="SELECT md5(string_agg(concat_ws('|', id, coalesce(p, '<nul
 # A fingerprint of the stored ciphertexts.
 CIPHERPRINT="SELECT md5(string_agg(concat_ws('|', id, c::text, c_ctx::text, c_old::text),
 	E'\n' ORDER BY id)) FROM secrets"
+# The deterministic table: its ciphertexts, and lookups by plaintext.
+DET_CIPHERPRINT="SELECT md5(string_agg(concat_ws('|', id, email::text, email_ctx::text),
+	E'\n' ORDER BY id)) FROM det_users"
+DET_LOOKUP="SET enable_seqscan = off;
+SELECT concat_ws('|',
+	(SELECT id FROM det_users WHERE email = 'DUMPSECRET-det-7@example.com'::text),
+	(SELECT id FROM det_users WHERE email = 'DUMPSECRET-det-8@example.com'::text),
+	(SELECT id FROM det_users WHERE email_ctx = ANY (encrypt_det_all('DUMPSECRET-det-9', 'det_users.email_ctx'))),
+	(SELECT count(*) FROM pg_indexes WHERE tablename = 'det_users'));"
+DET_WANT="7|8|9|2"
 # Decrypts the constants cached in DDL, and inserts with the DEFAULT.
 DDL_CHECK="INSERT INTO with_default(id) VALUES (1);
 SELECT concat_ws('|', (SELECT decrypt(c) FROM with_default WHERE id = 1),
@@ -82,6 +95,19 @@ ALTER TABLE secrets ADD CONSTRAINT c_old_present
 CREATE FUNCTION f_atomic() RETURNS encrypted_text LANGUAGE sql
 BEGIN ATOMIC SELECT 'DDLSECRET-atomic'::encrypted_text; END;
 CREATE VIEW v_secrets AS SELECT id, c FROM secrets WHERE c_old IS NOT NULL;
+
+-- deterministic values, half of them still under the previous key
+CREATE TABLE det_users (
+	id int PRIMARY KEY,
+	email encrypted_text_det NOT NULL UNIQUE,
+	email_ctx encrypted_text_det NOT NULL
+);
+SET encrypted_column.key = '$KEY2';
+INSERT INTO det_users SELECT i, 'DUMPSECRET-det-' || i || '@example.com',
+	encrypt_det('DUMPSECRET-det-' || i, 'det_users.email_ctx') FROM generate_series(1, $ROWS) i;
+RESET encrypted_column.key;
+UPDATE det_users SET email = reencrypt(email),
+	email_ctx = reencrypt(email_ctx, 'det_users.email_ctx') WHERE id % 2 = 0;
 SQL
 say "source database loaded"
 
@@ -91,6 +117,9 @@ src_cp=$(pq "$PORT" src -c "$CIPHERPRINT")
 check_eq "source rows decrypt to the plaintexts written" "$exp_fp" "$src_fp"
 check_eq "source: old-key rows are under the previous key" "0" \
 	"$(pq "$PORT" src -c "SELECT count(*) FROM secrets WHERE key_id(c_old) = key_id(c)")"
+src_det=$(pq "$PORT" src -c "$DET_CIPHERPRINT")
+check_eq "source: deterministic lookups under both keys" "$DET_WANT" \
+	"$(PGOPTIONS="$KEYOPTS" pq "$PORT" src -c "$DET_LOOKUP" | tail -n 1)"
 
 # ---- dumps: taken without any key in the session ----
 D=$REL_TMP/dumps
@@ -141,6 +170,10 @@ verify_restored() {
 		"$(PGOPTIONS="$KEYOPTS" pq "$PORT" "$db" -c "$FINGERPRINT")"
 	check_eq "$db: cached DDL constants decrypt" "$DDL_WANT" \
 		"$(PGOPTIONS="$KEYOPTS" pq "$PORT" "$db" -c "$DDL_CHECK")"
+	check_eq "$db: deterministic ciphertexts identical to the source" "$src_det" \
+		"$(pq "$PORT" "$db" -c "$DET_CIPHERPRINT")"
+	check_eq "$db: deterministic lookups and unique index after restore" "$DET_WANT" \
+		"$(PGOPTIONS="$KEYOPTS" pq "$PORT" "$db" -c "$DET_LOOKUP" | tail -n 1)"
 	restored=$((restored + $(pq "$PORT" "$db" -c "SELECT count(*) FROM secrets")))
 }
 PSQL_RESTORE=("$PG_BINDIR/psql" -X -v ON_ERROR_STOP=1 -h "$REL_TMP" -p "$PORT" -U postgres)

@@ -14,7 +14,10 @@
 #     (heap, TOAST, WAL, replication slots) holds a plaintext, while a
 #     plain text control column is found there;
 #   - a text-mode subscription whose owner lacks the restore switch fails
-#     loudly with the hint and stores nothing.
+#     loudly with the hint and stores nothing;
+#   - a table keyed by an encrypted_text_det primary key (its replica
+#     identity) replicates inserts, updates, deletes and a key rotation of
+#     the key column itself, and each replica finds rows by plaintext.
 REL_NAME=replication
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -36,7 +39,12 @@ PUBCONN="host=127.0.0.1 port=$P1 dbname=app user=postgres"
 # Plaintext of row i in generation g; computed in queries, never stored.
 plain() { echo "'REPLSECRET-' || $1 || '-g' || $2 || '-' || md5($1::text || $2::text)"; }
 CIPHERPRINT="SELECT coalesce(md5(string_agg(concat_ws('|', id, gen, c::text, big::text, note),
-	E'\n' ORDER BY id)), 'empty') FROM items"
+	E'\n' ORDER BY id)), 'empty') || '/' || (SELECT coalesce(md5(string_agg(
+	concat_ws('|', email::text, n), E'\n' ORDER BY email::text)), 'empty') FROM det_items)
+	FROM items"
+# Rows of det_items found by plaintext (spelt in halves, see peek below).
+DET_LOOKUP="SELECT count(*) FROM generate_series(1, $((ROWS / 2))) i
+	WHERE EXISTS (SELECT 1 FROM det_items WHERE email = 'REPL' || 'SECRET-det-' || i)"
 PLAINPRINT="SELECT coalesce(md5(string_agg(concat_ws('|', id, decrypt(c), decrypt(big)),
 	E'\n' ORDER BY id)), 'empty') FROM items"
 EXPECTPRINT="SELECT coalesce(md5(string_agg(concat_ws('|', id, $(plain id gen),
@@ -50,6 +58,10 @@ ITEMS_DDL="CREATE TABLE items (
 	note text NOT NULL,
 	c encrypted_text NOT NULL,
 	big encrypted_text
+);
+CREATE TABLE det_items (
+	email encrypted_text_det PRIMARY KEY,
+	n int NOT NULL
 );"
 
 pq "$P1" postgres -c "CREATE DATABASE app" || exit 1
@@ -60,7 +72,8 @@ INSERT INTO items
 SELECT i, 0, 'REPLCONTROL-' || i, $(plain i 0),
 	CASE WHEN i % 10 = 0 THEN repeat($(plain i 0), 60) END
 FROM generate_series(1, $((ROWS / 2))) i;
-CREATE PUBLICATION pub FOR TABLE items;
+INSERT INTO det_items SELECT 'REPLSECRET-det-' || i, 0 FROM generate_series(1, $((ROWS / 4))) i;
+CREATE PUBLICATION pub FOR TABLE items, det_items;
 -- slots to read the change stream the subscribers get
 \o /dev/null
 SELECT pg_create_logical_replication_slot('peek_pgoutput', 'pgoutput');
@@ -120,10 +133,18 @@ UPDATE items SET gen = 1, c = $(plain id 1),
 	big = CASE WHEN id % 10 = 0 THEN repeat($(plain id 1), 60) END
 WHERE id % 3 = 0;
 DELETE FROM items WHERE id % 7 = 0;
+INSERT INTO det_items SELECT 'REPLSECRET-det-' || i, 0
+FROM generate_series($((ROWS / 4 + 1)), $((ROWS / 2))) i;
+-- rows found by their deterministic primary key
+UPDATE det_items SET n = 1 WHERE email = ANY (encrypt_det_all(ARRAY(
+	SELECT 'REPLSECRET-det-' || i FROM generate_series(1, $((ROWS / 2)), 5) i)));
+DELETE FROM det_items WHERE email = 'REPLSECRET-det-3'::text;
 SQL
-# key rotation: a session with the new key re-encrypts a third of the rows
+# key rotation: a session with the new key re-encrypts a third of the rows,
+# and about half of det_items (its primary key changes)
 PGOPTIONS="$KEYOPTS2" pq "$P1" app -c \
-	"UPDATE items SET c = reencrypt(c), big = reencrypt(big) WHERE id % 3 = 1" || exit 1
+	"UPDATE items SET c = reencrypt(c), big = reencrypt(big) WHERE id % 3 = 1" \
+	-c "UPDATE det_items SET email = reencrypt(email) WHERE n = 0 AND get_byte(encrypted_text_det_send(email), 6) % 2 = 0" || exit 1
 pq "$P1" app -c "CHECKPOINT" || exit 1
 
 want_cipher=$(pq "$P1" app -c "$CIPHERPRINT")
@@ -131,6 +152,10 @@ want_plain=$(pq "$P1" app -c "$EXPECTPRINT")
 check_eq "primary decrypts to the plaintexts written" "$want_plain" \
 	"$(PGOPTIONS="$KEYOPTS2" pq "$P1" app -c "$PLAINPRINT")"
 nrows=$(pq "$P1" app -c "SELECT count(*) FROM items")
+det_found=$(PGOPTIONS="$KEYOPTS2" pq "$P1" app -c "$DET_LOOKUP")
+check_eq "primary: det_items rows found by plaintext under both keys" "$(($ROWS / 2 - 1))" "$det_found"
+check_eq "primary: det_items holds rows under both keys" "2" \
+	"$(pq "$P1" app -c "SELECT count(DISTINCT key_id(email)) FROM det_items")"
 rotated=$(PGOPTIONS="$KEYOPTS2" pq "$P1" app -c \
 	"SELECT count(*) FROM items WHERE key_id(c) = current_key_id()")
 say "primary: $nrows rows, $rotated under the rotated key"
@@ -150,7 +175,11 @@ check "text subscriber reaches the primary's ciphertexts" wait_for 180 same_ciph
 for db in sub_bin sub_text; do
 	check_eq "$db rows decrypt to the originals" "$want_plain" \
 		"$(PGOPTIONS="$KEYOPTS2" pq "$P3" "$db" -c "$PLAINPRINT")"
+	check_eq "$db finds det_items rows by plaintext" "$det_found" \
+		"$(PGOPTIONS="$KEYOPTS2" pq "$P3" "$db" -c "$DET_LOOKUP")"
 done
+check_eq "standby finds det_items rows by plaintext" "$det_found" \
+	"$(PGOPTIONS="$KEYOPTS2" pq "$P2" app -c "$DET_LOOKUP")"
 sub_disabled() {
 	[[ $(pq "$P3" sub_noswitch -c "SELECT subenabled FROM pg_subscription WHERE subname = 's_noswitch'") == f ]]
 }

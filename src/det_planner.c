@@ -1,0 +1,237 @@
+/*
+ * det_planner.c
+ *		Planner support for comparing encrypted_text_det with plaintext.
+ *
+ * `col = x` with x of type text (or varchar, by its implicit cast to text)
+ * is the operator =(encrypted_text_det, text), which encrypts x under the
+ * key each row names.  No index can serve that operator directly: during
+ * a key rotation a plaintext has one encryption per loaded key, at as
+ * many places in the index.  The support function attached to it hands
+ * the planner the equivalent index condition
+ *		col = ANY (encrypt_det_all(x))
+ * which is exact (not lossy): a row's bytes equal x's encryption under
+ * the key the row names exactly when they equal one of x's encryptions
+ * under every loaded key.  Only btree indexes take an array condition in
+ * a plain index scan, so only they are offered one.
+ *
+ * The planner asks support functions about single comparisons only, never
+ * about `col = ANY (array)`.  For that form a planner hook rewrites
+ *		col = ANY (a)		(a of type text[], operator =(det, text))
+ * into the equivalent
+ *		col = ANY (encrypt_det_all(a))
+ * with the equality of the type's default btree operator class, which any
+ * index on the column serves.  The operator is recognised by the C
+ * function behind it, never by its name.
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_opclass.h"
+#include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/planner.h"
+#include "commands/defrem.h"
+#include "parser/parse_func.h"
+#include "utils/lsyscache.h"
+
+#include "encrypted_column.h"
+
+PG_FUNCTION_INFO_V1(encrypted_text_det_text_support);
+
+/* the C function of =(encrypted_text_det, text), in accessors.c */
+extern PGDLLEXPORT Datum encrypted_text_det_eq_text(PG_FUNCTION_ARGS);
+
+static planner_hook_type prev_planner = NULL;
+
+/*
+ * encrypt_det_all(argtype), found in the schema of the operator's function,
+ * so that a relocated extension still finds its own.
+ */
+static Oid
+encrypt_all_function(Oid operator_function, Oid argtype)
+{
+	Oid			namespace = get_func_namespace(operator_function);
+	char	   *schema = get_namespace_name(namespace);
+	Oid			argtypes[1] = {argtype};
+
+	if (schema == NULL)
+		return InvalidOid;
+	return LookupFuncName(list_make2(makeString(schema),
+									 makeString("encrypt_det_all")),
+						  1, argtypes, true);
+}
+
+/* Turn `col = plaintext` into `col = ANY (encrypt_det_all(plaintext))`. */
+static List *
+index_condition(SupportRequestIndexCondition *req)
+{
+	OpExpr	   *clause;
+	Node	   *column;
+	Node	   *plain;
+	Oid			dettype;
+	Oid			eq;
+	Oid			encrypt_all;
+	ScalarArrayOpExpr *saop;
+
+	if (!is_opclause(req->node) || req->index->relam != BTREE_AM_OID ||
+		!req->index->amsearcharray)
+		return NIL;
+	clause = (OpExpr *) req->node;
+	if (list_length(clause->args) != 2)
+		return NIL;
+	column = list_nth(clause->args, req->indexarg);
+	plain = list_nth(clause->args, 1 - req->indexarg);
+	if (exprType(plain) != TEXTOID)
+		return NIL;
+
+	dettype = exprType(column);
+	eq = get_opfamily_member(req->opfamily, dettype, dettype,
+							 BTEqualStrategyNumber);
+	encrypt_all = encrypt_all_function(req->funcid, TEXTOID);
+	if (!OidIsValid(eq) || !OidIsValid(encrypt_all) ||
+		!OidIsValid(get_array_type(dettype)))
+		return NIL;
+
+	saop = makeNode(ScalarArrayOpExpr);
+	saop->opno = eq;
+	saop->opfuncid = get_opcode(eq);
+	saop->useOr = true;
+	saop->inputcollid = InvalidOid;
+	saop->args = list_make2(copyObject(column),
+							makeFuncExpr(encrypt_all, get_array_type(dettype),
+										 list_make1(copyObject(plain)),
+										 InvalidOid, InvalidOid,
+										 COERCE_EXPLICIT_CALL));
+	saop->location = -1;
+
+	req->lossy = false;
+	return list_make1(saop);
+}
+
+/*
+ * The support function of =(encrypted_text_det, text) and its commutator;
+ * the extension attaches it to those two functions only, never to <>.
+ */
+Datum
+encrypted_text_det_text_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+
+	if (IsA(rawreq, SupportRequestIndexCondition))
+		PG_RETURN_POINTER(index_condition((SupportRequestIndexCondition *) rawreq));
+	PG_RETURN_POINTER(NULL);
+}
+
+/* Is this SAOP `det = ANY (text[])` with the extension's own operator? */
+static bool
+is_det_text_any(ScalarArrayOpExpr *saop)
+{
+	Oid			funcid;
+	FmgrInfo	flinfo;
+
+	if (!saop->useOr || list_length(saop->args) != 2 ||
+		exprType(lsecond(saop->args)) != TEXTARRAYOID)
+		return false;
+	funcid = OidIsValid(saop->opfuncid) ? saop->opfuncid : get_opcode(saop->opno);
+	if (!OidIsValid(funcid) || get_func_nargs(funcid) != 2)
+		return false;
+	fmgr_info(funcid, &flinfo);
+	return flinfo.fn_addr == encrypted_text_det_eq_text;
+}
+
+/* Walker: does the tree hold a comparison the hook rewrites? */
+static bool
+contains_det_text_any(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, contains_det_text_any,
+								 context, 0);
+	if (IsA(node, ScalarArrayOpExpr) &&
+		is_det_text_any((ScalarArrayOpExpr *) node))
+		return true;
+	return expression_tree_walker(node, contains_det_text_any, context);
+}
+
+/*
+ * `col = ANY (a)` as `col = ANY (encrypt_det_all(a))`, or the node as it
+ * is when the catalog lacks a piece (the comparison stays correct, only
+ * unindexed).
+ */
+static Node *
+rewrite_det_text_any(ScalarArrayOpExpr *saop)
+{
+	Node	   *column = linitial(saop->args);
+	Node	   *plains = lsecond(saop->args);
+	Oid			dettype = exprType(column);
+	Oid			funcid = OidIsValid(saop->opfuncid) ? saop->opfuncid : get_opcode(saop->opno);
+	Oid			opclass = GetDefaultOpClass(dettype, BTREE_AM_OID);
+	Oid			eq = InvalidOid;
+	Oid			encrypt_all = encrypt_all_function(funcid, TEXTARRAYOID);
+	ScalarArrayOpExpr *result;
+
+	if (OidIsValid(opclass))
+		eq = get_opfamily_member(get_opclass_family(opclass), dettype, dettype,
+								 BTEqualStrategyNumber);
+	if (!OidIsValid(eq) || !OidIsValid(encrypt_all) ||
+		!OidIsValid(get_array_type(dettype)))
+		return (Node *) saop;
+
+	result = makeNode(ScalarArrayOpExpr);
+	result->opno = eq;
+	result->opfuncid = get_opcode(eq);
+	result->useOr = true;
+	result->inputcollid = InvalidOid;
+	result->args = list_make2(column,
+							  makeFuncExpr(encrypt_all, get_array_type(dettype),
+										   list_make1(plains), InvalidOid,
+										   exprCollation(plains),
+										   COERCE_EXPLICIT_CALL));
+	result->location = saop->location;
+	return (Node *) result;
+}
+
+/* Mutator: rewrite every such comparison, in subqueries and CTEs too. */
+static Node *
+rewrite_mutator(Node *node, void *context)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Query))
+		return (Node *) query_tree_mutator((Query *) node, rewrite_mutator,
+										   context, 0);
+	if (IsA(node, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *)
+			expression_tree_mutator(node, rewrite_mutator, context);
+
+		return is_det_text_any(saop) ? rewrite_det_text_any(saop) : (Node *) saop;
+	}
+	return expression_tree_mutator(node, rewrite_mutator, context);
+}
+
+/* planner_hook: rewrite `det = ANY (text[])`, then plan as usual. */
+static PlannedStmt *
+det_planner(Query *parse, const char *query_string, int cursorOptions,
+			ParamListInfo boundParams)
+{
+	if (contains_det_text_any((Node *) parse, NULL))
+		parse = (Query *) rewrite_mutator((Node *) parse, NULL);
+	if (prev_planner)
+		return prev_planner(parse, query_string, cursorOptions, boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+/* Install the planner hook; called once from _PG_init. */
+void
+ec_det_planner_install(void)
+{
+	prev_planner = planner_hook;
+	planner_hook = det_planner;
+}
