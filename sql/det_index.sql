@@ -182,3 +182,10 @@ INSERT INTO up VALUES ('alice@example.com');
 SELECT encrypt_det('alice@example.com')::text AS same_as_python, decrypt(email) FROM up WHERE email = 'alice@example.com'::text;
 \c contrib_regression
 DROP DATABASE det_upgrade;
+
+-- btree deduplication is allowed (equal envelopes are byte-identical)
+CREATE TABLE det_dups (v encrypted_text_det);
+SET encrypted_column.key = :'k1';
+INSERT INTO det_dups SELECT 'dup-' || (i % 10) FROM generate_series(1, 5000) i;
+CREATE INDEX det_dups_v ON det_dups (v);
+SELECT pg_relation_size('det_dups_v') < 16 * 8192 AS deduplicated;
