@@ -278,7 +278,11 @@ CREATE OPERATOR CLASS encrypted_text_det_ops
 		OPERATOR 3 =,
 		OPERATOR 4 ~>=~,
 		OPERATOR 5 ~>~,
-		FUNCTION 1 encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det);
+		FUNCTION 1 encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det),
+		-- bytea's sort support and the promise that equal means
+		-- byte-identical (lets btree deduplicate), both valid for envelopes
+		FUNCTION 2 bytea_sortsupport(internal),
+		FUNCTION 4 btequalimage(oid);
 CREATE OPERATOR CLASS encrypted_text_det_ops
 	DEFAULT FOR TYPE encrypted_text_det USING hash AS
 		OPERATOR 1 =,

@@ -174,9 +174,12 @@ END $$;
 SELECT det_workers_launched($$SELECT count(*) FROM det_users WHERE email = ANY ('{user5@example.com}'::text[])$$) > 0 AS parallel;
 SELECT det_workers_launched($$SELECT count(*) FROM det_users WHERE email = encrypt_det('user5@example.com')$$) > 0 AS parallel;
 
--- the upgrade from 0.2.0 brings the same type
+-- the upgrade from 0.2.0 brings the same objects as a fresh install
 RESET max_parallel_workers_per_gather;
 \set regdb :DBNAME
+SELECT string_agg(o, ', ' ORDER BY o) AS fresh_objects
+FROM (SELECT pg_describe_object(classid, objid, 0) AS o FROM pg_depend WHERE deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')) d \gset
 CREATE DATABASE det_upgrade;
 \c det_upgrade
 SET encrypted_column.key = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
@@ -185,5 +188,15 @@ ALTER EXTENSION encrypted_column UPDATE TO '0.3.0';
 CREATE TABLE up (email encrypted_text_det UNIQUE);
 INSERT INTO up VALUES ('alice@example.com');
 SELECT encrypt_det('alice@example.com')::text AS same_as_python, decrypt(email) FROM up WHERE email = 'alice@example.com'::text;
+SELECT string_agg(o, ', ' ORDER BY o) = :'fresh_objects' AS same_objects
+FROM (SELECT pg_describe_object(classid, objid, 0) AS o FROM pg_depend WHERE deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')) d;
 \c :regdb
 DROP DATABASE det_upgrade;
+
+-- btree deduplication is allowed (equal envelopes are byte-identical)
+CREATE TABLE det_dups (v encrypted_text_det);
+SET encrypted_column.key = :'k1';
+INSERT INTO det_dups SELECT 'dup-' || (i % 10) FROM generate_series(1, 5000) i;
+CREATE INDEX det_dups_v ON det_dups (v);
+SELECT pg_relation_size('det_dups_v') < 16 * 8192 AS deduplicated;
