@@ -51,8 +51,9 @@ PREPARE by_array(text[]) AS SELECT id FROM det_users WHERE email = ANY ($1) ORDE
 EXPLAIN (COSTS OFF) EXECUTE by_array('{user5@example.com,user6@example.com}');
 EXECUTE by_array('{user5@example.com,user6@example.com}');
 EXPLAIN (COSTS OFF) SELECT id FROM det_users WHERE email IN ('user5@example.com'::text, 'user6@example.com'::text);
--- in a subquery and a CTE too
-EXPLAIN (COSTS OFF) WITH w AS (SELECT id FROM det_users WHERE email = ANY ('{user5@example.com}'::text[]))
+-- in a subquery and a CTE too (materialized, so that PostgreSQL 18's
+-- self-join elimination cannot fold the two scans into one)
+EXPLAIN (COSTS OFF) WITH w AS MATERIALIZED (SELECT id FROM det_users WHERE email = ANY ('{user5@example.com}'::text[]))
 SELECT * FROM w WHERE id IN (SELECT id FROM det_users WHERE email = ANY ('{user6@example.com}'::text[]));
 SET enable_seqscan = off;
 -- ALL and <> are not lookups: left as they are
