@@ -212,10 +212,10 @@ check "documentation and copyright in /usr/share/doc/$pkg" \
 
 # Warnings stay warnings: no compiler line has a bare -Werror (the
 # -Werror=... forms that PostgreSQL and dpkg-buildflags add are fine).
-ncc=$(grep -cE '^(gcc|cc|clang)[^ ]* .* -c ' "$tmp/build.log")
+ncc=$(grep -cE '^([^ ]*-)?(gcc|cc|clang)[^ ]* .* -c ' "$tmp/build.log")
 check "the build compiled C ($ncc compiler lines)" test "$ncc" -gt 0
 check "no -Werror in the package's build flags" \
-	bash -c '! grep -E "^(gcc|cc|clang)[^ ]* .* -c " "$1" | grep -qE "(^| )-Werror( |$)"' _ "$tmp/build.log"
+	bash -c '! grep -E "^([^ ]*-)?(gcc|cc|clang)[^ ]* .* -c " "$1" | grep -qE "(^| )-Werror( |$)"' _ "$tmp/build.log"
 
 # 4. Install, and run the regression suite against the installed package.
 ours=1
