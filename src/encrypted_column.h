@@ -88,6 +88,8 @@ extern void ec_redact_install(void);
 extern char *ec_key_guc;
 extern char *ec_previous_keys_guc;
 extern bool ec_accept_ciphertext;
+/* set by every seal; the key's assign hook resets cached plans if true */
+extern bool ec_sealed_since_plan_reset;
 
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
 
@@ -99,6 +101,12 @@ extern struct varlena *ec_seal_text(const char *plain, size_t len,
 									const char *context, size_t context_len);
 extern struct varlena *ec_open_to_text(struct varlena *envelope,
 									   const char *context, size_t context_len);
+/* for every type: the size limit, and plaintext as UTF-8 in the envelope */
+extern void ec_check_plaintext_len(size_t len, size_t overhead,
+								   const char *type_name);
+extern char *ec_plain_to_utf8(const char *plain, size_t len, size_t *out_len,
+							  bool *copied);
+extern struct varlena *ec_plain_to_text(struct varlena *plain, bool utf8);
 
 /* ---- primitives for reading legacy formats (crypto.c, used by legacy.c) ---- */
 
