@@ -58,7 +58,7 @@ ec_check_plaintext_len(size_t len, size_t overhead, const char *type_name)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("value is too long to encrypt"),
-				 errdetail("A %s value holds at most %zu bytes of UTF-8 plaintext, so that its text form fits in %zu bytes.",
+				 errdetail("A value of type %s holds at most %zu bytes of UTF-8 plaintext, so that its text form fits in %zu bytes.",
 						   type_name, max, (size_t) EC_TEXT_FORM_MAX)));
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Unit tests of the crypto layer outside PostgreSQL: the nonce pool across
-# fork().  Built from the extension's own src/crypto.c.
+# Unit tests outside PostgreSQL: the nonce pool across fork() (built from
+# the extension's own src/crypto.c) and the size limit at its boundary
+# (src/envelope.c).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(mktemp -d)
@@ -8,3 +9,6 @@ trap 'rm -rf "$out"' EXIT
 cc -std=gnu99 -O2 -Wall -Wextra -Werror -Isrc -o "$out/nonce_fork" \
 	test/unit/nonce_fork.c src/crypto.c -lcrypto -lpthread
 "$out/nonce_fork"
+cc -std=gnu99 -O2 -Wall -Wextra -Werror -Isrc -o "$out/limits" \
+	test/unit/limits.c src/envelope.c
+"$out/limits"
