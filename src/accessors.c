@@ -157,8 +157,6 @@ seal_utf8(const ec_key *key, const char *plain, size_t len,
 		pfree(result);
 		ec_crypto_failed("encrypt the value");
 	}
-	/* a plan being made now may keep this value: see assign_current_key */
-	ec_sealed_since_plan_reset = true;
 	return result;
 }
 

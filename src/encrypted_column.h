@@ -88,7 +88,10 @@ extern void ec_redact_install(void);
 extern char *ec_key_guc;
 extern char *ec_previous_keys_guc;
 extern bool ec_accept_ciphertext;
-/* set by every seal; the key's assign hook resets cached plans if true */
+/*
+ * Set when the current key is fetched to encrypt; the key's assign hook
+ * resets cached plans when it is true.
+ */
 extern bool ec_sealed_since_plan_reset;
 
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */

@@ -8,7 +8,8 @@
  * reset_val and boot_val columns ignore show hooks).  Malformed keys are
  * rejected by the check hooks with messages that do not echo the value, and
  * so are keys that ALTER ROLE, ALTER DATABASE or CREATE FUNCTION would
- * store in a catalog.
+ * store in a catalog.  A change of the current key makes cached plans anew,
+ * and the restore switch is a superuser setting that can be granted.
  */
 #include "postgres.h"
 
@@ -106,7 +107,7 @@ assign_key(const char *newval, void *extra)
  * made, and the cached plan would go on storing that ciphertext under the
  * old key, or with no key at all.  So every cached plan is made anew once
  * the key changes, if anything has been sealed since the last reset (a plan
- * made since then that holds no sealed constant has nothing to lose).
+ * made since then holds no constant sealed under the old key).
  * ResetPlanCache() only marks plans invalid, so it cannot fail here.
  */
 static void
