@@ -8,7 +8,8 @@
 #     options, not by a function's SET clause; a stolen ciphertext stays
 #     refused on the insert path;
 #   - a role granted SET ON PARAMETER (granted before the library was
-#     ever loaded) can turn it on in each of those ways and restore;
+#     ever loaded) can turn it on with SET (before and after the library
+#     loads), connection options and ALTER ROLE self SET, and restore;
 #   - a statement prepared over the extended protocol (pgbench -M
 #     prepared) stores under the key current at each execution, and fails
 #     once there is no key.
@@ -101,12 +102,17 @@ run_mode() {
 	check "$mode: granted role: SET before first use keeps the switch on" grep -qx "on" <<<"$out"
 	out=$(PGOPTIONS="$SWITCH" qa ec_restore -c "$INSERT" -c "SHOW encrypted_column.accept_ciphertext")
 	check "$mode: granted role: connection options" grep -qx "on" <<<"$out"
+	out=$(qa ec_restore -c "ALTER ROLE ec_restore SET encrypted_column.accept_ciphertext = on")
+	check "$mode: granted role: ALTER ROLE self SET (library not loaded) is allowed" not_error "$out"
+	out=$(qa ec_restore -c "$INSERT" -c "SHOW encrypted_column.accept_ciphertext")
+	check "$mode: granted role: ... and applies to its new sessions" grep -qx "on" <<<"$out"
+	pq "$PORT" app -c "ALTER ROLE ec_restore RESET ALL" || return 1
 	out=$(qa ec_restore -c "$LOAD" -c "ALTER ROLE ec_restore IN DATABASE app SET encrypted_column.accept_ciphertext = on")
 	check "$mode: granted role: ALTER ROLE self IN DATABASE SET is allowed" not_error "$out"
 	out=$(qa ec_restore -c "$INSERT" -c "SHOW encrypted_column.accept_ciphertext")
 	check "$mode: granted role: ... and applies to its new sessions" grep -qx "on" <<<"$out"
-	check "$mode: granted role: four ciphertexts stored as they were" \
-		test "$(pq "$PORT" app -c "SELECT count(*) FROM stolen WHERE c::text = '$CT'")" = 4
+	check "$mode: granted role: five ciphertexts stored as they were" \
+		test "$(pq "$PORT" app -c "SELECT count(*) FROM stolen WHERE c::text = '$CT'")" = 5
 	check "$mode: restored values decrypt" \
 		test "$(PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" app -c "SELECT string_agg(DISTINCT decrypt(c), ',') FROM stolen")" = GUARDSECRET
 
