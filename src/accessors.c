@@ -39,7 +39,7 @@ encoding_error(void)
 	ereport(ERROR,
 			(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 			 errmsg("decrypted value is not valid in the database encoding"),
-			 errdetail("The value holds a character that the encoding \"%s\" cannot represent.",
+			 errdetail("The plaintext holds a character that encoding \"%s\" cannot represent, or was written by version 0.2.0 in a database of another encoding.",
 					   GetDatabaseEncodingName())));
 }
 
