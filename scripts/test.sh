@@ -22,9 +22,10 @@ source scripts/platform.sh
 # The suites, in the order they run.
 #   name          versions  time limit (s)  what it tests
 SUITES=(
-	"unit         all   120  crypto layer outside PostgreSQL (nonce pool, fork)"
+	"unit         all   120  crypto layer outside PostgreSQL (nonce pool, fork; size limit)"
 	"core         all   900  pg_regress and pgTAP, loaded on first use and preloaded"
 	"leak_audit   all   300  keys and plaintexts in logs, statistics, activity"
+	"guards       all   300  restore switch as a privilege; prepared plans after a key change"
 	"dump_restore host  300  pg_dump and pg_restore in every format"
 	"replication  host  300  physical and logical replication"
 	"crash        host  300  SIGKILL of the postmaster under load"

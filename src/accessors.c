@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "catalog/pg_type.h"
@@ -23,6 +24,9 @@
 #include "encrypted_column.h"
 
 #define MAX_CANDIDATES (1 + EC_MAX_PREVIOUS_KEYS)
+
+StaticAssertDecl(EC_TEXT_FORM_MAX == MaxAllocSize - 7,
+				 "the text form limit must follow MaxAllocSize");
 
 PG_FUNCTION_INFO_V1(encrypted_text_encrypt);
 PG_FUNCTION_INFO_V1(encrypted_text_encrypt_context);
@@ -88,13 +92,106 @@ seal_with_key(const ec_type *type, const ec_key *key, uint8_t *env,
 	return status;
 }
 
+/* The one error for a plaintext the database encoding cannot hold. */
+static void
+encoding_error(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+			 errmsg("decrypted value is not valid in the database encoding"),
+			 errdetail("The plaintext holds a character that encoding \"%s\" cannot represent, or was written by version 0.2.0 in a database of another encoding.",
+					   GetDatabaseEncodingName())));
+}
+
 /*
- * Encrypt len bytes of plaintext with a given key into a new envelope
+ * Refuse a plaintext of len bytes whose value, overhead bytes of envelope
+ * longer, would have a text form too long to print: SELECT, COPY TO and
+ * pg_dump could never give it back.  Every type of the extension calls
+ * this with its own overhead before it encrypts.
+ */
+void
+ec_check_plaintext_len(size_t len, size_t overhead, const char *type_name)
+{
+	size_t		max = ec_max_plaintext_len(overhead);
+
+	if (len > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value is too long to encrypt"),
+				 errdetail("A value of type %s holds at most %zu bytes of UTF-8 plaintext, so that its text form fits in %zu bytes.",
+						   type_name, max, (size_t) EC_TEXT_FORM_MAX)));
+}
+
+/*
+ * The plaintext as it is sealed: UTF-8, whatever the database encoding,
+ * so that a value decrypts to the same characters in every database.
+ * Returns plain itself when the bytes are already UTF-8, else a new buffer
+ * (*copied set) that the caller wipes.  A character with no UTF-8 form, or
+ * bytes of no encoding in an SQL_ASCII database, are refused with an error
+ * that does not quote them.
+ */
+char *
+ec_plain_to_utf8(const char *plain, size_t len, size_t *out_len, bool *copied)
+{
+	int			db_encoding = GetDatabaseEncoding();
+	Oid			proc;
+	char	   *utf8;
+	int			done;
+
+	*out_len = len;
+	*copied = false;
+	if (db_encoding == PG_UTF8 || len == 0)
+		return (char *) plain;
+	if (db_encoding == PG_SQL_ASCII)
+	{
+		if (!pg_verify_mbstr(PG_UTF8, plain, len, true))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("value to encrypt is not valid UTF-8"),
+					 errdetail("In an SQL_ASCII database the extension encrypts only text that is valid UTF-8.")));
+		return (char *) plain;
+	}
+
+	proc = FindDefaultConversionProc(db_encoding, PG_UTF8);
+	if (!OidIsValid(proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("no conversion from encoding \"%s\" to UTF8",
+						GetDatabaseEncodingName())));
+	utf8 = MemoryContextAllocHuge(CurrentMemoryContext,
+								  len * MAX_CONVERSION_GROWTH + 1);
+	/* noError: the conversion stops short rather than quote a character */
+	done = DatumGetInt32(OidFunctionCall6(proc,
+										  Int32GetDatum(db_encoding),
+										  Int32GetDatum(PG_UTF8),
+										  CStringGetDatum(plain),
+										  CStringGetDatum(utf8),
+										  Int32GetDatum((int) len),
+										  BoolGetDatum(true)));
+	*out_len = strlen(utf8);
+	if ((size_t) done != len)
+	{
+		ec_wipe(utf8, *out_len);
+		pfree(utf8);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("value to encrypt has a character with no UTF-8 equivalent"),
+				 errdetail("Plaintexts are encrypted as UTF-8, and the character cannot be converted from encoding \"%s\".",
+						   GetDatabaseEncodingName())));
+	}
+	*copied = true;
+	return utf8;
+}
+
+/*
+ * Seal len bytes of UTF-8 plaintext with a given key into a new envelope
  * datum of the type.  A non-NULL context is bound to the value as
- * associated data.
+ * associated data.  encrypted_text sets the UTF-8 bit of byte 1 (values
+ * written by 0.2.0 lack it); encrypted_text_det is UTF-8 by definition and
+ * leaves the bit clear, so that equal plaintexts stay equal bytes.
  */
 static struct varlena *
-seal_text_with_key(const ec_type *type, const ec_key *key,
+seal_utf8_with_key(const ec_type *type, const ec_key *key,
 				   const char *plain, size_t len,
 				   const char *context, size_t context_len)
 {
@@ -102,26 +199,59 @@ seal_text_with_key(const ec_type *type, const ec_key *key,
 	uint8_t    *env;
 	size_t		env_len;
 
-	if (len > MaxAllocSize - VARHDRSZ - type->overhead)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("value is too long to encrypt"),
-				 errdetail("An %s value holds at most %zu bytes of plaintext.",
-						   type->name,
-						   (size_t) (MaxAllocSize - VARHDRSZ - type->overhead))));
-
+	ec_check_plaintext_len(len, type->overhead, type->name);
 	env_len = type->overhead + len;
 	result = (struct varlena *) palloc(VARHDRSZ + env_len);
 	SET_VARSIZE(result, VARHDRSZ + env_len);
 	env = (uint8_t *) VARDATA(result);
 
-	ec_envelope_write_header(env, type->algorithm, context != NULL, key->id);
+	ec_envelope_write_header(env, type->algorithm |
+							 (type->algorithm == EC_ALG_AES256_GCM ? EC_ALG_UTF8_BIT : 0),
+							 context != NULL, key->id);
 	if (seal_with_key(type, key, env, env_len, plain, len,
 					  context, context_len) != EC_CRYPTO_OK)
 	{
 		pfree(result);
 		ec_crypto_failed("encrypt the value");
 	}
+	return result;
+}
+
+/*
+ * Encrypt len bytes of plaintext, in the database encoding, with a given
+ * key into a new envelope datum of the type: converted to UTF-8 first, the
+ * converted copy wiped on every path.
+ */
+static struct varlena *
+seal_text_with_key(const ec_type *type, const ec_key *key,
+				   const char *plain, size_t len,
+				   const char *context, size_t context_len)
+{
+	struct varlena *volatile result = NULL;
+	char	   *utf8;
+	size_t		utf8_len;
+	bool		copied;
+
+	/*
+	 * No server encoding shrinks by half in UTF-8: a plaintext this long is
+	 * refused before its conversion buffer is allocated.
+	 */
+	if (len / 2 > ec_max_plaintext_len(type->overhead))
+		ec_check_plaintext_len(len, type->overhead, type->name);
+	utf8 = ec_plain_to_utf8(plain, len, &utf8_len, &copied);
+	if (!copied)
+		return seal_utf8_with_key(type, key, plain, len, context, context_len);
+	PG_TRY();
+	{
+		result = seal_utf8_with_key(type, key, utf8, utf8_len,
+									context, context_len);
+	}
+	PG_FINALLY();
+	{
+		ec_wipe(utf8, utf8_len);
+		pfree(utf8);
+	}
+	PG_END_TRY();
 	return result;
 }
 
@@ -172,6 +302,70 @@ parse_stored(const ec_type *type, struct varlena *datum, ec_envelope *env)
 }
 
 /*
+ * The plaintext of an envelope as text in the database encoding.  plain
+ * holds the decrypted bytes; it is returned, or wiped and freed when a new
+ * datum replaces it, on error paths too.  A UTF-8 plaintext is converted to
+ * the database encoding; one without the flag (written by 0.2.0) is in the
+ * encoding of the database that wrote it and is taken as it is.  Either way
+ * a character this database cannot hold raises the encoding error, which
+ * quotes nothing.
+ */
+struct varlena *
+ec_plain_to_text(struct varlena *plain, bool utf8)
+{
+	int			db_encoding = GetDatabaseEncoding();
+	size_t		len = VARSIZE(plain) - VARHDRSZ;
+	text	   *result;
+	size_t		result_len;
+	Oid			proc;
+	int			done;
+
+	if (!utf8 || db_encoding == PG_UTF8 || db_encoding == PG_SQL_ASCII || len == 0)
+	{
+		if (utf8 ? !pg_verify_mbstr(PG_UTF8, VARDATA(plain), len, true)
+			: !pg_verifymbstr(VARDATA(plain), len, true))
+		{
+			ec_wipe(VARDATA(plain), len);
+			pfree(plain);
+			encoding_error();
+		}
+		return plain;
+	}
+
+	proc = FindDefaultConversionProc(PG_UTF8, db_encoding);
+	if (!OidIsValid(proc))
+	{
+		ec_wipe(VARDATA(plain), len);
+		pfree(plain);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("no conversion from encoding UTF8 to \"%s\"",
+						GetDatabaseEncodingName())));
+	}
+	result = (text *) MemoryContextAllocHuge(CurrentMemoryContext,
+											 VARHDRSZ + len * MAX_CONVERSION_GROWTH + 1);
+	/* noError: the conversion stops short rather than quote a character */
+	done = DatumGetInt32(OidFunctionCall6(proc,
+										  Int32GetDatum(PG_UTF8),
+										  Int32GetDatum(db_encoding),
+										  CStringGetDatum(VARDATA(plain)),
+										  CStringGetDatum(VARDATA(result)),
+										  Int32GetDatum((int) len),
+										  BoolGetDatum(true)));
+	ec_wipe(VARDATA(plain), len);
+	pfree(plain);
+	result_len = strlen(VARDATA(result));
+	if ((size_t) done != len || result_len > MaxAllocSize - VARHDRSZ)
+	{
+		ec_wipe(VARDATA(result), result_len);
+		pfree(result);
+		encoding_error();
+	}
+	SET_VARSIZE(result, VARHDRSZ + result_len);
+	return result;
+}
+
+/*
  * Decrypt an envelope datum (detoasted) into a new text datum, trying every
  * loaded key with the envelope's key id.  Unverified bytes are wiped
  * before any error is raised.
@@ -209,18 +403,7 @@ ec_open_to_text(const ec_type *type, struct varlena *datum,
 		status = open_with_key(keys[i], &env, context, context_len,
 							   (uint8_t *) VARDATA(result));
 		if (status == EC_CRYPTO_OK)
-		{
-			if (!pg_verifymbstr(VARDATA(result), env.ciphertext_len, true))
-			{
-				ec_wipe(VARDATA(result), env.ciphertext_len);
-				pfree(result);
-				ereport(ERROR,
-						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						 errmsg("decrypted value is not valid in the database encoding"),
-						 errdetail("The value was encrypted in a database with another encoding.")));
-			}
-			return (struct varlena *) result;
-		}
+			return (struct varlena *) ec_plain_to_text(result, env.plain_utf8);
 		ec_wipe(VARDATA(result), env.ciphertext_len);
 		if (status == EC_CRYPTO_LIBRARY)
 		{

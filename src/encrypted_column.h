@@ -117,6 +117,11 @@ extern void ec_det_planner_install(void);
 extern char *ec_key_guc;
 extern char *ec_previous_keys_guc;
 extern bool ec_accept_ciphertext;
+/*
+ * Set when the current key is fetched to encrypt; the key's assign hook
+ * resets cached plans when it is true.
+ */
+extern bool ec_sealed_since_plan_reset;
 
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
 
@@ -145,5 +150,11 @@ extern struct varlena *ec_seal_text(const ec_type *type,
 extern struct varlena *ec_open_to_text(const ec_type *type,
 									   struct varlena *envelope,
 									   const char *context, size_t context_len);
+/* for every type: the size limit, and plaintext as UTF-8 in the envelope */
+extern void ec_check_plaintext_len(size_t len, size_t overhead,
+								   const char *type_name);
+extern char *ec_plain_to_utf8(const char *plain, size_t len, size_t *out_len,
+							  bool *copied);
+extern struct varlena *ec_plain_to_text(struct varlena *plain, bool utf8);
 
 #endif							/* ENCRYPTED_COLUMN_H */

@@ -24,7 +24,7 @@ ec_envelope_parse(const uint8_t *buf, size_t len, uint8_t algorithm,
 		return EC_ENV_TOO_SHORT;
 	if (buf[0] != EC_FORMAT_VERSION)
 		return EC_ENV_BAD_VERSION;
-	if ((buf[1] & ~EC_ALG_CONTEXT_BIT) != algorithm)
+	if ((buf[1] & ~EC_ALG_FLAG_BITS) != algorithm)
 		return EC_ENV_BAD_ALGORITHM;
 
 	if (algorithm == EC_ALG_AES256_GCM)
@@ -38,6 +38,9 @@ ec_envelope_parse(const uint8_t *buf, size_t len, uint8_t algorithm,
 
 	env->algorithm = algorithm;
 	env->has_context = (buf[1] & EC_ALG_CONTEXT_BIT) != 0;
+	/* encrypted_text_det was born in 0.3.0: always UTF-8, bit 6 clear */
+	env->plain_utf8 = algorithm == EC_ALG_AES256_SIV ||
+		(buf[1] & EC_ALG_UTF8_BIT) != 0;
 	env->header = buf;
 	env->key_id = buf + 2;
 	env->nonce = buf + EC_HEADER_LEN;
@@ -56,7 +59,7 @@ ec_envelope_parse(const uint8_t *buf, size_t len, uint8_t algorithm,
 	return EC_ENV_OK;
 }
 
-/* Write bytes 0..5 of an envelope. */
+/* Write bytes 0..5 of an envelope; algorithm may carry EC_ALG_UTF8_BIT. */
 void
 ec_envelope_write_header(uint8_t *buf, uint8_t algorithm, bool has_context,
 						 const uint8_t *key_id)
@@ -101,6 +104,19 @@ size_t
 ec_text_encoded_len(size_t envelope_len)
 {
 	return EC_TEXT_PREFIX_LEN + (envelope_len + 2) / 3 * 4;
+}
+
+/*
+ * The longest plaintext whose envelope, overhead bytes longer, has a text
+ * form of at most EC_TEXT_FORM_MAX characters: the prefix, then 4 base64
+ * characters per started group of 3 envelope bytes.
+ */
+size_t
+ec_max_plaintext_len(size_t overhead)
+{
+	size_t		groups = (EC_TEXT_FORM_MAX - EC_TEXT_PREFIX_LEN) / 4;
+
+	return groups * 3 - overhead;
 }
 
 /* Write prefix, base64 and a terminating NUL; out has encoded_len + 1 bytes. */

@@ -8,7 +8,9 @@
  * Envelope, version 1:
  *	byte 0		format version (1)
  *	byte 1		algorithm (1 = AES-256-GCM, 2 = AES-256-SIV), bit 7 set when
- *				the value is bound to a context
+ *				the value is bound to a context, bit 6 set when the plaintext
+ *				is UTF-8 (every value since 0.3.0; without it, the plaintext
+ *				is in the encoding of the database that wrote it)
  *	bytes 2..5	key id
  *	GCM:		12-byte nonce, ciphertext, 16-byte tag
  *	SIV:		16-byte synthetic IV, ciphertext
@@ -28,6 +30,8 @@
 #define EC_ALG_AES256_GCM		1
 #define EC_ALG_AES256_SIV		2
 #define EC_ALG_CONTEXT_BIT		0x80
+#define EC_ALG_UTF8_BIT			0x40
+#define EC_ALG_FLAG_BITS		(EC_ALG_CONTEXT_BIT | EC_ALG_UTF8_BIT)
 
 #define EC_HEADER_LEN			6
 #define EC_KEY_ID_LEN			4
@@ -41,6 +45,15 @@
 
 #define EC_TEXT_PREFIX			"ecv1:"
 #define EC_TEXT_PREFIX_LEN		(sizeof(EC_TEXT_PREFIX) - 1)
+
+/*
+ * The longest text form a value may have.  SELECT sends it in a DataRow
+ * message (a 2-byte column count and a 4-byte length before it), built in
+ * a buffer that PostgreSQL caps at MaxAllocSize (2^30 - 1) bytes, NUL
+ * included; COPY TO, pg_dump and a cast to text need less.  accessors.c
+ * checks this against MaxAllocSize at compile time.
+ */
+#define EC_TEXT_FORM_MAX		((size_t) 0x3fffffff - 7)
 
 typedef enum ec_envelope_status
 {
@@ -57,6 +70,7 @@ typedef struct ec_envelope
 {
 	uint8_t		algorithm;		/* without EC_ALG_CONTEXT_BIT */
 	bool		has_context;
+	bool		plain_utf8;		/* EC_ALG_UTF8_BIT: the plaintext is UTF-8 */
 	const uint8_t *header;		/* bytes 0..5, the associated data */
 	const uint8_t *key_id;		/* EC_KEY_ID_LEN bytes */
 	const uint8_t *nonce;		/* GCM: EC_GCM_NONCE_LEN; SIV: the IV */
@@ -75,6 +89,7 @@ extern const char *ec_envelope_status_detail(ec_envelope_status status);
 
 extern bool ec_text_has_prefix(const char *str, size_t len);
 extern size_t ec_text_encoded_len(size_t envelope_len);
+extern size_t ec_max_plaintext_len(size_t overhead);
 extern void ec_text_encode(const uint8_t *envelope, size_t len, char *out);
 extern size_t ec_text_decoded_max(size_t text_len);
 extern ec_envelope_status ec_text_decode(const char *str, size_t len,

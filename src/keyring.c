@@ -283,11 +283,17 @@ ec_current_key_or_null(void)
 	return ring_has_current ? &ring[0] : NULL;
 }
 
-/* The current key; raises the "not set" error when there is none. */
+/*
+ * The current key, to encrypt with; raises the "not set" error when there
+ * is none.  Whatever is sealed with it may end up as a constant in a plan
+ * being made, so the next change of the key resets cached plans.
+ */
 const ec_key *
 ec_current_key(void)
 {
 	const ec_key *key = ec_current_key_or_null();
+
+	ec_sealed_since_plan_reset = true;
 
 	if (key == NULL)
 		ereport(ERROR,

@@ -8,12 +8,14 @@
  * reset_val and boot_val columns ignore show hooks).  Malformed keys are
  * rejected by the check hooks with messages that do not echo the value, and
  * so are keys that ALTER ROLE, ALTER DATABASE or CREATE FUNCTION would
- * store in a catalog.
+ * store in a catalog.  A change of the current key makes cached plans anew,
+ * and the restore switch is a superuser setting that can be granted.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "utils/plancache.h"
 
 #include "compat.h"
 #include "encrypted_column.h"
@@ -23,6 +25,7 @@ PG_MODULE_MAGIC;
 char	   *ec_key_guc = NULL;
 char	   *ec_previous_keys_guc = NULL;
 bool		ec_accept_ciphertext = false;
+bool		ec_sealed_since_plan_reset = false;
 
 void		_PG_init(void);
 
@@ -89,13 +92,35 @@ check_previous_keys(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-/* Assign hook for both key GUCs: the key ring is rebuilt on next use. */
+/* Assign hook for previous_keys: the key ring is rebuilt on next use. */
 static void
 assign_key(const char *newval, void *extra)
 {
 	(void) newval;
 	(void) extra;
 	ec_keyring_invalidate();
+}
+
+/*
+ * Assign hook for encrypted_column.key.  A plaintext literal in a prepared
+ * statement, a PL/pgSQL or SQL function body is encrypted when its plan is
+ * made, and the cached plan would go on storing that ciphertext under the
+ * old key, or with no key at all.  So every cached plan is made anew once
+ * the key changes, if anything has been sealed since the last reset (a plan
+ * made since then holds no constant sealed under the old key).
+ * ResetPlanCache() only marks plans invalid, so it cannot fail here.
+ */
+static void
+assign_current_key(const char *newval, void *extra)
+{
+	(void) newval;
+	(void) extra;
+	ec_keyring_invalidate();
+	if (ec_sealed_since_plan_reset)
+	{
+		ResetPlanCache();
+		ec_sealed_since_plan_reset = false;
+	}
 }
 
 /* SHOW for encrypted_column.key: the key id, never the key. */
@@ -162,7 +187,7 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   check_key, assign_key, show_key);
+							   check_key, assign_current_key, show_key);
 
 	DefineCustomStringVariable("encrypted_column.previous_keys",
 							   "Comma-separated earlier master keys, used only to decrypt.",
@@ -174,12 +199,17 @@ _PG_init(void)
 							   check_previous_keys, assign_key,
 							   show_previous_keys);
 
+	/*
+	 * The restore switch is a privilege: a role that may not decrypt must
+	 * not be able to lift the rule that keeps it from storing a copied
+	 * ciphertext.  Superusers set it, and roles granted SET ON PARAMETER.
+	 */
 	DefineCustomBoolVariable("encrypted_column.accept_ciphertext",
 							 "Accept ciphertext text forms as input and store them as they are.",
 							 "For restoring dumps; while off, input that looks like ciphertext is refused.",
 							 &ec_accept_ciphertext,
 							 false,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 

@@ -15,6 +15,9 @@
 #   - without the switch every restore fails loudly with the hint and no
 #     row is stored, with or without a key in the session (never a silent
 #     second encryption);
+#   - the switch is a privilege: a non-superuser restore role granted
+#     SET ON PARAMETER restores the data; an ordinary role given the same
+#     PGOPTIONS stores nothing;
 #   - a SQL function with a string body keeps its text verbatim (the
 #     documented exception);
 #   - encrypted_text_det values (unique, context-bound, half under a
@@ -188,6 +191,27 @@ restore_ok r_custom "${PGR[@]}" -j 2 -d r_custom "$D/custom.dump" &&
 restore_ok r_dir "${PGR[@]}" -d r_dir "$D/dir" &&
 	verify_restored r_dir
 say "restored $restored rows with the switch"
+
+# ---- the switch is a privilege: a granted restore role, and one without ----
+pq "$PORT" postgres <<SQL || exit 1
+CREATE ROLE ec_restorer LOGIN;
+CREATE ROLE ec_nogrant LOGIN;
+GRANT SET ON PARAMETER encrypted_column.accept_ciphertext TO ec_restorer;
+CREATE DATABASE r_role;
+SQL
+# the schema (and the extension) by a superuser, the data by the role
+PGOPTIONS="$SWITCH" "${PGR[@]}" --schema-only -d r_role "$D/custom.dump" >"$REL_TMP/r_role_schema.out" 2>&1 ||
+	cat "$REL_TMP/r_role_schema.out"
+pq "$PORT" r_role -c "GRANT INSERT, SELECT ON ALL TABLES IN SCHEMA public TO ec_restorer, ec_nogrant" || exit 1
+PGOPTIONS="$SWITCH" "$PG_BINDIR/pg_restore" -h "$REL_TMP" -p "$PORT" -U ec_nogrant --exit-on-error \
+	--data-only -t secrets -d r_role "$D/custom.dump" >"$REL_TMP/r_role_nogrant.out" 2>&1
+check "role without the grant: data restore fails" [ $? != 0 ]
+check_eq "role without the grant: no row stored" "0" "$(pq "$PORT" r_role -c "SELECT count(*) FROM secrets")"
+PGOPTIONS="$SWITCH" "$PG_BINDIR/pg_restore" -h "$REL_TMP" -p "$PORT" -U ec_restorer --exit-on-error \
+	--data-only -t secrets -d r_role "$D/custom.dump" >"$REL_TMP/r_role.out" 2>&1
+check "granted restore role: data restore succeeds" [ $? = 0 ]
+check_eq "granted restore role: ciphertexts identical to the source" "$src_cp" \
+	"$(pq "$PORT" r_role -c "$CIPHERPRINT")"
 
 # ---- restores without the switch: must fail loudly, store nothing ----
 fails_loudly() {
