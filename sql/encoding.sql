@@ -5,6 +5,10 @@
 -- cannot.  Values written by 0.2.0 (no bit 6) hold the bytes of the
 -- database that wrote them and read as before there.  Envelopes marked
 -- "kat" come from test/kat/make_kat.py.
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 \set kat_latin1_020 'ecv1:AQFdXs15MjM0NTY3ODk6Ozw9SD7DEajcJl/G8z805TtZXVI9u0BD'
 \set kat_utf8_030 'ecv1:AUFdXs15RkdISUpLTE1OT1BRlZEtmHjANK4VR/rZ/Q36/fkqnz1+ZgA='
@@ -16,10 +20,10 @@ SET encrypted_column.key = :'k1';
 SELECT get_byte(encrypted_text_send(encrypt('x')), 1) AS algorithm_byte,
        get_byte(encrypted_text_send(encrypt('x', 'ctx')), 1) AS with_context;
 SET encrypted_column.accept_ciphertext = on;
-SELECT decrypt(:'kat_utf8_030') AS kat_030, decrypt(:'kat_utf8_020') AS kat_020;
+SELECT decrypt(:'kat_utf8_030'::encrypted_text) AS kat_030, decrypt(:'kat_utf8_020'::encrypted_text) AS kat_020;
 -- a 0.2.0 value from a LATIN1 database is not UTF-8 here
 \set VERBOSITY sqlstate
-SELECT decrypt(:'kat_latin1_020');
+SELECT decrypt(:'kat_latin1_020'::encrypted_text);
 \set VERBOSITY terse
 RESET encrypted_column.accept_ciphertext;
 
@@ -32,6 +36,7 @@ SELECT encrypt(U&'gr\00FC\00DFe')::text AS umlauts,
 CREATE DATABASE ec_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
 CREATE DATABASE ec_sql_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
 
+\set regdb :DBNAME
 \c ec_latin1
 \set VERBOSITY terse
 SET client_encoding = 'UTF8';
@@ -83,17 +88,17 @@ SELECT encrypt(E'gr\xfc\xdfe');
 \set VERBOSITY terse
 SELECT encrypt(E'gr\xfc\xdfe');
 SET encrypted_column.accept_ciphertext = on;
-SELECT decrypt(:'umlauts') = E'gr\xc3\xbc\xc3\x9fe' AS moved_in;
-SELECT decrypt(:'kat_latin1_020') = E'gr\xfc\xdfe' AS old_bytes_as_they_are;
+SELECT decrypt(:'umlauts'::encrypted_text) = E'gr\xc3\xbc\xc3\x9fe' AS moved_in;
+SELECT decrypt(:'kat_latin1_020'::encrypted_text) = E'gr\xfc\xdfe' AS old_bytes_as_they_are;
 RESET encrypted_column.accept_ciphertext;
 
 -- back in UTF-8: what LATIN1 wrote reads as the same characters
-\c contrib_regression
+\c :regdb
 \set VERBOSITY terse
 SET encrypted_column.key = :'k1';
 SET encrypted_column.accept_ciphertext = on;
-SELECT decrypt(:'latin1_new') = U&'gr\00FC\00DFe' AS latin1_new,
-       decrypt(:'latin1_reencrypted') = U&'gr\00FC\00DFe' AS latin1_reencrypted;
+SELECT decrypt(:'latin1_new'::encrypted_text) = U&'gr\00FC\00DFe' AS latin1_new,
+       decrypt(:'latin1_reencrypted'::encrypted_text) = U&'gr\00FC\00DFe' AS latin1_reencrypted;
 RESET encrypted_column.accept_ciphertext;
 DROP DATABASE ec_latin1;
 DROP DATABASE ec_sql_ascii;

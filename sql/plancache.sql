@@ -1,6 +1,10 @@
 -- Cached plans and key changes: a plaintext literal is encrypted when a
 -- plan is made.  After the key changes, no cached plan may go on storing
 -- the ciphertext made under the old key; with no key it must fail.
+-- standalone: install the extension unless an earlier file did
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS encrypted_column;
+RESET client_min_messages;
 \set k1 '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 \set k2 '2b7e151628aed2a6abf7158809cf4f3c2b7e151628aed2a6abf7158809cf4f3c'
 \set VERBOSITY terse

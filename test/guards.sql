@@ -38,7 +38,7 @@ SET LOCAL encrypted_column.key = '000102030405060708090a0b0c0d0e0f10111213141516
 -- a 0.2.0 value written in a LATIN1 database is not UTF-8 here
 -- (test/kat/make_kat.py)
 SET LOCAL encrypted_column.accept_ciphertext = on;
-SELECT throws_ok($$SELECT decrypt('ecv1:AQFdXs15MjM0NTY3ODk6Ozw9SD7DEajcJl/G8z805TtZXVI9u0BD')$$, '22021',
+SELECT throws_ok($$SELECT decrypt('ecv1:AQFdXs15MjM0NTY3ODk6Ozw9SD7DEajcJl/G8z805TtZXVI9u0BD'::encrypted_text)$$, '22021',
 	'decrypted value is not valid in the database encoding',
 	'a plaintext the database encoding cannot hold is the encoding error');
 SET LOCAL encrypted_column.accept_ciphertext = off;
