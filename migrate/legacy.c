@@ -230,7 +230,7 @@ static void
 wrong_secret(const char *fn, const char *what, const char *detail,
 			 const char *hint, uint8_t *plain, size_t plain_len)
 {
-	ec_legacy_wipe(plain, plain_len);
+	ec_wipe(plain, plain_len);
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 			 errmsg("%s: wrong %s or corrupted value", fn, what),
@@ -242,12 +242,12 @@ wrong_secret(const char *fn, const char *what, const char *detail,
 static void
 crypto_failed(uint8_t *key, size_t key_len, uint8_t *plain, size_t plain_len)
 {
-	ec_legacy_wipe(key, key_len);
-	ec_legacy_wipe(plain, plain_len);
+	ec_wipe(key, key_len);
+	ec_wipe(plain, plain_len);
 	ereport(ERROR,
 			(errcode(ERRCODE_INTERNAL_ERROR),
 			 errmsg("could not decrypt a legacy value"),
-			 errdetail("OpenSSL reported: %s", ec_legacy_error_text())));
+			 errdetail("OpenSSL reported: %s", ec_crypto_error_text())));
 }
 
 /* Whether len bytes are valid UTF-8 (NUL allowed), as Python decodes it. */
@@ -293,7 +293,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 		if (origin == PLAIN_UNAUTHENTICATED)
 			wrong_secret(fn, what, "The decrypted bytes are not valid UTF-8.",
 						 hint, buf, buf_len);
-		ec_legacy_wipe(buf, buf_len);
+		ec_wipe(buf, buf_len);
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("%s: decrypted value is not valid UTF-8 text", fn),
@@ -301,7 +301,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 	}
 	if (has_nul)
 	{
-		ec_legacy_wipe(buf, buf_len);
+		ec_wipe(buf, buf_len);
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("%s: decrypted value contains a NUL byte", fn),
@@ -324,7 +324,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 		{
 			ErrorData  *edata;
 
-			ec_legacy_wipe(buf, buf_len);
+			ec_wipe(buf, buf_len);
 			MemoryContextSwitchTo(oldcxt);
 			edata = CopyErrorData();
 			if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) !=
@@ -333,7 +333,7 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 			FlushErrorState();
 			/* the server's message quotes the bytes it could not convert */
 			if (edata->message)
-				ec_legacy_wipe(edata->message, strlen(edata->message));
+				ec_wipe(edata->message, strlen(edata->message));
 			ereport(ERROR,
 					(errcode(edata->sqlerrcode),
 					 errmsg("%s: decrypted value cannot be represented in the database encoding \"%s\"",
@@ -346,11 +346,11 @@ plain_to_text(const char *fn, uint8_t *buf, size_t buf_len, size_t len,
 		else
 		{
 			result = cstring_to_text(converted);
-			ec_legacy_wipe(converted, strlen(converted));
+			ec_wipe(converted, strlen(converted));
 			pfree(converted);
 		}
 	}
-	ec_legacy_wipe(buf, buf_len);
+	ec_wipe(buf, buf_len);
 	return result;
 }
 
@@ -360,7 +360,7 @@ wipe_secret_arg(FunctionCallInfo fcinfo, int argno, text *secret)
 {
 	if ((Pointer) secret != PG_GETARG_POINTER(argno))
 	{
-		ec_legacy_wipe(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret));
+		ec_wipe(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret));
 		pfree(secret);
 	}
 }
@@ -395,7 +395,7 @@ passphrase_key(FunctionCallInfo fcinfo, const char *fn, int argno,
 	status = ec_legacy_sha256((const uint8_t *) utf8, len, key);
 	if (utf8 != src)
 	{
-		ec_legacy_wipe(utf8, len);
+		ec_wipe(utf8, len);
 		pfree(utf8);
 	}
 	wipe_secret_arg(fcinfo, argno, secret);
@@ -534,7 +534,7 @@ encrypted_column_migrate_decrypt_sqlalchemy_aes(PG_FUNCTION_ARGS)
 	if (ec_legacy_aes_cbc_decrypt(key, sizeof(key), key, ct, ct_len,
 								  plain) != EC_LEGACY_OK)
 		crypto_failed(key, sizeof(key), plain, ct_len);
-	ec_legacy_wipe(key, sizeof(key));
+	ec_wipe(key, sizeof(key));
 
 	if (!strip_padding(plain, ct_len, mode, &plain_len))
 	{
@@ -580,13 +580,13 @@ encrypted_column_migrate_decrypt_sqlalchemy_aesgcm(PG_FUNCTION_ARGS)
 									raw + GCM_NONCE_LEN, plain);
 	if (status == EC_LEGACY_AUTH)
 	{
-		ec_legacy_wipe(key, sizeof(key));
+		ec_wipe(key, sizeof(key));
 		wrong_secret(fn, "passphrase", "The authentication tag does not verify.",
 					 HINT_PASSPHRASE, plain, ct_len);
 	}
 	if (status != EC_LEGACY_OK)
 		crypto_failed(key, sizeof(key), plain, ct_len);
-	ec_legacy_wipe(key, sizeof(key));
+	ec_wipe(key, sizeof(key));
 
 	PG_RETURN_TEXT_P(plain_to_text(fn, plain, ct_len, ct_len,
 								   PLAIN_AUTHENTICATED, "passphrase",
@@ -638,7 +638,7 @@ fernet_open(const char *fn, const char *what, const char *hint,
 		crypto_failed(key, FERNET_KEY_LEN, NULL, 0);
 	if (!ec_legacy_equal(mac, raw + signed_len, FERNET_HMAC_LEN))
 	{
-		ec_legacy_wipe(key, FERNET_KEY_LEN);
+		ec_wipe(key, FERNET_KEY_LEN);
 		wrong_secret(fn, what, "The token's HMAC does not verify.", hint,
 					 NULL, 0);
 	}
@@ -657,7 +657,7 @@ fernet_open(const char *fn, const char *what, const char *hint,
 		/* Fernet: expired when timestamp + ttl < now */
 		if (stamp <= now && now - stamp > (uint64) ttl)
 		{
-			ec_legacy_wipe(key, FERNET_KEY_LEN);
+			ec_wipe(key, FERNET_KEY_LEN);
 			ereport(ERROR,
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 					 errmsg("%s: Fernet token has expired", fn),
@@ -666,7 +666,7 @@ fernet_open(const char *fn, const char *what, const char *hint,
 		}
 		if (stamp > now && stamp - now > FERNET_CLOCK_SKEW)
 		{
-			ec_legacy_wipe(key, FERNET_KEY_LEN);
+			ec_wipe(key, FERNET_KEY_LEN);
 			ereport(ERROR,
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 					 errmsg("%s: Fernet token is from the future", fn),
@@ -679,7 +679,7 @@ fernet_open(const char *fn, const char *what, const char *hint,
 								  raw + 9, raw + FERNET_HEADER_LEN, ct_len,
 								  plain) != EC_LEGACY_OK)
 		crypto_failed(key, FERNET_KEY_LEN, plain, ct_len);
-	ec_legacy_wipe(key, FERNET_KEY_LEN);
+	ec_wipe(key, FERNET_KEY_LEN);
 
 	/* PKCS#7: an authentic token always has it, but trust no length */
 	n = plain[ct_len - 1];
@@ -733,7 +733,7 @@ fernet_key(FunctionCallInfo fcinfo, const char *fn, uint8_t *key)
 					&pos) == B64_OK && buf_len == FERNET_KEY_LEN;
 	if (ok)
 		memcpy(key, buf, FERNET_KEY_LEN);
-	ec_legacy_wipe(buf, len / 4 * 3 + 3);
+	ec_wipe(buf, len / 4 * 3 + 3);
 	pfree(buf);
 	wipe_secret_arg(fcinfo, 1, secret);
 	if (!ok)

@@ -3,14 +3,15 @@
  *		Internal API of encrypted_column_migrate, the extension that reads
  *		ciphertexts written by application-level encryption.
  *
- *	legacy_crypto.c	the only file of this library that includes OpenSSL:
- *					one-shot SHA-256, HMAC-SHA256, AES-CBC and AES-GCM;
- *					returns status codes and never calls ereport
+ *	legacy_crypto.c	one-shot SHA-256, HMAC-SHA256, AES-CBC and AES-GCM
+ *					over OpenSSL; returns status codes and never calls
+ *					ereport
  *	legacy.c		the SQL functions: formats, padding, errors
  *
- * The base64 alphabet comes from the core extension's src/envelope.c,
- * compiled into this library from the same file.  Nothing else of the core
- * is linked in: the two libraries share no state.
+ * The base64 alphabet (src/envelope.c) and OpenSSL's error text and
+ * wiping (src/crypto.c) come from the core extension's own files,
+ * compiled into this library too; the core's key ring and contexts are
+ * never used here.
  */
 #ifndef EC_LEGACY_H
 #define EC_LEGACY_H
@@ -19,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "envelope.h"
+#include "encrypted_column.h"
 
 #define EC_LEGACY_SHA256_LEN	32
 #define EC_LEGACY_AES_BLOCK		16
@@ -28,7 +29,7 @@
 typedef enum ec_legacy_status
 {
 	EC_LEGACY_OK = 0,
-	EC_LEGACY_LIBRARY,			/* OpenSSL failed: see ec_legacy_error_text */
+	EC_LEGACY_LIBRARY,			/* OpenSSL failed: see ec_crypto_error_text */
 	EC_LEGACY_AUTH				/* the tag did not verify */
 } ec_legacy_status;
 
@@ -51,7 +52,5 @@ extern ec_legacy_status ec_legacy_aes_gcm_open(const uint8_t *key,
 											   const uint8_t *tag,
 											   uint8_t *out);
 extern bool ec_legacy_equal(const void *a, const void *b, size_t len);
-extern void ec_legacy_wipe(void *ptr, size_t len);
-extern const char *ec_legacy_error_text(void);
 
 #endif							/* EC_LEGACY_H */

@@ -21,35 +21,12 @@
 
 #include "legacy.h"
 
-static char error_text[256];
-
-/* Remember OpenSSL's reason for the last failure and clear its queue. */
+/* A failed OpenSSL call: its reason is kept for ec_crypto_error_text(). */
 static ec_legacy_status
 library_failure(void)
 {
-	unsigned long code = ERR_get_error();
-
-	if (code != 0)
-		ERR_error_string_n(code, error_text, sizeof(error_text));
-	else
-		strncpy(error_text, "unknown OpenSSL failure", sizeof(error_text) - 1);
-	ERR_clear_error();
+	ec_crypto_note_error();
 	return EC_LEGACY_LIBRARY;
-}
-
-/* OpenSSL's text for the last EC_LEGACY_LIBRARY; it never holds key bytes. */
-const char *
-ec_legacy_error_text(void)
-{
-	return error_text[0] ? error_text : "unknown OpenSSL failure";
-}
-
-/* Wipe memory in a way the compiler may not optimise away. */
-void
-ec_legacy_wipe(void *ptr, size_t len)
-{
-	if (ptr != NULL && len > 0)
-		OPENSSL_cleanse(ptr, len);
 }
 
 /* SHA-256 of len bytes into out (EC_LEGACY_SHA256_LEN bytes). */
@@ -61,7 +38,7 @@ ec_legacy_sha256(const uint8_t *in, size_t len, uint8_t *out)
 	if (EVP_Digest(in, len, out, &out_len, EVP_sha256(), NULL) != 1 ||
 		out_len != EC_LEGACY_SHA256_LEN)
 	{
-		ec_legacy_wipe(out, EC_LEGACY_SHA256_LEN);
+		ec_wipe(out, EC_LEGACY_SHA256_LEN);
 		return library_failure();
 	}
 	return EC_LEGACY_OK;
@@ -94,7 +71,7 @@ ec_legacy_hmac_sha256(const uint8_t *key, size_t key_len,
 	EVP_MAC_CTX_free(ctx);		/* cleanses the keyed state */
 	if (!ok)
 	{
-		ec_legacy_wipe(out, EC_LEGACY_SHA256_LEN);
+		ec_wipe(out, EC_LEGACY_SHA256_LEN);
 		return library_failure();
 	}
 	return EC_LEGACY_OK;
@@ -143,7 +120,7 @@ ec_legacy_aes_cbc_decrypt(const uint8_t *key, size_t key_len,
 	EVP_CIPHER_CTX_free(ctx);	/* cleanses the key schedule */
 	if (!ok)
 	{
-		ec_legacy_wipe(out, len);
+		ec_wipe(out, len);
 		return library_failure();
 	}
 	return EC_LEGACY_OK;
@@ -188,7 +165,7 @@ ec_legacy_aes_gcm_open(const uint8_t *key, size_t key_len,
 	}
 	EVP_CIPHER_CTX_free(ctx);	/* cleanses the key schedule */
 	if (status != EC_LEGACY_OK)
-		ec_legacy_wipe(out, len);
+		ec_wipe(out, len);
 	return status;
 }
 

@@ -84,9 +84,12 @@ fetch_algorithms(void)
 		cmac_mac != NULL;
 }
 
-/* Remember OpenSSL's reason for the last failure and clear its queue. */
-static ec_crypto_status
-library_failure(void)
+/*
+ * Remember OpenSSL's reason for the last failure and clear its queue.  The
+ * migration readers' library links this file for this and ec_wipe().
+ */
+void
+ec_crypto_note_error(void)
 {
 	unsigned long code = ERR_get_error();
 
@@ -95,6 +98,13 @@ library_failure(void)
 	else
 		strncpy(error_text, "unknown OpenSSL failure", sizeof(error_text) - 1);
 	ERR_clear_error();
+}
+
+/* A failed OpenSSL call, as this layer reports it. */
+static ec_crypto_status
+library_failure(void)
+{
+	ec_crypto_note_error();
 	return EC_CRYPTO_LIBRARY;
 }
 

@@ -81,6 +81,7 @@ extern ec_crypto_status ec_siv_open(ec_siv *siv, const ec_siv_ad *ad, int nad,
 									const uint8_t *in, size_t len,
 									uint8_t *out);
 extern void ec_wipe(void *ptr, size_t len);
+extern void ec_crypto_note_error(void);
 extern const char *ec_crypto_error_text(void);
 
 /* ---- keyring.c ---- */
