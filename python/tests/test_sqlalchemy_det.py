@@ -12,6 +12,22 @@ from encrypted_column.sqlalchemy import EncryptedTextDet, connect_args
 
 ROWS = 3000
 
+# the README's rotation procedure for a deterministic column
+ROTATION_DO = """
+DO $$
+DECLARE lo bigint; hi bigint; top bigint;
+BEGIN
+    SELECT min(id), max(id) INTO lo, top FROM users;
+    WHILE lo <= top LOOP
+        hi := lo + 9999;
+        UPDATE users SET email = reencrypt(email)
+         WHERE id BETWEEN lo AND hi AND key_id(email) <> current_key_id();
+        COMMIT;                             -- release the batch's row locks
+        RAISE NOTICE 'rotated ids up to %', hi;
+        lo := hi + 1;
+    END LOOP;
+END $$"""
+
 
 def user_model(table, context=None):
     Base = declarative_base()
@@ -188,11 +204,9 @@ def test_rotation_lookup_finds_old_key_rows(make_engine, key, table_name):
                                      % table_name))
         conn.execute(sa.text('DELETE FROM "%s" WHERE id = :id' % table_name),
                      {"id": ROWS + 2})
-        for low in range(1, ROWS + 2, 1000):
-            conn.execute(sa.text('UPDATE "%s" SET email = reencrypt(email) '
-                                 'WHERE id BETWEEN :lo AND :hi '
-                                 'AND key_id(email) <> current_key_id()' % table_name),
-                         {"lo": low, "hi": low + 999})
+    # the README's batched procedure, as it is written there
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(ROTATION_DO.replace("users", '"%s"' % table_name))
         assert conn.execute(sa.text(
             'SELECT count(DISTINCT key_id(email)) FROM "%s"' % table_name)).scalar() == 1
     only_new = make_engine(connect_args=connect_args(new_key))
