@@ -440,6 +440,8 @@ def write_markdown(path, res, n, reps, quick):
                 "| ratio to plain | bytes/row |")
             add("|---|---|---|---|---|---|---|")
             for key, label, _, _, ins_expr, scan_expr in VARIANTS:
+                if key not in s:
+                    continue    # a run from before the variant existed
                 v = s[key]
                 expr = ins_expr if op == "insert" else f"sum({scan_expr})"
                 expr = expr.replace(AES_KEY, "key")
@@ -457,6 +459,8 @@ def write_markdown(path, res, n, reps, quick):
     add("| variant | 22 B: bytes/row | 22 B: value bytes | 1 KiB: bytes/row | 1 KiB: value bytes |")
     add("|---|---|---|---|---|")
     for key, label, *_ in VARIANTS:
+        if key not in res["email"]["sizes"]:
+            continue
         a, b = res["email"]["sizes"][key], res["1k"]["sizes"][key]
         add(f"| {label} | {a['bytes_per_row']:.1f} | {a['value_bytes']:.1f} | "
             f"{b['bytes_per_row']:.1f} | {b['value_bytes']:.1f} |")
@@ -553,12 +557,20 @@ LOOKUPS = [
 ]
 
 
+# Distinct email-like values of about 22 bytes, in SQL and in Python.
+UNIQUE_EMAIL = "i || '.' || substr(md5(i::text), 1, 4) || '@example.com'"
+
+
+def unique_email(i):
+    return f"{i}.{hashlib.md5(str(i).encode()).hexdigest()[:4]}@example.com"
+
+
 def setup_lookups(cur, n):
     rows = n["lookup_rows"]
     log(f"lookup tables: {rows:,} rows each")
     cur.execute("DROP TABLE IF EXISTS lk_src")
-    cur.execute(f"CREATE TABLE lk_src AS SELECT i, substr(md5(i::text), 1, 10) "
-                f"|| '@example.com' AS v FROM generate_series(1, {rows}) AS i")
+    cur.execute(f"CREATE TABLE lk_src AS SELECT i, {UNIQUE_EMAIL} AS v "
+                f"FROM generate_series(1, {rows}) AS i")
     for key, _, ctype, index, _, _ in LOOKUPS:
         if key == "det_rot":
             continue        # the det table, read by a session with a previous key
@@ -668,8 +680,8 @@ def bench_rotation(args, n):
     cur.execute("DROP TABLE IF EXISTS rot")
     cur.execute("CREATE TABLE rot (id int PRIMARY KEY, email encrypted_text_det UNIQUE, "
                 "last_login timestamptz)")
-    cur.execute(f"INSERT INTO rot SELECT i, substr(md5(i::text), 1, 10) || '@example.com', "
-                f"now() FROM generate_series(1, {rows}) AS i")
+    cur.execute(f"INSERT INTO rot SELECT i, {UNIQUE_EMAIL}, now() "
+                f"FROM generate_series(1, {rows}) AS i")
     cur.execute("VACUUM ANALYZE rot")
     quiesce(cur)
     conn.close()
@@ -692,7 +704,7 @@ def bench_rotation(args, n):
             j = (i * 7919) % rows + 1
             phase = "during" if rotating.is_set() else "baseline"
             for op, sql, params in (
-                    ("lookup", "EXECUTE look(%s)", (f"{hashlib.md5(str(j).encode()).hexdigest()[:10]}@example.com",)),
+                    ("lookup", "EXECUTE look(%s)", (unique_email(j),)),
                     ("insert", "EXECUTE ins(%s, %s)", (rows + i, f"new{i}@example.org")),
                     ("update", "EXECUTE upd(%s)", (j,))):
                 t0 = time.perf_counter()
@@ -868,8 +880,8 @@ def write_det_markdown(path, res, n, reps, quick):
         f"{cell(rot['batch_ms'], 0)} ms")
     add(f"- longest wait for a lock seen in pg_locks: {rot['longest_lock_wait_ms']:.0f} ms "
         f"({rot['samples_with_waiters']} of {rot['lock_samples']} samples saw a waiter)")
-    add(f"- lookups during the rotation: {rot['lookups_found']:,} of {rot['lookups']:,} "
-        "found their row (old or new key)")
+    add(f"- the second session's lookups, before and during the rotation: "
+        f"{rot['lookups_found']:,} of {rot['lookups']:,} found their row (old or new key)")
     add("")
     add("| second session | baseline: median / p99 / max, ms | during: median / p99 / max, ms |")
     add("|---|---|---|")
@@ -958,9 +970,17 @@ def main():
     ap.add_argument("--floor", help="the gcm_floor program")
     ap.add_argument("--work", default=tempfile.gettempdir(), help="scratch folder")
     ap.add_argument("--replot", metavar="DIR",
-                    help="only rewrite DIR/results.md and DIR/chart.png from DIR/raw.json")
+                    help="only rewrite DIR/results.md and DIR/chart.png from DIR/raw.json "
+                         "(with --det: DIR/det.md from DIR/det_raw.json)")
     args = ap.parse_args()
 
+    if args.replot and args.det:
+        with open(os.path.join(args.replot, "det_raw.json")) as f:
+            res = json.load(f)
+        VARIANTS[:] = [v for v in VARIANTS if v[0] in ("plain", "enc", "det")]
+        write_det_markdown(os.path.join(args.replot, "det.md"), res, res["rows"],
+                           res["reps"], res["rows"] == QUICK)
+        return
     if args.replot:
         with open(os.path.join(args.replot, "raw.json")) as f:
             res = json.load(f)
