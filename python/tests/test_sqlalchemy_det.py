@@ -206,7 +206,9 @@ def test_rotation_lookup_finds_old_key_rows(make_engine, key, table_name):
                      {"id": ROWS + 2})
     # the README's batched procedure, as it is written there
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(ROTATION_DO.replace("users", '"%s"' % table_name))
+        cursor = conn.connection.cursor()   # no parameters: '%' stays as written
+        cursor.execute(ROTATION_DO.replace("users", '"%s"' % table_name))
+        cursor.close()
         assert conn.execute(sa.text(
             'SELECT count(DISTINCT key_id(email)) FROM "%s"' % table_name)).scalar() == 1
     only_new = make_engine(connect_args=connect_args(new_key))
