@@ -155,6 +155,12 @@ class EncryptedTextDet(UserDefinedType):
         def _encryptions(self, value, array=False):
             """``encrypt_det_all(CAST(value AS TEXT[ ]) [, context])``."""
             target = ARRAY(Text()) if array else Text()
+            if not isinstance(value, ColumnElement):
+                for v in (value if array else [value]):
+                    if v is not None and not isinstance(v, str):
+                        # as on writes: a lookup by 42 must not find '42'
+                        raise TypeError("EncryptedTextDet compares with str values, "
+                                        "not %s" % type(v).__name__)
             if isinstance(value, BindParameter):
                 value = type_coerce(value, target)
             elif not isinstance(value, ColumnElement):

@@ -74,6 +74,10 @@ def test_ddl_and_sql():
     assert "decrypt(users.email) AS email" in str(sa.select(User).compile(dialect=d))
     with pytest.raises(ValueError):
         EncryptedTextDet("")
+    with pytest.raises(TypeError):
+        User.email == 42
+    with pytest.raises(TypeError):
+        User.email.in_(["a", b"b"])
 
 
 def test_filter_by_uses_the_index(make_engine, key, table_name):
