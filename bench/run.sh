@@ -3,6 +3,8 @@
 #
 #   bash bench/run.sh            full run (about 11 minutes), results in bench/results/
 #   bash bench/run.sh --quick    small tables, 3 repetitions, results in a temporary folder
+#   bash bench/run.sh --det      only encrypted_text_det: lookups, INSERT, a rotation
+#                                (bench/results/det.md; with --quick, a temporary folder)
 #
 # Any other option goes to bench/bench.py (see bench/bench.py --help), e.g.
 # --reps 9 or --out DIR.
@@ -57,7 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The crypto layer alone, in C: the floor under every SQL number.
+# The crypto layer alone, in C (AES-GCM and AES-SIV): the floor under every SQL number.
 cc -O2 -Isrc -o "$work/gcm_floor" bench/gcm_floor.c src/crypto.c src/envelope.c -lcrypto
 
 "${as_owner[@]}" "$pgbin/initdb" -D "$work/data" -U postgres -A trust -E UTF8 \

@@ -1,7 +1,9 @@
 """Python support for the encrypted_column PostgreSQL extension.
 
-``encrypted_column.sqlalchemy`` has the SQLAlchemy column type and the
-helpers that hand the key to every pooled connection.
+``encrypted_column.sqlalchemy`` has the SQLAlchemy column types
+(``EncryptedText``, ``EncryptedTextDet``) and the helpers that hand the key
+to every pooled connection; ``encrypted_column.alembic`` has the Alembic
+operation that moves a column into an encrypted type in place.
 """
 
 __version__ = "0.2.0"

@@ -14,6 +14,12 @@ with the session's key, and every SELECT reads the column through
         id = Column(Integer, primary_key=True)
         email = Column(EncryptedText)
 
+``EncryptedTextDet`` is the same for the deterministic type
+``encrypted_text_det``: equal plaintexts give equal stored values, so the
+column can be ``unique=True`` and indexed, and ``filter_by(email=...)``
+is an index lookup that also finds rows written under a previous key
+during a rotation.
+
 The key reaches the server in the connection's startup options (libpq's
 ``options`` parameter), never in an SQL statement: see ``connect_args``
 and ``use_key``.  Behind a pooler in transaction mode (PgBouncer), where
@@ -24,12 +30,14 @@ transaction instead.
 
 import re
 
-from sqlalchemy import event, func
+from sqlalchemy import all_, any_, bindparam, cast, event, func, type_coerce
 from sqlalchemy.sql import operators
-from sqlalchemy.types import String, Text, UserDefinedType
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.types import ARRAY, String, Text, UserDefinedType
 
 __all__ = [
     "EncryptedText",
+    "EncryptedTextDet",
     "connect_args",
     "key_options",
     "libpq_options",
@@ -49,6 +57,11 @@ _NULL_TESTS = {
                   for name in ("is_", "is_not", "isnot"))
     if op is not None
 }
+
+
+# IN and NOT IN, under the names of SQLAlchemy 1.4 and 2.0.
+_IN_OPS = (operators.in_op,
+           getattr(operators, "not_in_op", None) or operators.notin_op)
 
 
 class EncryptedText(UserDefinedType):
@@ -100,6 +113,126 @@ class EncryptedText(UserDefinedType):
 
     def column_expression(self, colexpr):
         return func.decrypt(colexpr, type_=self)
+
+
+class EncryptedTextDet(UserDefinedType):
+    """A column of the deterministic type ``encrypted_text_det``.
+
+    Writes send the plain string and the server encrypts it with AES-SIV
+    (with ``context``: ``encrypt_det(value, context)``).  Reads select
+    ``decrypt(column)``.  Equality with a value (``==``, ``!=``,
+    ``in_``, ``not_in``, ``filter_by``) is bound as
+    ``column = ANY (encrypt_det_all(CAST(:value AS TEXT)))``: the value's
+    encryptions under the current key and every previous key, compared
+    with the stored bytes, so the lookup uses the column's index and still
+    finds rows written under an old key during a rotation.  Equality with
+    another ``EncryptedTextDet`` column compares the stored bytes (joins).
+    Other operators (``like``, ``<`` ...) compare the decrypted text,
+    row by row.  ``.plaintext`` gives ``decrypt(column)``.
+
+    ``group_by(column)`` and ``func.count(distinct(column))`` work on the
+    stored bytes (index, hashing); ``select(column).distinct()`` removes
+    duplicates among the decrypted values.  Columns that share a key
+    should each have their own ``context`` (for example the table and
+    column name), so that equal values in two columns are not linkable.
+    """
+
+    cache_ok = True
+
+    def __init__(self, context=None):
+        if context is not None and (not isinstance(context, str) or context == ""):
+            raise ValueError("the context must be a non-empty str")
+        self.context = context
+
+    class comparator_factory(UserDefinedType.Comparator):
+        """Equality with values goes through the rotation-aware index form."""
+
+        @property
+        def plaintext(self):
+            """``decrypt(column [, context])`` as a text expression."""
+            return func.decrypt(*self.type._context_args(self.expr), type_=Text())
+
+        def _encryptions(self, value, array=False):
+            """``encrypt_det_all(CAST(value AS TEXT[ ]) [, context])``."""
+            target = ARRAY(Text()) if array else Text()
+            if not isinstance(value, ColumnElement):
+                for v in (value if array else [value]):
+                    if v is not None and not isinstance(v, str):
+                        # as on writes: a lookup by 42 must not find '42'
+                        raise TypeError("EncryptedTextDet compares with str values, "
+                                        "not %s" % type(v).__name__)
+            if isinstance(value, BindParameter):
+                value = type_coerce(value, target)
+            elif not isinstance(value, ColumnElement):
+                value = bindparam(None, value, type_=target)
+            return func.encrypt_det_all(
+                *self.type._context_args(cast(value, target)),
+                type_=ARRAY(self.type))
+
+        def _is_det_column(self, other):
+            return (isinstance(other, ColumnElement)
+                    and not isinstance(other, BindParameter)
+                    and isinstance(other.type, EncryptedTextDet))
+
+        def _compare(self, equal, values):
+            """``col = ANY (values)`` or ``col <> ALL (values)``, on the bytes."""
+            if equal:
+                return super().operate(operators.eq, any_(values))
+            return super().operate(operators.ne, all_(values))
+
+        def operate(self, op, *other, **kwargs):
+            if op in _NULL_TESTS:
+                return super().operate(op, *other, **kwargs)
+            if op in (operators.eq, operators.ne) and len(other) == 1:
+                value = other[0]
+                if value is None or self._is_det_column(value):
+                    return super().operate(op, *other, **kwargs)
+                return self._compare(op is operators.eq, self._encryptions(value))
+            if op in _IN_OPS and len(other) == 1 and isinstance(other[0], (list, tuple)):
+                return self._compare(op is _IN_OPS[0],
+                                     self._encryptions(list(other[0]), array=True))
+            return op(self.plaintext, *other, **kwargs)
+
+        def reverse_operate(self, op, other, **kwargs):
+            if op in (operators.eq, operators.ne):
+                return self.operate(op, other, **kwargs)
+            return op(other, self.plaintext, **kwargs)
+
+    def _context_args(self, expr):
+        """The arguments of a function call: the expression, then the context."""
+        if self.context is None:
+            return (expr,)
+        return (expr, bindparam(None, self.context, type_=Text()))
+
+    @property
+    def python_type(self):
+        return str
+
+    def get_col_spec(self, **kw):
+        return "encrypted_text_det"
+
+    def bind_processor(self, dialect):
+        def process(value):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(
+                    "EncryptedTextDet takes str values, not %s" % type(value).__name__)
+            return value
+        return process
+
+    def bind_expression(self, bindvalue):
+        # with a context the value must be encrypted by encrypt_det(); the
+        # input function alone knows no context
+        if self.context is None:
+            return bindvalue
+        return func.encrypt_det(cast(bindvalue, Text()),
+                                bindparam(None, self.context, type_=Text()),
+                                type_=self)
+
+    def literal_processor(self, dialect):
+        return String().literal_processor(dialect)
+
+    def column_expression(self, colexpr):
+        return func.decrypt(*self._context_args(colexpr), type_=self)
 
 
 def _escape_option(value):

@@ -1,22 +1,31 @@
 #!/usr/bin/env python3
-"""Move a Flask-style ``User.email`` from sqlalchemy-utils to encrypted_text.
+"""Move a Flask-style ``User.email`` from sqlalchemy-utils to encrypted_text_det.
 
-Before, the application encrypted the column itself::
+Before, the application encrypted the column itself, and looked users up
+by the (deterministic) ciphertext through a unique index::
 
-    email = db.Column(EncryptedType(db.Unicode, OLD_PASSPHRASE, AesEngine, "pkcs5"))
+    email = db.Column(EncryptedType(db.Unicode, OLD_PASSPHRASE, AesEngine, "pkcs5"),
+                      unique=True, index=True)
 
-After, the server does, and the model reads plaintext just the same::
+After, the server does, the model reads plaintext just the same, and
+``User.query.filter_by(email=...)`` is still an index lookup::
 
-    email = db.Column(EncryptedText)
+    email = db.Column(EncryptedTextDet(), unique=True, index=True)
 
 The migration is one statement that runs inside the server, so no
-plaintext leaves it and none is written to disk.  Its reader comes from the
-extension encrypted_column_migrate (CREATE EXTENSION it first, and DROP
-EXTENSION it once every column has moved)::
+plaintext leaves it and none is written to disk; the unique index is
+rebuilt on the new values.  Its reader comes from the extension
+encrypted_column_migrate (CREATE EXTENSION it first, and DROP EXTENSION it
+once every column has moved)::
 
-    ALTER TABLE users ALTER COLUMN email TYPE encrypted_text
-        USING encrypt(decrypt_sqlalchemy_aes(
+    ALTER TABLE users ALTER COLUMN email TYPE encrypted_text_det
+        USING encrypt_det(decrypt_sqlalchemy_aes(
             email, current_setting('legacy.passphrase'), 'pkcs5'));
+
+With Alembic, ``encrypted_column.alembic.alter_to_encrypted(op, "users",
+"email")`` emits that statement.  A column that is never searched can move
+to the randomized ``encrypted_text`` instead (``deterministic=False``),
+after dropping its indexes.
 
 The old passphrase and the new key reach the server as connection options
 (the startup packet), which no statement log, pg_stat_activity or
@@ -44,10 +53,10 @@ from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.pool import NullPool
 
 try:
-    from encrypted_column.sqlalchemy import EncryptedText, connect_args
+    from encrypted_column.sqlalchemy import EncryptedText, EncryptedTextDet, connect_args
 except ImportError:     # run from a checkout without installing
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from encrypted_column.sqlalchemy import EncryptedText, connect_args
+    from encrypted_column.sqlalchemy import EncryptedText, EncryptedTextDet, connect_args
 
 # EncryptedType warns that its storage will change from bytea to varchar.
 warnings.filterwarnings("ignore", category=DeprecationWarning,
@@ -56,8 +65,11 @@ warnings.filterwarnings("ignore", category=DeprecationWarning,
 URL = "postgresql+psycopg2://"     # libpq reads PGHOST, PGDATABASE, ...
 
 
-def legacy_model(table, passphrase):
-    """The application's model before the migration (sqlalchemy-utils)."""
+def legacy_model(table, passphrase, unique=True):
+    """The application's model before the migration (sqlalchemy-utils).
+
+    ``unique`` gives the email a unique index, as the seed application has.
+    """
     from sqlalchemy_utils import EncryptedType
     from sqlalchemy_utils.types.encrypted.encrypted_type import AesEngine
 
@@ -67,12 +79,13 @@ def legacy_model(table, passphrase):
         __tablename__ = table
         id = sa.Column(sa.Integer, primary_key=True)
         username = sa.Column(sa.String(80), unique=True, nullable=False)
-        email = sa.Column(EncryptedType(sa.Unicode, passphrase, AesEngine, "pkcs5"))
+        email = sa.Column(EncryptedType(sa.Unicode, passphrase, AesEngine, "pkcs5"),
+                          unique=unique, index=unique)
 
     return Base, User
 
 
-def new_model(table):
+def new_model(table, deterministic=True):
     """The same model after the migration: only the column type changed."""
     Base = declarative_base()
 
@@ -80,14 +93,17 @@ def new_model(table):
         __tablename__ = table
         id = sa.Column(sa.Integer, primary_key=True)
         username = sa.Column(sa.String(80), unique=True, nullable=False)
-        email = sa.Column(EncryptedText)
+        if deterministic:
+            email = sa.Column(EncryptedTextDet(), unique=True, index=True)
+        else:
+            email = sa.Column(EncryptedText)
 
     return Base, User
 
 
-def create_legacy_table(table, passphrase, users):
+def create_legacy_table(table, passphrase, users, unique=True):
     """Create the table the old way and insert users through the old model."""
-    Base, User = legacy_model(table, passphrase)
+    Base, User = legacy_model(table, passphrase, unique)
     engine = sa.create_engine(URL, poolclass=NullPool, future=True)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
@@ -97,17 +113,19 @@ def create_legacy_table(table, passphrase, users):
     engine.dispose()
 
 
-def migration_statement(table, column="email", padding="pkcs5"):
+def migration_statement(table, column="email", padding="pkcs5", deterministic=True):
     """The one ALTER TABLE; it names the passphrase's setting, not its value."""
     prep = postgresql.dialect().identifier_preparer
     return sa.text(
-        "ALTER TABLE {t} ALTER COLUMN {c} TYPE encrypted_text "
-        "USING encrypt(decrypt_sqlalchemy_aes({c}, "
+        "ALTER TABLE {t} ALTER COLUMN {c} TYPE {type} "
+        "USING {enc}(decrypt_sqlalchemy_aes({c}, "
         "current_setting('legacy.passphrase'), '{p}'))".format(
-            t=prep.quote(table), c=prep.quote(column), p=padding))
+            t=prep.quote(table), c=prep.quote(column), p=padding,
+            type="encrypted_text_det" if deterministic else "encrypted_text",
+            enc="encrypt_det" if deterministic else "encrypt"))
 
 
-def migrate(table, key, passphrase, column="email"):
+def migrate(table, key, passphrase, column="email", deterministic=True):
     """Run the migration on a connection of its own that holds both secrets.
 
     The passphrase lives only in this connection's session, which closes
@@ -117,7 +135,7 @@ def migrate(table, key, passphrase, column="email"):
         URL, poolclass=NullPool, future=True,
         connect_args=connect_args(key, settings={"legacy.passphrase": passphrase}))
     with engine.begin() as conn:
-        conn.execute(migration_statement(table, column))
+        conn.execute(migration_statement(table, column, deterministic=deterministic))
     engine.dispose()
 
 
@@ -126,9 +144,17 @@ def application_engine(key):
     return sa.create_engine(URL, future=True, connect_args=connect_args(key))
 
 
-def read_users(engine, table):
-    """What the migrated application sees: plaintext attributes."""
+def find_user(engine, table, email):
+    """Login: one user by email, an index lookup through the unique index."""
     _, User = new_model(table)
+    with Session(engine) as session:
+        user = session.query(User).filter_by(email=email).one_or_none()
+        return None if user is None else user.username
+
+
+def read_users(engine, table, deterministic=True):
+    """What the migrated application sees: plaintext attributes."""
+    _, User = new_model(table, deterministic)
     with Session(engine) as session:
         return [(u.username, u.email)
                 for u in session.execute(sa.select(User).order_by(User.id)).scalars()]
@@ -153,6 +179,8 @@ def main():
     engine = application_engine(key)
     for username, email in read_users(engine, args.table):
         print("%s <%s>" % (username, email))
+    if args.demo:
+        print("login bob@example.org: %s" % find_user(engine, args.table, "bob@example.org"))
     engine.dispose()
     return 0
 
