@@ -701,14 +701,18 @@ Datum
 encrypted_text_det_encrypt_all_array(PG_FUNCTION_ARGS)
 {
 	Datum		arg = PG_GETARG_DATUM(0);
-	ArrayType  *volatile array = DatumGetArrayTypeP(arg);
-	bool		copied = (Pointer) array != DatumGetPointer(arg);
 	text	   *bound = PG_NARGS() > 1 ? context_arg(fcinfo, 1) : NULL;
 	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	ArrayType  *volatile array;
+	bool		copied;
 	ArrayType  *volatile result = NULL;
 
 	if (!OidIsValid(elemtype))
 		elog(ERROR, "encrypt_det_all: could not determine the element type");
+
+	/* detoast only now: the errors above must leave no plaintext copy */
+	array = DatumGetArrayTypeP(arg);
+	copied = (Pointer) array != DatumGetPointer(arg);
 	PG_TRY();
 	{
 		const ec_key *keys[MAX_CANDIDATES];

@@ -15,11 +15,12 @@
  *	  masking; pg_stat_statements must come before encrypted_column in
  *	  shared_preload_libraries for its copy to be the masked one (the
  *	  server warns at start otherwise);
- *	- COPY ... FROM into a table with encrypted_text columns: PostgreSQL's
- *	  error context quotes the raw line or field, which is plaintext, so
- *	  errors of such a COPY are re-thrown with the data cut out of the
- *	  context ("COPY t, line 3, column c" stays) and out of a message
- *	  that quotes the field, such as an integer column's input error.
+ *	- COPY ... FROM into a table with columns of the extension's types:
+ *	  PostgreSQL's error context quotes the raw line or field, which is
+ *	  plaintext, so errors of such a COPY are re-thrown with the data cut
+ *	  out of the context ("COPY t, line 3, column c" stays) and out of a
+ *	  message that quotes the field, such as an integer column's input
+ *	  error.
  * Key masking rewrites strings in place, keeping their length, so statement
  * positions stay valid and the log hook allocates nothing.  These hooks
  * exist only once the library is loaded: preloading it covers a session's
@@ -51,6 +52,13 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
 extern PGDLLEXPORT Datum encrypted_text_in(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum encrypted_text_det_in(PG_FUNCTION_ARGS);
+
+/* The input functions of the extension's column types: one line a type. */
+static const PGFunction encrypted_type_inputs[] = {
+	encrypted_text_in,
+	encrypted_text_det_in,
+};
 
 /* Does the text name one of the extension's GUCs (any case)? */
 static bool
@@ -154,7 +162,7 @@ redact_emit_log(ErrorData *edata)
 		prev_emit_log_hook(edata);
 }
 
-/* Is this type encrypted_text, a domain over it, or an array of it? */
+/* Is this one of the extension's types, a domain over one, or an array of one? */
 static bool
 is_encrypted_type(Oid typid)
 {
@@ -168,7 +176,10 @@ is_encrypted_type(Oid typid)
 		base = getBaseType(elem);
 	getTypeInputInfo(base, &infunc, &ioparam);
 	fmgr_info(infunc, &flinfo);
-	return flinfo.fn_addr == encrypted_text_in;
+	for (size_t i = 0; i < lengthof(encrypted_type_inputs); i++)
+		if (flinfo.fn_addr == encrypted_type_inputs[i])
+			return true;
+	return false;
 }
 
 /* Is this COPY one that reads rows into a table with encrypted columns? */

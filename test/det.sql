@@ -6,6 +6,10 @@ SELECT lives_ok($$SELECT encrypt_det('x')$$, 'encrypt_det with a key');
 SELECT is(encrypt_det('x'), encrypt_det('x'), 'equal plaintexts give equal values');
 SELECT throws_ok($$SELECT encrypt_det('x', '')$$, '22023',
 	'encryption context must not be empty', 'empty context');
+CREATE TEMP TABLE det_arr AS SELECT ARRAY['x', repeat('y', 100000)] AS a;
+SELECT throws_ok($$SELECT encrypt_det_all(a, '') FROM det_arr$$, '22023',
+	'encryption context must not be empty', 'empty context of the array form, the array stored compressed');
+SELECT is((SELECT cardinality(encrypt_det_all(a)) FROM det_arr), 2, 'the array form of a stored array');
 SELECT throws_ok($$SELECT decrypt(encrypt_det('x', 'a'), 'b')$$, '39000',
 	NULL, 'wrong context: the one decryption error');
 SELECT throws_ok($$SELECT ('ecv1:' || 'AQJdXs15n1JAwOFztu8AeoE9eBF4+w==')::encrypted_text_det$$, '22023',

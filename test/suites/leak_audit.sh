@@ -243,6 +243,131 @@ check "no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$L
 check "no warning about the library order in the audited server" \
 	bash -c '! grep -q "loaded before pg_stat_statements" "$1"' _ "$LOG"
 
+# ==== encrypted_text_det: the same channels, the deterministic type ====
+# A table with a det column and a unique index; the recommended workload
+# (bind parameters, the text-typed lookup) as a role without the
+# documented settings (D1) and as the role with them (D2); then its error
+# paths (D3): unique violations, a wrong key, a tampered value, bad COPY
+# rows.  Keys must appear nowhere; plaintexts only where the README's
+# leak table says.
+pq "$PORT" postgres <<SQL || exit 1
+CREATE ROLE appd LOGIN;
+CREATE TABLE td (id int, email encrypted_text_det);
+CREATE UNIQUE INDEX td_email ON td (email);
+GRANT ALL ON td TO app, appd;
+SQL
+
+# Run the deterministic workload as a role; sample pg_stat_activity meanwhile.
+det_workload() {
+	local prefix=$1 mode=$2 txns=$3 id=$4 activity=$5 role=$6
+	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" -U "$role" -n \
+		-M "$mode" -t "$txns" -c 1 -D id="$id" -D p1="$prefix-alpha@example.org" \
+		-D p2="$prefix-beta@example.org" -D p3="$prefix-gamma@example.org" \
+		-f "$REL_DIR/leak/workload_det.pgbench" postgres >"$REL_TMP/pgbench-$prefix-$mode.out" 2>&1 &
+	local pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		pq "$PORT" postgres -c "SELECT query FROM pg_stat_activity WHERE usename = '$role'" >>"$activity"
+		sleep 0.05
+	done
+	wait "$pid"
+}
+
+# D1: bind parameters, audit settings as they are
+off=$(log_size)
+act=$REL_TMP/activity-d1.txt
+: >"$act"
+det_workload LEAKDONE extended 3 500 "$act" appd && det_workload LEAKDONE prepared 8 510 "$act" appd
+check "D1: deterministic workload ran" [ $? = 0 ]
+check_eq "D1: the unique index kept one row per plaintext through 11 runs" 2 \
+	"$(pq "$PORT" postgres -c "SELECT count(*) FROM td WHERE id BETWEEN 500 AND 519")"
+pgss_dump "$REL_TMP/pgss-d1.txt"
+check_eq "D1: no key in the server log" 0 "$(log_since "$off" | grep -c -i -E "$KEYS_RE")"
+check_eq "D1: no key in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-d1.txt" "$KEYS_RE")"
+check_eq "D1: no key in pg_stat_activity" 0 "$(count_in "$act" "$KEYS_RE")"
+check_eq "D1: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-d1.txt" LEAKDONE)"
+check_eq "D1: no plaintext in pg_stat_activity ($(wc -l <"$act") samples)" 0 "$(count_in "$act" LEAKDONE)"
+check "D1: activity samples saw the workload's statements" grep -q 'INSERT INTO td' "$act"
+unexpected=$(log_channels "$off" LEAKDONE | grep -v -E "log_statement bind parameters|auto_explain plan" || true)
+check "D1: plaintext only in bind-parameter log lines and auto_explain plans" [ -z "$unexpected" ]
+[[ -n $unexpected ]] && echo "$unexpected"
+# custom plans of the text-typed lookup name the plaintext in the index condition
+check "D1: a custom plan shows encrypt_det_all() of the plaintext (the custom-plan leak)" \
+	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "encrypt_det_all('"'"'LEAKDONE-alpha@example.org'"'"'::text)"' _ "$LOG" "$off"
+record "D1 det, recommended" "$off" LEAKDONE "$REL_TMP/pgss-d1.txt" "$act"
+
+# D2: the same as the role with the documented settings
+off=$(log_size)
+act=$REL_TMP/activity-d2.txt
+: >"$act"
+det_workload LEAKDTWO extended 3 520 "$act" app && det_workload LEAKDTWO prepared 8 530 "$act" app
+check "D2: deterministic workload ran" [ $? = 0 ]
+off2=$(log_size)
+pgss_dump "$REL_TMP/pgss-d2.txt"
+check_eq "D2: no plaintext in any server log line" 0 "$(log_since "$off" | head -c "$((off2 - off))" | grep -c LEAKDTWO)"
+check_eq "D2: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-d2.txt" LEAKDTWO)"
+check_eq "D2: no plaintext in pg_stat_activity" 0 "$(count_in "$act" LEAKDTWO)"
+check_eq "D2: no key anywhere" 0 "$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + \
+	$(count_in "$REL_TMP/pgss-d2.txt" "$KEYS_RE") + $(count_in "$act" "$KEYS_RE")))"
+record "D2 det, recommended + role settings" "$off" LEAKDTWO "$REL_TMP/pgss-d2.txt" "$act"
+
+# D3: error paths of the deterministic type
+off=$(log_size)
+printf '600\tLEAKDERR-tamper\n601\tLEAKDERR-wrongkey\n602\tLEAKDERR-dup\n' |
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "COPY td FROM STDIN" || exit 1
+PGOPTIONS="-c encrypted_column.accept_ciphertext=on" pq "$PORT" postgres -c \
+	"UPDATE td SET email = overlay(email::text placing CASE WHEN substr(email::text, 20, 1) = 'A' THEN 'B' ELSE 'A' END
+		from 20 for 1)::encrypted_text_det WHERE id = 600" || exit 1
+derr=$REL_TMP/errors-det.out
+{
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "SELECT decrypt(email) FROM td WHERE id = 600"
+	PGOPTIONS="-c encrypted_column.key=$KEY3" pq "$PORT" postgres -U app -c "SELECT decrypt(email) FROM td WHERE id = 601"
+	# unique violations: a COPY row and an INSERT with a bind parameter
+	printf '603\tLEAKDERR-dup\n' | PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "COPY td FROM STDIN"
+	printf 'INSERT INTO td (id, email) VALUES (604, :p1);\n' >"$REL_TMP/dup.pgbench"
+	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" -U app -n -M extended -t 1 \
+		-D p1=LEAKDERR-dup -f "$REL_TMP/dup.pgbench" postgres
+} >"$derr" 2>&1
+check "D3: tampered value: the generic decrypt error" grep -q "could not decrypt encrypted_text_det value" "$derr"
+check "D3: wrong key: the key id error" grep -q "no loaded key has key id" "$derr"
+check_eq "D3: both unique violations reported" 2 "$(grep -c 'duplicate key value violates unique constraint "td_email"' "$derr")"
+check "D3: the unique violation's DETAIL shows the ciphertext" grep -q 'Key (email)=(ecv1:' "$derr"
+det_copy_bad() {
+	printf "$1" >"$REL_TMP/bad-det.dat"
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "\\copy td (id, email) FROM '$REL_TMP/bad-det.dat' $2" >>"$derr" 2>&1
+}
+det_copy_bad '700\tLEAKDCOPY-extra\tmore\n' ""
+det_copy_bad '701\tLEAKDCOPY-ok\nLEAKDCOPY-first\t1\n' ""
+det_copy_bad '702,"LEAKDCOPY-csv\n' "(FORMAT csv)"
+det_copy_bad '703\tLEAKDCOPY-ok\n704\tecv1:LEAKDCOPY-prefixed\n' ""
+det_copy_bad '705\tLEAKDCOPY-ok\n706\n' ""
+det_copy_bad '707\tLEAKDCOPY-\377\n' ""
+det_copy_bad '708\tLEAKDCOPY-twice\n709\tLEAKDCOPY-twice\n' ""
+for e in "extra data after last expected column" "invalid input syntax for type integer" \
+	"unterminated CSV quoted field" "input looks like an encrypted_text_det ciphertext" \
+	"missing data for column" "invalid byte sequence" \
+	'duplicate key value violates unique constraint "td_email"'; do
+	check "D3: COPY error reported: $e" bash -c 'grep "$1" "$2" | grep -q .' _ "$e" "$derr"
+done
+check "D3: COPY errors still name the line" grep -q "CONTEXT:  COPY td, line 2" "$derr"
+check_eq "D3: no plaintext in client error output" 0 "$(grep -c -E "LEAKDERR|LEAKDCOPY" "$derr")"
+check_eq "D3: no plaintext in the server log's errors" 0 \
+	"$(log_since "$off" | grep -E "LEAKDERR|LEAKDCOPY" | grep -c -v -E "LOG:  (statement|duration)|^\s")"
+check_eq "D3: no key in the server log or client output" 0 \
+	"$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + $(grep -c -i -E "$KEYS_RE" "$derr")))"
+check_eq "D3: no bad row was stored" 0 \
+	"$(pq "$PORT" postgres -c "SELECT count(*) FROM td WHERE id >= 603")"
+record "D3 det error paths" "$off" "LEAKDERR|LEAKDCOPY" /dev/null /dev/null
+# lookups by literals (not part of the findings): the rows are there, and a
+# wrong key finds nothing without raising an error
+check_eq "D2: the text-typed lookup finds the row" 520 \
+	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "SELECT id FROM td WHERE email = 'LEAKDTWO-alpha@example.org'::text")"
+check_eq "D3: wrong key: a lookup finds nothing and raises nothing" 0 \
+	"$(PGOPTIONS="-c encrypted_column.key=$KEY3" pq "$PORT" postgres -U app -c "SELECT count(*) FROM td WHERE email = 'LEAKDERR-wrongkey'::text" 2>&1)"
+check_eq "D3: the right key finds it" 601 \
+	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "SELECT id FROM td WHERE email = 'LEAKDERR-wrongkey'::text")"
+check "D: no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$LOG"
+# ==== end of encrypted_text_det ====
+
 # ---- the library order that lets pg_stat_statements see keys is reported ----
 P2=$(free_port $((PORT + 1))) || exit 1
 cluster_init misordered <<<"shared_preload_libraries = 'encrypted_column,pg_stat_statements'" || exit 1

@@ -2,13 +2,16 @@
 # SQL-level fuzzing through a real server.
 #
 # Builds sqlfuzz/sqlfuzz.c against libpq and runs it against a fresh
-# cluster: random and mutated envelopes through binary parameters (recv)
-# and COPY (FORMAT binary), mutated text forms with the restore switch on,
-# plaintexts and ciphertexts with it off, random key GUC values (by
-# set_config() and SET) and random contexts.  Each input must give a
-# result or a clean ERROR with an expected SQLSTATE, never a forgery, never
-# a plaintext or key in an error; afterwards the server log must show no
-# backend ended by a signal and no key.
+# cluster, half the cases on encrypted_text and half on encrypted_text_det:
+# random and mutated envelopes through binary parameters (recv) and COPY
+# (FORMAT binary), an envelope of one type unchanged as the other (always
+# refused), mutated text forms with the restore switch on, plaintexts and
+# ciphertexts with it off, random key GUC values (by set_config() and SET),
+# random contexts, and deterministic lookups by plaintext and by mutated
+# parameters, during a rotation too, with predicted counts.  Each input
+# must give a result or a clean ERROR with an expected SQLSTATE, never a
+# forgery, never a plaintext or key in an error; afterwards the server log
+# must show no backend ended by a signal and no key.
 #
 # EC_FUZZ_SEED reproduces a run; EC_SQLFUZZ_CASES sets its size.
 REL_NAME=sql-fuzz

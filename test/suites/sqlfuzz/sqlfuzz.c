@@ -1,12 +1,14 @@
 /*
  * sqlfuzz.c
- *		SQL-level fuzzing of encrypted_text through a real server (libpq).
+ *		SQL-level fuzzing of encrypted_text and encrypted_text_det through a
+ *		real server (libpq).
  *
  * Usage: sqlfuzz CONNINFO SEED CASES KEY1 KEY2 [SECRETS_FILE]
  *
- * The driver builds a pool of genuine envelopes (encrypt() under KEY1,
- * some bound to a context), then sends random and mutated inputs through
- * every door into the type:
+ * The driver builds a pool of genuine envelopes of each type (encrypt() and
+ * encrypt_det() under KEY1, some bound to a context), then sends random and
+ * mutated inputs through every door into each type, half the cases each;
+ * an envelope of one type sent unchanged as the other must be refused:
  *	binary	envelopes as binary bind parameters (the recv function)
  *	copy	envelopes in COPY ... (FORMAT binary)
  *	text	text forms with encrypted_column.accept_ciphertext = on, through
@@ -16,6 +18,9 @@
  *			and by SET, each followed by a decrypt whose outcome the
  *			driver predicts from the GUC values the server accepted
  *	context	decrypt() with random contexts
+ *	lookup	encrypted_text_det rows found by plaintext (a text or an untyped
+ *			parameter, encrypt_det_all(), during a rotation too) and by
+ *			mutated deterministic parameters, each count predicted
  * Every statement must succeed or fail with an ERROR whose SQLSTATE is one
  * the operation may raise; a value the server accepted must decrypt to the
  * plaintext of the pool envelope it is byte-identical to, or fail to
@@ -41,6 +46,8 @@
 #define MARKER			"FZPLAIN"
 #define TEXT_OID		25
 #define UNKNOWN_OID		0
+#define NTYPES			2		/* 0: encrypted_text, 1: encrypted_text_det */
+#define NKINDS			7
 
 typedef struct pool_entry
 {
@@ -52,8 +59,16 @@ typedef struct pool_entry
 } pool_entry;
 
 static PGconn *conn;
-static unsigned int enc_oid;
-static pool_entry pool[POOL_SIZE];
+static unsigned int type_oids[NTYPES];
+static pool_entry pools[NTYPES][POOL_SIZE];
+static const char *const type_names[NTYPES] = {"encrypted_text", "encrypted_text_det"};
+static const char *const tables[NTYPES] = {"fz", "fzd"};
+static const char *const encrypt_fns[NTYPES] = {"encrypt", "encrypt_det"};
+
+/* the type the current case sends its inputs to, and its pool */
+static int	ty;
+#define pool	(pools[ty])
+#define enc_oid	(type_oids[ty])
 static const char *key1;
 static const char *key2;
 static uint64_t rng_state;
@@ -74,8 +89,10 @@ static long n_errors;
 static long n_accepted;
 static long n_decrypted;
 static long n_failures;
-static long n_cases[6];
-static const char *const case_names[6] = {"binary", "copy", "text", "plain", "guc", "context"};
+static long n_lookups;
+static long n_cases[NKINDS];
+static long n_type_cases[NTYPES];
+static const char *const case_names[NKINDS] = {"binary", "copy", "text", "plain", "guc", "context", "lookup"};
 
 /* ---- small utilities ---- */
 
@@ -209,6 +226,41 @@ judge(PGresult *res, const char *what, const char *allowed)
 	return -1;
 }
 
+/*
+ * The statement text for the current type: @T is its table, @Y the type's
+ * name and @E its encrypting function.  The result lives until the next
+ * call but one.
+ */
+static const char *
+q(const char *fmt)
+{
+	static char bufs[2][512];
+	static int	which;
+	char	   *out = bufs[which ^= 1];
+	size_t		o = 0;
+
+	for (const char *f = fmt; *f && o < sizeof(bufs[0]) - 40; f++)
+	{
+		const char *sub = NULL;
+
+		if (f[0] == '@' && f[1] == 'T')
+			sub = tables[ty];
+		else if (f[0] == '@' && f[1] == 'Y')
+			sub = type_names[ty];
+		else if (f[0] == '@' && f[1] == 'E')
+			sub = encrypt_fns[ty];
+		if (sub != NULL)
+		{
+			o += (size_t) snprintf(out + o, sizeof(bufs[0]) - o, "%s", sub);
+			f++;
+		}
+		else
+			out[o++] = *f;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Run a statement with up to 3 parameters; returns the PGresult. */
 static PGresult *
 run(const char *sql, int nparams, const unsigned int *types,
@@ -263,6 +315,8 @@ set_guc(const char *name, const char *value, int via_set)
 
 /* ---- the pool of genuine envelopes ---- */
 
+static void build_entry(int i);
+
 /* A random plaintext with the marker: ASCII, some multibyte, some long. */
 static void
 random_plain(char *out, size_t cap)
@@ -293,32 +347,45 @@ build_pool(void)
 {
 	for (int i = 0; i < POOL_SIZE; i++)
 	{
-		pool_entry *p = &pool[i];
-		const char *values[2];
-		PGresult   *res;
-
-		random_plain(p->plain, sizeof(p->plain));
-		if (i == 0)
-			p->plain[0] = '\0';
-		if (i % 4 == 3)
-			snprintf(p->context, sizeof(p->context), "ctx-%d", i);
-		values[0] = p->plain;
-		values[1] = p->context;
-		res = run(p->context[0]
-				  ? "SELECT e, e::text FROM (SELECT encrypt($1, $2) AS e) s"
-				  : "SELECT e, e::text FROM (SELECT encrypt($1) AS e) s",
-				  p->context[0] ? 2 : 1, NULL, values, NULL, NULL, 1);
-		if (judge(res, "build the pool", NULL) != 1 || PQntuples(res) != 1)
+		if (ty == 1 && i % 8 == 5)
 		{
-			printf("could not build the envelope pool\n");
-			exit(2);
+			/* the deterministic pool repeats a plaintext, as columns do */
+			pool[i] = pool[i - 1];
+			continue;
 		}
-		p->env_len = (size_t) PQgetlength(res, 0, 0);
-		memcpy(p->env, PQgetvalue(res, 0, 0), p->env_len);
-		snprintf(p->text, sizeof(p->text), "%.*s", PQgetlength(res, 0, 1),
-				 PQgetvalue(res, 0, 1));
-		PQclear(res);
+		build_entry(i);
 	}
+}
+
+/* Encrypt one pool entry of the current type. */
+static void
+build_entry(int i)
+{
+	pool_entry *p = &pool[i];
+	const char *values[2];
+	PGresult   *res;
+
+	random_plain(p->plain, sizeof(p->plain));
+	if (i == 0)
+		p->plain[0] = '\0';
+	if (i % 4 == 3)
+		snprintf(p->context, sizeof(p->context), "ctx-%d", i);
+	values[0] = p->plain;
+	values[1] = p->context;
+	res = run(p->context[0]
+			  ? q("SELECT e, e::text FROM (SELECT @E($1, $2) AS e) s")
+			  : q("SELECT e, e::text FROM (SELECT @E($1) AS e) s"),
+			  p->context[0] ? 2 : 1, NULL, values, NULL, NULL, 1);
+	if (judge(res, "build the pool", NULL) != 1 || PQntuples(res) != 1)
+	{
+		printf("could not build the envelope pool\n");
+		exit(2);
+	}
+	p->env_len = (size_t) PQgetlength(res, 0, 0);
+	memcpy(p->env, PQgetvalue(res, 0, 0), p->env_len);
+	snprintf(p->text, sizeof(p->text), "%.*s", PQgetlength(res, 0, 1),
+			 PQgetvalue(res, 0, 1));
+	PQclear(res);
 }
 
 /* ---- mutations ---- */
@@ -510,7 +577,7 @@ check_stored(const char *id, const pool_entry *origin)
 	PGresult   *res;
 	int			ok;
 
-	res = run("SELECT c, c::text, key_id(c) FROM fz WHERE id = $1", 1, NULL, values, NULL, NULL, 1);
+	res = run(q("SELECT c, c::text, key_id(c) FROM @T WHERE id = $1"), 1, NULL, values, NULL, NULL, 1);
 	if (judge(res, "read back", NULL) != 1 || PQntuples(res) != 1)
 	{
 		PQclear(res);
@@ -525,8 +592,8 @@ check_stored(const char *id, const pool_entry *origin)
 	PQclear(res);
 
 	values[1] = match ? match->context : origin->context;
-	res = run(values[1][0] ? "SELECT decrypt(c, $2) FROM fz WHERE id = $1"
-			  : "SELECT decrypt(c) FROM fz WHERE id = $1",
+	res = run(values[1][0] ? q("SELECT decrypt(c, $2) FROM @T WHERE id = $1")
+			  : q("SELECT decrypt(c) FROM @T WHERE id = $1"),
 			  values[1][0] ? 2 : 1, NULL, values, NULL, NULL, 0);
 	ok = judge(res, "decrypt a fuzzed value", "39000 42704");
 	if (ok == 1)
@@ -542,11 +609,29 @@ check_stored(const char *id, const pool_entry *origin)
 	PQclear(res);
 }
 
+/* The type whose pool a case draws from: now and then the other one. */
+static int
+source_type(void)
+{
+	return rn(4) == 0 ? 1 - ty : ty;
+}
+
+/* An envelope of the other type, sent unchanged, must never be accepted. */
+static void
+check_cross(int accepted, int unchanged, int st, const char *door)
+{
+	if (accepted && unchanged && st != ty)
+		fail("%s: an unchanged %s envelope was accepted as %s", door,
+			 type_names[st], type_names[ty]);
+}
+
 /* Insert through the binary path (recv); check what was accepted. */
 static void
 case_binary(void)
 {
-	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	int			st = source_type();
+	const pool_entry *o = &pools[st][rn(POOL_SIZE)];
+	int			unchanged = 0;
 	uint8_t		buf[MAX_INPUT];
 	size_t		len;
 	const char *values[1];
@@ -564,13 +649,15 @@ case_binary(void)
 	else
 	{
 		memcpy(buf, o->env, o->env_len);
-		len = rn(16) == 0 ? o->env_len : mutate_bytes(buf, o->env_len, sizeof(buf));
+		unchanged = rn(16) == 0 || st != ty;
+		len = unchanged ? o->env_len : mutate_bytes(buf, o->env_len, sizeof(buf));
 	}
 	values[0] = (const char *) buf;
 	lengths[0] = (int) len;
-	res = run("INSERT INTO fz (c) VALUES ($1) RETURNING id", 1, &enc_oid, values,
+	res = run(q("INSERT INTO @T (c) VALUES ($1) RETURNING id"), 1, &enc_oid, values,
 			  lengths, formats, 0);
 	ok = judge(res, "binary insert", "22P03");
+	check_cross(ok == 1, unchanged, st, "binary insert");
 	if (ok < 0)
 		print_hex("input", buf, len);
 	if (ok == 1)
@@ -594,7 +681,9 @@ put_be(uint8_t *p, uint32_t v, int bytes)
 static void
 case_copy(void)
 {
-	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	int			st = source_type();
+	const pool_entry *o = &pools[st][rn(POOL_SIZE)];
+	int			unchanged = rn(16) == 0 || st != ty;
 	uint8_t		env[MAX_INPUT];
 	uint8_t		stream[MAX_INPUT + 64];
 	size_t		len;
@@ -603,7 +692,7 @@ case_copy(void)
 	int			ok;
 
 	memcpy(env, o->env, o->env_len);
-	len = rn(16) == 0 ? o->env_len : mutate_bytes(env, o->env_len, sizeof(env));
+	len = unchanged ? o->env_len : mutate_bytes(env, o->env_len, sizeof(env));
 	memcpy(stream, "PGCOPY\n\377\r\n\0", 11);
 	n = 11;
 	n += put_be(stream + n, 0, 4);	/* flags */
@@ -614,7 +703,7 @@ case_copy(void)
 	n += len;
 	n += put_be(stream + n, 0xffff, 2);	/* trailer */
 
-	res = PQexec(conn, "COPY fz (c) FROM STDIN (FORMAT binary)");
+	res = PQexec(conn, q("COPY @T (c) FROM STDIN (FORMAT binary)"));
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 	{
 		judge(res, "start COPY", NULL);
@@ -627,6 +716,7 @@ case_copy(void)
 		require_connection("COPY data");
 	res = PQgetResult(conn);
 	ok = judge(res, "binary COPY", "22P03");
+	check_cross(ok == 1, unchanged, st, "binary COPY");
 	if (ok < 0)
 		print_hex("input", env, len);
 	PQclear(res);
@@ -640,7 +730,9 @@ case_copy(void)
 static void
 case_text(void)
 {
-	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	int			st = source_type();
+	const pool_entry *o = &pools[st][rn(POOL_SIZE)];
+	int			unchanged = 0;
 	char		s[MAX_INPUT];
 	const char *values[1] = {s};
 	unsigned int types[1];
@@ -661,15 +753,17 @@ case_text(void)
 	else
 	{
 		snprintf(s, sizeof(s), "%s", o->text);
-		if (rn(16) != 0)
+		unchanged = rn(16) == 0 || st != ty;
+		if (!unchanged)
 			mutate_text(s, sizeof(s));
 	}
 	prefixed = strncmp(s, "ecv1:", 5) == 0;
 	types[0] = via_cast ? TEXT_OID : UNKNOWN_OID;
-	res = run(via_cast ? "INSERT INTO fz (c) VALUES ($1::text::encrypted_text) RETURNING id"
-			  : "INSERT INTO fz (c) VALUES ($1) RETURNING id",
+	res = run(via_cast ? q("INSERT INTO @T (c) VALUES ($1::text::@Y) RETURNING id")
+			  : q("INSERT INTO @T (c) VALUES ($1) RETURNING id"),
 			  1, types, values, NULL, NULL, 0);
 	ok = judge(res, "text-form insert", "22P02 22021");
+	check_cross(ok == 1, unchanged, st, "text-form insert");
 	if (ok < 0)
 		print_hex("input", (const uint8_t *) s, strlen(s));
 	if (ok == 1)
@@ -681,7 +775,7 @@ case_text(void)
 		{
 			/* no prefix: it was taken as plaintext and must come back */
 			const char *id[1] = {PQgetvalue(res, 0, 0)};
-			PGresult   *r2 = run("SELECT decrypt(c) FROM fz WHERE id = $1", 1, NULL, id,
+			PGresult   *r2 = run(q("SELECT decrypt(c) FROM @T WHERE id = $1"), 1, NULL, id,
 								 NULL, NULL, 0);
 
 			if (judge(r2, "decrypt an unprefixed text", NULL) == 1 &&
@@ -707,7 +801,7 @@ case_plain(void)
 	switch (rn(4))
 	{
 		case 0:					/* a ciphertext text form: refused */
-			snprintf(s, sizeof(s), "%s", pool[rn(POOL_SIZE)].text);
+			snprintf(s, sizeof(s), "%s", pools[source_type()][rn(POOL_SIZE)].text);
 			break;
 		case 1:					/* random bytes, maybe not UTF-8 */
 			{
@@ -723,8 +817,8 @@ case_plain(void)
 			break;
 	}
 	types[0] = via_cast ? TEXT_OID : UNKNOWN_OID;
-	res = run(via_cast ? "INSERT INTO fz (c) VALUES ($1::text::encrypted_text) RETURNING id"
-			  : "INSERT INTO fz (c) VALUES ($1) RETURNING id",
+	res = run(via_cast ? q("INSERT INTO @T (c) VALUES ($1::text::@Y) RETURNING id")
+			  : q("INSERT INTO @T (c) VALUES ($1) RETURNING id"),
 			  1, types, values, NULL, NULL, 0);
 	ok = judge(res, "plaintext insert", "22023 22021");
 	if (ok == 1)
@@ -735,7 +829,7 @@ case_plain(void)
 		n_accepted++;
 		if (strncmp(s, "ecv1:", 5) == 0)
 			fail("ciphertext text form accepted with the switch off");
-		r2 = run("SELECT decrypt(c) FROM fz WHERE id = $1", 1, NULL, id, NULL, NULL, 0);
+		r2 = run(q("SELECT decrypt(c) FROM @T WHERE id = $1"), 1, NULL, id, NULL, NULL, 0);
 		if (judge(r2, "decrypt a plaintext", NULL) == 1)
 		{
 			n_decrypted++;
@@ -743,6 +837,19 @@ case_plain(void)
 				fail("plaintext did not round-trip");
 		}
 		PQclear(r2);
+		if (ty == 1)
+		{
+			/* the deterministic row is found by its plaintext, through the index */
+			const char *lv[2] = {id[0], s};
+
+			r2 = run("SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = $2::text",
+					 2, NULL, lv, NULL, NULL, 0);
+			n_lookups++;
+			if (judge(r2, "look up a plaintext", NULL) == 1 &&
+				strcmp(PQgetvalue(r2, 0, 0), "1") != 0)
+				fail("a deterministic row was not found by its plaintext");
+			PQclear(r2);
+		}
 	}
 	else if (ok == 0 && strncmp(s, "ecv1:", 5) == 0 &&
 			 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "22023") != 0)
@@ -914,9 +1021,31 @@ case_guc(void)
 		fail("no key loaded, but not the 'key is not set' error");
 	PQclear(res);
 
+	/*
+	 * A deterministic value equals its plaintext exactly when its key is
+	 * loaded and it has no context, by the operator and by the index form.
+	 */
+	if (ty == 1)
+	{
+		int			found = have_key1 && !o->context[0];
+
+		values[1] = o->plain;
+		res = run("SELECT ($1 = $2::text)::text || ' ' || "
+				  "($1 = ANY (encrypt_det_all($2::text)))::text",
+				  2, types, values, lengths, formats, 0);
+		ok = judge(res, "look up after a GUC change", "55000");
+		n_lookups++;
+		if (ok == 1 && strcmp(PQgetvalue(res, 0, 0), found ? "true true" : "false false") != 0)
+			fail("lookup after a GUC change gave %s, predicted %s", PQgetvalue(res, 0, 0),
+				 found ? "true" : "false");
+		else if (ok == 0 && any_key)
+			fail("lookup failed although a key is loaded");
+		PQclear(res);
+	}
+
 	/* encrypting works exactly when a current key is set */
 	values[0] = o->plain;
-	res = run("SELECT decrypt(encrypt($1))", 1, NULL, values, NULL, NULL, 0);
+	res = run(q("SELECT decrypt(@E($1))"), 1, NULL, values, NULL, NULL, 0);
 	ok = judge(res, "encrypt after a GUC change", "55000");
 	if (ok == 1 && strcmp(PQgetvalue(res, 0, 0), o->plain) != 0)
 		fail("round trip failed after a GUC change");
@@ -961,6 +1090,107 @@ case_context(void)
 		fail("wrong plaintext with the right context");
 	else if (ok == 0 && right)
 		fail("did not decrypt with the right context");
+	PQclear(res);
+}
+
+/*
+ * Deterministic lookups of a genuine row: by a plaintext (as text, as an
+ * untyped parameter, through encrypt_det_all(), with a context), by the
+ * same under a rotation to KEY2 with KEY1 previous, and by a mutated
+ * deterministic parameter.  Every count is predicted.
+ */
+static void
+case_lookup(void)
+{
+	const pool_entry *o = &pool[rn(POOL_SIZE)];
+	uint8_t		buf[MAX_INPUT];
+	char		plain[MAX_INPUT];
+	char		id[32];
+	const char *values[3];
+	int			lengths[3] = {0, 0, 0};
+	int			formats[3] = {0, 0, 0};
+	unsigned int types[3] = {0, 0, 0};
+	const char *sql;
+	PGresult   *res;
+	int			expected;
+	int			ok;
+
+	values[0] = (const char *) o->env;
+	lengths[0] = (int) o->env_len;
+	formats[0] = 1;
+	res = run("INSERT INTO fzd (c) VALUES ($1) RETURNING id", 1, &enc_oid, values,
+			  lengths, formats, 0);
+	if (judge(res, "insert a genuine deterministic value", NULL) != 1)
+	{
+		PQclear(res);
+		return;
+	}
+	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	values[0] = id;
+	lengths[0] = 0;
+	formats[0] = 0;
+	values[1] = plain;
+	values[2] = o->context;
+	snprintf(plain, sizeof(plain), "%s", o->plain);
+	if (rn(3) == 0)
+		mutate_text(plain, sizeof(plain));
+	switch (rn(5))
+	{
+		case 0:					/* a text-typed parameter */
+			sql = "SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = $2::text";
+			expected = !o->context[0] && strcmp(plain, o->plain) == 0;
+			break;
+		case 1:					/* an untyped parameter, through the input function */
+			sql = "SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = $2";
+			expected = !o->context[0] && strcmp(plain, o->plain) == 0 &&
+				strncmp(plain, "ecv1:", 5) != 0;
+			if (strncmp(plain, "ecv1:", 5) == 0)
+				expected = -1;	/* a text form: a match only if it is this one */
+			break;
+		case 2:					/* the explicit index form, with the row's context */
+			sql = o->context[0]
+				? "SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = ANY (encrypt_det_all($2, $3))"
+				: "SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = ANY (encrypt_det_all($2))";
+			expected = strcmp(plain, o->plain) == 0;
+			break;
+		case 3:					/* during a rotation: KEY2 current, KEY1 previous */
+			if (set_guc("encrypted_column.key", key2, 0))
+				snprintf(cur_key, sizeof(cur_key), "%s", key2);
+			if (set_guc("encrypted_column.previous_keys", key1, 0))
+				snprintf(cur_prev, sizeof(cur_prev), "%s", key1);
+			guc_dirty = 1;
+			sql = rn(2) ? "SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = $2::text"
+				: "SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = ANY (ARRAY[$2::text, 'x'])";
+			expected = !o->context[0] && strcmp(plain, o->plain) == 0;
+			break;
+		default:				/* a deterministic parameter, maybe mutated */
+			{
+				size_t		len;
+
+				memcpy(buf, o->env, o->env_len);
+				len = rn(4) == 0 ? o->env_len : mutate_bytes(buf, o->env_len, sizeof(buf));
+				values[1] = (const char *) buf;
+				lengths[1] = (int) len;
+				formats[1] = 1;
+				types[1] = enc_oid;
+				sql = "SELECT count(*) FILTER (WHERE id = $1) FROM fzd WHERE c = $2";
+				expected = len == o->env_len && memcmp(buf, o->env, len) == 0;
+			}
+			break;
+	}
+	res = run(sql, strstr(sql, "$3") ? 3 : 2, types, values, lengths, formats, 0);
+	ok = judge(res, "deterministic lookup", "22P02 22P03 22021");
+	n_lookups++;
+	if (ok == 1 && expected >= 0 && atoi(PQgetvalue(res, 0, 0)) != expected)
+		fail("deterministic lookup found %s row(s), predicted %d", PQgetvalue(res, 0, 0),
+			 expected);
+	else if (ok == 0 && formats[1] == 0 && strncmp(plain, "ecv1:", 5) != 0 &&
+			 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "22021") != 0)
+		fail("a lookup by plaintext failed");
+	else if (ok == 0 && expected == 1)
+		fail("a lookup of a genuine value failed");
 	PQclear(res);
 }
 
@@ -1010,23 +1240,35 @@ main(int argc, char **argv)
 	must("CREATE EXTENSION IF NOT EXISTS encrypted_column");
 	must("DROP TABLE IF EXISTS fz");
 	must("CREATE TABLE fz (id bigserial PRIMARY KEY, c encrypted_text)");
-	res = PQexec(conn, "SELECT 'encrypted_text'::regtype::oid");
-	if (judge(res, "type oid", NULL) != 1)
+	must("DROP TABLE IF EXISTS fzd");
+	must("CREATE TABLE fzd (id bigserial PRIMARY KEY, c encrypted_text_det)");
+	/* hash: a btree entry could not hold the longest plaintexts */
+	must("CREATE INDEX ON fzd USING hash (c)");
+	res = PQexec(conn, "SELECT 'encrypted_text'::regtype::oid, 'encrypted_text_det'::regtype::oid");
+	if (judge(res, "type oids", NULL) != 1)
 		return 2;
-	enc_oid = (unsigned int) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	for (int t = 0; t < NTYPES; t++)
+		type_oids[t] = (unsigned int) strtoul(PQgetvalue(res, 0, t), NULL, 10);
 	PQclear(res);
 
 	reset_session();
-	build_pool();
+	for (ty = 0; ty < NTYPES; ty++)
+		build_pool();
 
 	for (long i = 0; i < cases; i++)
 	{
 		int			kind;
 		size_t		r = rn(100);
 
-		/* weights: binary 30, copy 10, text 25, plain 10, guc 15, context 10 */
-		kind = r < 30 ? 0 : r < 40 ? 1 : r < 65 ? 2 : r < 75 ? 3 : r < 90 ? 4 : 5;
+		/*
+		 * weights: binary 26, copy 9, text 22, plain 10, guc 14, context 9,
+		 * lookup 10; each case but a lookup goes to either type
+		 */
+		kind = r < 26 ? 0 : r < 35 ? 1 : r < 57 ? 2 : r < 67 ? 3 : r < 81 ? 4 :
+			r < 90 ? 5 : 6;
+		ty = kind == 6 ? 1 : (int) rn(NTYPES);
 		n_cases[kind]++;
+		n_type_cases[ty]++;
 		if (kind != 4 && guc_dirty)
 			reset_session();
 		if (kind == 3)
@@ -1048,21 +1290,26 @@ main(int argc, char **argv)
 			case 4:
 				case_guc();
 				break;
-			default:
+			case 5:
 				case_context();
+				break;
+			default:
+				case_lookup();
 				break;
 		}
 		if (kind == 3)
 			must("SET encrypted_column.accept_ciphertext = on");
 		if (i % 2000 == 1999)
-			must("TRUNCATE fz");
+			must("TRUNCATE fz, fzd");
 	}
 
 	printf("sqlfuzz: %ld cases (", cases);
-	for (int k = 0; k < 6; k++)
+	for (int k = 0; k < NKINDS; k++)
 		printf("%s%s %ld", k ? ", " : "", case_names[k], n_cases[k]);
-	printf("), %ld statements, %ld clean errors, %ld values accepted, %ld decrypted, %ld failures\n",
-		   n_statements, n_errors, n_accepted, n_decrypted, n_failures);
+	printf("; %s %ld, %s %ld), %ld statements, %ld clean errors, %ld values accepted, "
+		   "%ld decrypted, %ld lookups, %ld failures\n",
+		   type_names[0], n_type_cases[0], type_names[1], n_type_cases[1],
+		   n_statements, n_errors, n_accepted, n_decrypted, n_lookups, n_failures);
 	PQfinish(conn);
 	if (secrets_file != NULL)
 		fclose(secrets_file);
