@@ -45,7 +45,7 @@ async function main() {
   check('lookup WHERE decrypt(c) = $1', await one(c, 'SELECT count(*)::int FROM t WHERE decrypt(c) = $1', ['n-text']) === 1);
   const ct = (await c.query("SELECT * FROM t WHERE who = 'node' ORDER BY id LIMIT 1")).rows[0].c;
   check('SELECT * gives the ciphertext text form', ct.startsWith('ecv1:'));
-  check('the ciphertext back as a parameter to decrypt(): 22023', await sqlstate(c, 'SELECT decrypt($1)', [ct]) === '22023');
+  check('the ciphertext back as a parameter to decrypt(): 42725 (two types have decrypt)', await sqlstate(c, 'SELECT decrypt($1)', [ct]) === '42725');
   check('the ciphertext back as a text parameter to decrypt(): 42883', await sqlstate(c, 'SELECT decrypt($1::text)', [ct]) === '42883');
   check('the ciphertext back into an encrypted_text column: 22023',
     await sqlstate(c, "INSERT INTO t (who, c) VALUES ('x', $1)", [ct]) === '22023');

@@ -49,8 +49,8 @@ check("lookup WHERE decrypt(c) = %s",
       conn.execute("SELECT count(*) FROM t WHERE decrypt(c) = %s", ["p3-text"]).fetchone()[0] == 1)
 ct = conn.execute("SELECT * FROM t WHERE who = 'psycopg3' ORDER BY id LIMIT 1").fetchone()[2]
 check("SELECT * gives the ciphertext text form", ct.startswith("ecv1:"))
-check("the ciphertext back as an untyped parameter to decrypt(): 22023",
-      sqlstate(conn, "SELECT decrypt(%s)", [ct]) == "22023")
+check("the ciphertext back as an untyped parameter to decrypt(): 42725 (two types have decrypt)",
+      sqlstate(conn, "SELECT decrypt(%s)", [ct]) == "42725")
 check("the ciphertext back as a text parameter (%b) to decrypt(): 42883",
       sqlstate(conn, "SELECT decrypt(%b)", [ct]) == "42883")
 check("the ciphertext back into an encrypted_text column: 22023",
