@@ -85,8 +85,9 @@ is_hex(char c)
 /*
  * Overwrite every run of MIN_SECRET_HEX_RUN or more hex digits with '*',
  * in place.  Keys are 64 hex digits (the key settings accept nothing
- * else); key ids have 8.  Used only where the statement was found to hand
- * a key in as a bound parameter, for the "parameters:" detail.
+ * else); key ids have 8.  Used only in messages about a statement that
+ * the scanner found to set a key, where a key bound as a parameter can
+ * show up without being in the text.
  */
 static void
 mask_hex_runs(char *s)
@@ -359,9 +360,15 @@ redact_emit_log(ErrorData *edata)
 			mask_field(edata->detail_log);
 			mask_field(edata->hint);
 			mask_field(edata->context);
-			/* keys bound as parameters: "parameters: $1 = '...'" */
+			/*
+			 * Keys bound as parameters are not in the text: they show in
+			 * the "parameters:" detail and, folded into the plan, in
+			 * auto_explain's output.
+			 */
+			mask_hex_runs(edata->message);
 			mask_hex_runs(edata->detail);
 			mask_hex_runs(edata->detail_log);
+			mask_hex_runs(edata->context);
 			mask_statement(text);
 		}
 	}
