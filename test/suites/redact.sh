@@ -215,6 +215,21 @@ check_eq "ANALYZE stored no plaintext in pg_statistic or pg_statistic_ext_data" 
 check_eq "no statistics object with decrypt() exists" 0 \
 	"$(pq "$PORT" postgres -c "SELECT count(*) FROM pg_statistic_ext WHERE stxexprs::text LIKE '%decrypt%' OR stxexprs::text LIKE '%wrap%'")"
 
+# without preloading, the guard exists once the session has loaded the library
+P2=$(free_port $((PORT + 1))) || exit 1
+cluster_init nopre </dev/null || exit 1
+cluster_start nopre "$P2" || exit 1
+pq "$P2" postgres -c "CREATE EXTENSION encrypted_column" \
+	-c "CREATE TABLE s (id int, c encrypted_text)" >/dev/null || exit 1
+check_eq "not preloaded: refused once the session used the extension" 42P17 \
+	"$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
+		-c "SELECT current_key_id()" -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" \
+		-c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)"
+FINDING_FIRST=$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
+	-c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" -c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)
+say "finding: not preloaded, CREATE STATISTICS ON (decrypt(c)) as a session's first statement: SQLSTATE $FINDING_FIRST"
+cluster_stop nopre
+
 # ---- 3. COPY errors, nested types, English and German ----
 pq "$PORT" postgres <<SQL || exit 1
 CREATE TYPE pair AS (label text, secret encrypted_text);
