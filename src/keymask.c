@@ -13,7 +13,8 @@
  *	- set_config(name, value, ...) calls;
  *	- EXECUTE p(args) of a prepared statement that hands a parameter to
  *	  set_config() as the value of a key setting (decided from the
- *	  prepared statement's analysed query, not from its text).
+ *	  prepared statement's analysed query, not from its text);
+ *	- the body of a DO block or function (see add_body).
  * When the name is a key setting, or cannot be read (a Unicode-escaped
  * identifier, an expression for set_config's name), every token of the
  * value is reported: string constants by their contents, so the masked
@@ -127,6 +128,7 @@ typedef struct KeyScan
 	char	   *arg_value[MAX_ARGS];	/* ... and its value */
 	bool		named;			/* name => value notation */
 	int			value_first;	/* first range of a SET value */
+	int			body_pending;	/* after DO or AS: tokens until a body */
 	int			open_from;		/* where an unfinished value starts */
 } KeyScan;
 
@@ -192,6 +194,30 @@ add_token(KeyScan *s, int tok, int loc)
 	}
 	else
 		add_range(s, loc, len, len >= 2);
+}
+
+/*
+ * A DO block's or a function's body is a string constant the scanner
+ * cannot read as SQL (it may be PL/pgSQL, or another language); a key
+ * written in it (PERFORM set_config(...), EXECUTE 'SET ...') can only be
+ * known by its form: runs of 16 or more hex digits (keys have 64, key ids
+ * 8) are masked.
+ */
+static void
+add_body(KeyScan *s, int loc)
+{
+	const char *t = s->scanbuf + loc;
+
+	for (int i = 0; t[i] != '\0';)
+	{
+		int			n = 0;
+
+		while (isxdigit((unsigned char) t[i + n]))
+			n++;
+		if (n >= 16)
+			add_range(s, loc + i, n, false);
+		i += n > 0 ? n : 1;
+	}
 }
 
 /* A name part: an identifier (already folded and unquoted) or a keyword. */
@@ -456,6 +482,25 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 			break;
 	}
 	/* ST_IDLE */
+	if (s->body_pending > 0)
+	{
+		s->body_pending--;
+		if (tok == SCONST)
+		{
+			add_body(s, loc);
+			s->body_pending = 0;
+			return;
+		}
+		/* DO LANGUAGE name body */
+		if (tok >= ABORT_P && strcmp(val->keyword, "language") == 0)
+			s->body_pending = 2;
+	}
+	if (tok >= ABORT_P &&
+		(strcmp(val->keyword, "do") == 0 || strcmp(val->keyword, "as") == 0))
+	{
+		s->body_pending = 1;
+		return;
+	}
 	if (tok >= ABORT_P &&
 		(strcmp(val->keyword, "set") == 0 || strcmp(val->keyword, "reset") == 0))
 	{
