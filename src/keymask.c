@@ -58,6 +58,7 @@ static struct
 	int			bconst;
 	int			xconst;
 	int			equals_greater;
+	int			param;
 	int			first_keyword;
 } tk;
 
@@ -68,15 +69,16 @@ static struct
 #define BCONST			(tk.bconst)
 #define XCONST			(tk.xconst)
 #define EQUALS_GREATER	(tk.equals_greater)
+#define PARAM			(tk.param)
 #define ABORT_P			(tk.first_keyword)
 
 /* Learn the token numbers from a probe text (it lexes in any setting). */
 static void
 learn_tokens(void)
 {
-	static const char probe[] = "x U&\"x\" 'x' U&'x' B'1' X'1' => abort";
+	static const char probe[] = "x U&\"x\" 'x' U&'x' B'1' X'1' => $1 abort";
 	int		   *slot[] = {&tk.ident, &tk.uident, &tk.sconst, &tk.usconst,
-		&tk.bconst, &tk.xconst, &tk.equals_greater, &tk.first_keyword};
+		&tk.bconst, &tk.xconst, &tk.equals_greater, &tk.param, &tk.first_keyword};
 	core_yyscan_t yyscanner;
 	core_yy_extra_type yyextra;
 	core_YYSTYPE yylval;
@@ -130,6 +132,7 @@ typedef struct KeyScan
 	int			value_first;	/* first range of a SET value */
 	int			body_pending;	/* after DO or AS: tokens until a body */
 	int			open_from;		/* where an unfinished value starts */
+	bool		by_param;		/* a value is a bound parameter ($n) */
 } KeyScan;
 
 /* Is this the name of a key setting (names are case-insensitive)? */
@@ -172,6 +175,13 @@ add_token(KeyScan *s, int tok, int loc)
 	int			len = strlen(t);
 	int			open = 0;
 	int			close = 0;
+
+	if (tok == PARAM)
+	{
+		/* the value is not in the text; the caller masks what it can */
+		s->by_param = true;
+		return;
+	}
 
 	if (tok == SCONST || tok == USCONST || tok == BCONST || tok == XCONST)
 	{
@@ -527,11 +537,12 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
  * Find the values of key settings in text[0..len).  Returns the number of
  * ranges (in *ranges, palloc'd); a value that the text ends inside is
  * reported in *open_from (its first byte, or len if it has none yet), else
- * *open_from is -1.  The caller must know that the text lexes: the
+ * *open_from is -1.  *by_param says that a key may be handed in as a
+ * bound parameter ($n).  The caller must know that the text lexes: the
  * scanner throws an error on text it cannot lex.
  */
 int
-ec_find_key_values(const char *text, int len, int *open_from,
+ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
 				   EcMaskRange **ranges)
 {
 	KeyScan		s;
@@ -586,6 +597,7 @@ ec_find_key_values(const char *text, int len, int *open_from,
 	else if (s.state == ST_CALL && !s.is_execute)
 		*open_from = len;
 	pfree(copy);
+	*by_param = s.by_param;
 	*ranges = s.ranges;
 	return s.nranges;
 }

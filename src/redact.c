@@ -33,6 +33,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "executor/executor.h"
@@ -62,6 +63,15 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static ExecutorStart_hook_type prev_executor_start = NULL;
+static ExecutorEnd_hook_type prev_executor_end = NULL;
+
+/*
+ * Executors running a statement that may hand in a key as a bound
+ * parameter: auto_explain logs its plan, with the parameter folded in, at
+ * ExecutorEnd, when debug_query_string may already be gone.  While one
+ * runs, key-shaped runs of hex digits are masked in every message.
+ */
+static int	key_executors = 0;
 
 /*
  * The last statement text that was scanned: a copy as it was, and the
@@ -74,6 +84,7 @@ static char *scanned_text = NULL;
 static int	scanned_len = 0;
 static EcMaskRange *scanned_ranges = NULL;
 static int	scanned_n = 0;
+static bool scanned_by_param = false;
 
 /* Is c a hex digit? */
 static bool
@@ -140,7 +151,7 @@ is_scanned(const char *text, int len)
  */
 static void
 remember_scan(const char *text, int len, EcMaskRange *ranges, int n,
-			  int open_from)
+			  int open_from, bool by_param)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -161,6 +172,7 @@ remember_scan(const char *text, int len, EcMaskRange *ranges, int n,
 		n++;
 	}
 	scanned_n = n;
+	scanned_by_param = by_param;
 	MemoryContextSwitchTo(old);
 }
 
@@ -176,10 +188,11 @@ scan_parsed_text(const char *text, int len)
 	EcMaskRange *ranges = NULL;
 	int			n = 0;
 	int			open_from = -1;
+	bool		by_param = false;
 
 	PG_TRY();
 	{
-		n = ec_find_key_values(text, len, &open_from, &ranges);
+		n = ec_find_key_values(text, len, &open_from, &by_param, &ranges);
 		open_from = -1;			/* the whole text was seen */
 	}
 	PG_CATCH();
@@ -190,13 +203,14 @@ scan_parsed_text(const char *text, int len)
 		open_from = 0;
 	}
 	PG_END_TRY();
-	remember_scan(text, len, ranges, n, open_from);
+	remember_scan(text, len, ranges, n, open_from, by_param);
 }
 
 /*
  * Mask the key values in the client's statement text in place, and show
  * the masked text in pg_stat_activity if anything changed.  Only the text
- * the client sent (debug_query_string) is changed.
+ * the client sent (debug_query_string) is changed, and the copies of it
+ * that a prepared statement and its portal run from.
  */
 static void
 mask_statement(const char *text)
@@ -204,10 +218,22 @@ mask_statement(const char *text)
 	int			len;
 	bool		changed = false;
 
-	if (text == NULL || text != debug_query_string)
+	if (text == NULL || debug_query_string == NULL)
 		return;
 	len = strlen(text);
-	if (!is_scanned(text, len))
+	if (text != debug_query_string)
+	{
+		/* a copy: the same text as the client's, masked or not */
+		int			dlen = strlen(debug_query_string);
+
+		if (dlen != len)
+			return;
+		if (!is_scanned(debug_query_string, dlen))
+			scan_parsed_text(debug_query_string, dlen);
+		if (!is_scanned(text, len))
+			return;
+	}
+	else if (!is_scanned(text, len))
 		scan_parsed_text(text, len);
 	for (int i = 0; i < scanned_n; i++)
 		for (int j = 0; j < scanned_ranges[i].len; j++)
@@ -217,6 +243,8 @@ mask_statement(const char *text)
 		return;
 	ec_apply_ranges((char *) text, len, scanned_ranges, scanned_n);
 	pgstat_report_activity(STATE_RUNNING, text);
+	if (text != debug_query_string)
+		ec_apply_ranges((char *) debug_query_string, len, scanned_ranges, scanned_n);
 }
 
 /*
@@ -278,11 +306,12 @@ scan_failed_text(ErrorData *edata, const char *text, int len)
 	EcMaskRange *ranges = NULL;
 	int			n;
 	int			open_from;
+	bool		by_param;
 
 	for (int i = 1; i < edata->cursorpos && cursor < len; i++)
 		cursor += pg_mblen(text + cursor);
-	n = ec_find_key_values(text, cursor, &open_from, &ranges);
-	remember_scan(text, len, ranges, n, open_from);
+	n = ec_find_key_values(text, cursor, &open_from, &by_param, &ranges);
+	remember_scan(text, len, ranges, n, open_from, by_param);
 	if (open_from >= 0 && open_from <= cursor && cursor < len)
 	{
 		/* the error's token starts at the cursor: mask it where quoted */
@@ -349,11 +378,13 @@ redact_emit_log(ErrorData *edata)
 		{
 			EcMaskRange *ranges;
 			int			open_from;
-			int			n = ec_find_key_values(text, len, &open_from, &ranges);
+			bool		by_param;
+			int			n = ec_find_key_values(text, len, &open_from, &by_param,
+											   &ranges);
 
-			remember_scan(text, len, ranges, n, -1);
+			remember_scan(text, len, ranges, n, -1, by_param);
 		}
-		if (scanned_n > 0)
+		if (scanned_n > 0 || scanned_by_param)
 		{
 			mask_field(edata->message);
 			mask_field(edata->detail);
@@ -371,6 +402,13 @@ redact_emit_log(ErrorData *edata)
 			mask_hex_runs(edata->context);
 			mask_statement(text);
 		}
+	}
+	if (key_executors > 0)
+	{
+		mask_hex_runs(edata->message);
+		mask_hex_runs(edata->detail);
+		mask_hex_runs(edata->detail_log);
+		mask_hex_runs(edata->context);
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
@@ -397,11 +435,44 @@ redact_post_parse_analyze(ParseState *pstate, Query *query,
 static void
 redact_executor_start(QueryDesc *queryDesc, int eflags)
 {
-	mask_statement(queryDesc->sourceText);
+	const char *text = queryDesc->sourceText;
+
+	mask_statement(text);
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+	if (text != NULL && scanned_by_param && is_scanned(text, strlen(text)))
+		key_executors++;
+}
+
+/* ExecutorEnd_hook: the end of a statement counted by key_executors. */
+static void
+redact_executor_end(QueryDesc *queryDesc)
+{
+	const char *text = queryDesc->sourceText;
+	bool		counted = key_executors > 0 && text != NULL &&
+		scanned_by_param && is_scanned(text, strlen(text));
+
+	if (prev_executor_end)
+		prev_executor_end(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (counted)
+		key_executors--;
+}
+
+/*
+ * Transaction callback: portals end before the commit, and an aborted
+ * statement never reaches ExecutorEnd; start each transaction afresh.
+ */
+static void
+redact_xact_callback(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		key_executors = 0;
 }
 
 /* Is this COPY one that reads rows into a table with encrypted columns? */
@@ -799,5 +870,8 @@ ec_redact_install(void)
 	post_parse_analyze_hook = redact_post_parse_analyze;
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = redact_executor_start;
+	prev_executor_end = ExecutorEnd_hook;
+	ExecutorEnd_hook = redact_executor_end;
+	RegisterXactCallback(redact_xact_callback, NULL);
 	ec_guard_install();
 }

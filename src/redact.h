@@ -22,7 +22,7 @@ typedef struct EcMaskRange
 } EcMaskRange;
 
 extern int	ec_find_key_values(const char *text, int len, int *open_from,
-							   EcMaskRange **ranges);
+							   bool *by_param, EcMaskRange **ranges);
 extern void ec_apply_ranges(char *text, int len, const EcMaskRange *ranges,
 							int n);
 
