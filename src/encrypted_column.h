@@ -11,7 +11,10 @@
  *	type_io.c	encrypted_text input, output, receive, send and casts
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
  *	redact.c	log, statistics and activity hooks that mask keys and keep
- *				COPY row data out of error context
+ *				COPY row data out of error context (redact.h)
+ *	keymask.c	key values in statement text, found by the core scanner
+ *	guard.c		the list of the extension's types; refuses statistics
+ *				objects that would store decrypted values
  */
 #ifndef ENCRYPTED_COLUMN_H
 #define ENCRYPTED_COLUMN_H
