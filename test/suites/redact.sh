@@ -237,6 +237,25 @@ FINDING_FIRST=$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres
 say "finding: not preloaded, CREATE STATISTICS ON (decrypt(c)) as a session's first statement: SQLSTATE $FINDING_FIRST"
 cluster_stop nopre
 
+# with pg_stat_statements loaded after encrypted_column, its copy is masked too
+P3=$(free_port $((PORT + 23))) || exit 1
+cluster_init misordered <<EOF || exit 1
+shared_preload_libraries = 'encrypted_column,pg_stat_statements'
+pg_stat_statements.track_utility = on
+EOF
+cluster_start misordered "$P3" || exit 1
+pq "$P3" postgres -c "CREATE EXTENSION pg_stat_statements" -c "CREATE EXTENSION encrypted_column" >/dev/null || exit 1
+key=$(key_for misordered)
+"$PG_BINDIR/psql" -X -q -h "$REL_TMP" -p "$P3" -U postgres -d postgres \
+	-c "SET \"encrypted_column\" . key = '$key'" \
+	-c "SET encrypted_column.previous_keys = E'$(e_escaped "$key")'" \
+	-c "ALTER ROLE postgres SET encrypted_column.key = '$key'" >/dev/null 2>&1
+pq "$P3" postgres -c "SELECT query FROM pg_stat_statements" >"$REL_TMP/pgss-misordered.txt"
+check "pg_stat_statements loaded after encrypted_column recorded the SETs" grep -q -i "previous_keys" "$REL_TMP/pgss-misordered.txt"
+check_eq "pg_stat_statements loaded after encrypted_column: no key" 0 \
+	"$(($(grep -c -i -F -e "$key" "$REL_TMP/pgss-misordered.txt") + $(grep -c -i -F -e "$(e_escaped "$key")" "$REL_TMP/pgss-misordered.txt")))"
+cluster_stop misordered
+
 # ---- 3. COPY errors, nested types, English and German ----
 pq "$PORT" postgres <<SQL || exit 1
 CREATE TYPE pair AS (label text, secret encrypted_text);
