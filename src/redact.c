@@ -51,7 +51,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
-#include "utils/varlena.h"
 
 #include "compat.h"
 #include "encrypted_column.h"
@@ -812,56 +811,10 @@ redact_process_utility(PlannedStmt *pstmt, const char *queryString,
 							 context, params, queryEnv, dest, qc);
 }
 
-/* The file name of a library list entry, without directory and ".so". */
-static bool
-library_is(const char *entry, const char *name)
-{
-	const char *base = strrchr(entry, '/');
-	size_t		n = strlen(name);
-
-	base = base ? base + 1 : entry;
-	return strncmp(base, name, n) == 0 &&
-		(base[n] == '\0' || strcmp(base + n, DLSUFFIX) == 0);
-}
-
-/*
- * Hooks run in the reverse order of loading: if pg_stat_statements is
- * preloaded after this library, it records utility statements before they
- * are masked here.  Say so when the server starts.
- */
-static void
-warn_on_library_order(void)
-{
-	char	   *copy;
-	List	   *entries;
-	ListCell   *lc;
-	bool		seen_self = false;
-
-	if (!process_shared_preload_libraries_in_progress ||
-		shared_preload_libraries_string == NULL)
-		return;
-	copy = pstrdup(shared_preload_libraries_string);
-	if (!SplitDirectoriesString(copy, ',', &entries))
-		return;
-	foreach(lc, entries)
-	{
-		const char *entry = (const char *) lfirst(lc);
-
-		if (library_is(entry, "encrypted_column"))
-			seen_self = true;
-		else if (seen_self && library_is(entry, "pg_stat_statements"))
-			ereport(WARNING,
-					(errmsg("encrypted_column is loaded before pg_stat_statements"),
-					 errdetail("pg_stat_statements will record statements that set a key before encrypted_column masks them."),
-					 errhint("List encrypted_column after pg_stat_statements in shared_preload_libraries.")));
-	}
-}
-
 /* Install the hooks; called once from _PG_init. */
 void
 ec_redact_install(void)
 {
-	warn_on_library_order();
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = redact_emit_log;
 	prev_process_utility = ProcessUtility_hook;
