@@ -26,6 +26,7 @@ SUITES=(
 	"core         all   900  pg_regress and pgTAP, loaded on first use and preloaded"
 	"leak_audit   all   300  keys and plaintexts in logs, statistics, activity"
 	"guards       all   300  restore switch as a privilege; prepared plans after a key change"
+	"redact       all   300  key masking by the scanner, statistics guard, COPY errors in German"
 	"dump_restore host  300  pg_dump and pg_restore in every format"
 	"replication  host  300  physical and logical replication"
 	"crash        host  300  SIGKILL of the postmaster under load"

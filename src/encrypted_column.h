@@ -12,7 +12,10 @@
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
  *	det_planner.c	planner support for encrypted_text_det = text lookups
  *	redact.c	log, statistics and activity hooks that mask keys and keep
- *				COPY row data out of error context
+ *				COPY row data out of error context (redact.h)
+ *	keymask.c	key values in statement text, found by the core scanner
+ *	guard.c		the list of the extension's types; refuses statistics
+ *				objects that would store decrypted values
  *	moved.c		0.2.0's entry points for the migration readers, forwarded to
  *				the library of encrypted_column_migrate (migrate/)
  */

@@ -2,77 +2,88 @@
  * redact.c
  *		Keeps keys and row data out of the server's own reporting channels.
  *
- * The extension cannot stop a client from writing a key or a plaintext
- * into SQL text, but it can keep what it recognises out of the places the
- * server copies that text to:
- *	- the server log and client messages (emit_log_hook): in any message
- *	  that names one of the extension's GUCs, runs of 16 or more hex digits
- *	  (keys; key ids have 8) are masked, and the STATEMENT line of such a
- *	  statement is left out;
- *	- pg_stat_statements and pg_stat_activity (ProcessUtility_hook): a
- *	  utility statement that names a key GUC (SET, ALTER ROLE ... SET) goes
- *	  down the hook chain, and into pg_stat_activity, with the same
- *	  masking; pg_stat_statements must come before encrypted_column in
- *	  shared_preload_libraries for its copy to be the masked one (the
- *	  server warns at start otherwise);
- *	- COPY ... FROM into a table with columns of the extension's types:
- *	  PostgreSQL's error context quotes the raw line or field, which is
- *	  plaintext, so errors of such a COPY are re-thrown with the data cut
- *	  out of the context ("COPY t, line 3, column c" stays) and out of a
- *	  message that quotes the field, such as an integer column's input
- *	  error.
- * Key masking rewrites strings in place, keeping their length, so statement
- * positions stay valid and the log hook allocates nothing.  These hooks
- * exist only once the library is loaded: preloading it covers a session's
- * first statement too.
+ * The extension cannot stop a client from writing a key into SQL text,
+ * but it keeps the keys it finds out of the places the server copies
+ * that text to.  Which bytes are keys is decided by keymask.c from the
+ * core scanner's tokens; this file applies that decision in each channel:
+ *	- the client's statement text itself, in place, once it is parsed
+ *	  (post_parse_analyze_hook) and when a prepared copy of it runs
+ *	  (ProcessUtility_hook, ExecutorStart_hook): the STATEMENT lines of
+ *	  later errors, pg_stat_statements (which stores the text when the
+ *	  statement ends, whatever the library order), pg_prepared_statements
+ *	  and current_query() then see the masked text, and pg_stat_activity
+ *	  is told the masked text at once;
+ *	- the server log and client messages (emit_log_hook): lines that quote
+ *	  the statement (log_statement comes before analysis), the token of a
+ *	  syntax error when it lies in a key, keys bound as parameters in the
+ *	  "parameters:" detail; statements that never reach analysis (syntax
+ *	  errors, an aborted transaction) are masked here, in
+ *	  pg_stat_activity too;
+ *	- COPY ... FROM into a table with encrypted columns: PostgreSQL's
+ *	  error context quotes the raw line or field, which is plaintext, so
+ *	  errors of such a COPY are re-thrown without the row data (see
+ *	  redact_copy_error).
+ * Masking keeps the text's length, so error positions stay valid.  Only
+ * the client's own text (debug_query_string) is changed in place; the
+ * text of statements inside functions is left alone, since PL/pgSQL
+ * parses it again when a plan is invalidated.  These hooks exist only
+ * once the library is loaded: preloading it covers a session's first
+ * statement.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "parser/analyze.h"
 #include "pgstat.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/backend_status.h"
+#include "utils/elog.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
-#include "utils/varlena.h"
 
 #include "compat.h"
 #include "encrypted_column.h"
+#include "redact.h"
 
-#define GUC_PREFIX			"encrypted_column."
 #define MIN_SECRET_HEX_RUN	16
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
+static ExecutorEnd_hook_type prev_executor_end = NULL;
 
-extern PGDLLEXPORT Datum encrypted_text_in(PG_FUNCTION_ARGS);
-extern PGDLLEXPORT Datum encrypted_text_det_in(PG_FUNCTION_ARGS);
+/*
+ * Executors running a statement that may hand in a key as a bound
+ * parameter: auto_explain logs its plan, with the parameter folded in, at
+ * ExecutorEnd, when debug_query_string may already be gone.  While one
+ * runs, key-shaped runs of hex digits are masked in every message.
+ */
+static int	key_executors = 0;
 
-/* The input functions of the extension's column types: one line a type. */
-static const PGFunction encrypted_type_inputs[] = {
-	encrypted_text_in,
-	encrypted_text_det_in,
-};
-
-/* Does the text name one of the extension's GUCs (any case)? */
-static bool
-names_guc(const char *s)
-{
-	size_t		n = strlen(GUC_PREFIX);
-
-	if (s == NULL)
-		return false;
-	for (; *s != '\0'; s++)
-		if ((*s == 'e' || *s == 'E') && pg_strncasecmp(s, GUC_PREFIX, n) == 0)
-			return true;
-	return false;
-}
+/*
+ * The last statement text that was scanned: a copy as it was, and the
+ * ranges found in it.  Errors and log lines of a multi-statement string
+ * come while its statements run, possibly after one of them changed
+ * standard_conforming_strings; the copy keeps the scan made before any of
+ * them ran, and saves scanning the text again for each.
+ */
+static char *scanned_text = NULL;
+static int	scanned_len = 0;
+static EcMaskRange *scanned_ranges = NULL;
+static int	scanned_n = 0;
+static bool scanned_by_param = false;
 
 /* Is c a hex digit? */
 static bool
@@ -82,14 +93,19 @@ is_hex(char c)
 }
 
 /*
- * Find the first run of at least MIN_SECRET_HEX_RUN hex digits at or after
- * *pos: its start in *pos and length in *len; false if there is none.
+ * Overwrite every run of MIN_SECRET_HEX_RUN or more hex digits with '*',
+ * in place.  Keys are 64 hex digits (the key settings accept nothing
+ * else); key ids have 8.  Used only in messages about a statement that
+ * the scanner found to set a key, where a key bound as a parameter can
+ * show up without being in the text.
  */
-static bool
-next_secret_run(const char *s, size_t *pos, size_t *len)
+static void
+mask_hex_runs(char *s)
 {
-	size_t		i = *pos;
+	size_t		i = 0;
 
+	if (s == NULL)
+		return;
 	while (s[i] != '\0')
 	{
 		size_t		n = 0;
@@ -97,89 +113,365 @@ next_secret_run(const char *s, size_t *pos, size_t *len)
 		while (is_hex(s[i + n]))
 			n++;
 		if (n >= MIN_SECRET_HEX_RUN)
-		{
-			*pos = i;
-			*len = n;
-			return true;
-		}
+			memset(s + i, '*', n);
 		i += n > 0 ? n : 1;
-	}
-	return false;
-}
-
-/* Does the text hold a run of hex digits long enough to be a key? */
-static bool
-has_secret_run(const char *s)
-{
-	size_t		pos = 0;
-	size_t		len;
-
-	return s != NULL && next_secret_run(s, &pos, &len);
-}
-
-/* Overwrite every long hex run with '*', in place. */
-static void
-mask_in_place(char *s)
-{
-	size_t		pos = 0;
-	size_t		len;
-
-	if (s == NULL)
-		return;
-	while (next_secret_run(s, &pos, &len))
-	{
-		memset(s + pos, '*', len);
-		pos += len;
 	}
 }
 
 /*
- * emit_log_hook: when a message is about the extension's GUCs, mask key
- * material in every part of it and leave out a STATEMENT line that would
- * print the key.  Runs inside error reporting, so it must not fail.
+ * Is text (of len bytes) the text last scanned, possibly already masked?
+ * Bytes outside the ranges must be equal, bytes inside equal or '*'.
+ */
+static bool
+is_scanned(const char *text, int len)
+{
+	int			pos = 0;
+
+	if (scanned_text == NULL || len != scanned_len)
+		return false;
+	for (int i = 0; i <= scanned_n; i++)
+	{
+		int			start = i < scanned_n ? scanned_ranges[i].start : len;
+		int			end = i < scanned_n ? Min(len, start + scanned_ranges[i].len) : len;
+
+		if (start > pos && memcmp(text + pos, scanned_text + pos, start - pos) != 0)
+			return false;
+		for (int j = start; j < end; j++)
+			if (text[j] != scanned_text[j] && text[j] != '*' && text[j] != '\'')
+				return false;
+		pos = Max(pos, end);
+	}
+	return true;
+}
+
+/*
+ * Remember a scan.  An open value (the text ends inside it) becomes a
+ * range to the end.
+ */
+static void
+remember_scan(const char *text, int len, EcMaskRange *ranges, int n,
+			  int open_from, bool by_param)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	if (scanned_text != NULL)
+		pfree(scanned_text);
+	if (scanned_ranges != NULL)
+		pfree(scanned_ranges);
+	scanned_text = pnstrdup(text, len);
+	scanned_len = len;
+	scanned_ranges = palloc(sizeof(EcMaskRange) * (n + 1));
+	if (n > 0)
+		memcpy(scanned_ranges, ranges, sizeof(EcMaskRange) * n);
+	if (open_from >= 0 && open_from < len)
+	{
+		scanned_ranges[n].start = open_from;
+		scanned_ranges[n].len = len - open_from;
+		scanned_ranges[n].quote = false;
+		n++;
+	}
+	scanned_n = n;
+	scanned_by_param = by_param;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Scan a statement text that the server has parsed (outside error
+ * reporting): should the scanner still fail on it, the whole text counts
+ * as a key.
+ */
+static void
+scan_parsed_text(const char *text, int len)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	EcMaskRange *ranges = NULL;
+	int			n = 0;
+	int			open_from = -1;
+	bool		by_param = false;
+
+	PG_TRY();
+	{
+		n = ec_find_key_values(text, len, &open_from, &by_param, &ranges);
+		open_from = -1;			/* the whole text was seen */
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		FlushErrorState();
+		n = 0;
+		open_from = 0;
+	}
+	PG_END_TRY();
+	remember_scan(text, len, ranges, n, open_from, by_param);
+}
+
+/*
+ * Mask the key values in the client's statement text in place, and show
+ * the masked text in pg_stat_activity if anything changed.  Only the text
+ * the client sent (debug_query_string) is changed, and the copies of it
+ * that a prepared statement and its portal run from.
+ */
+static void
+mask_statement(const char *text)
+{
+	int			len;
+	bool		changed = false;
+
+	if (text == NULL || debug_query_string == NULL)
+		return;
+	len = strlen(text);
+	if (text != debug_query_string)
+	{
+		/* a copy: the same text as the client's, masked or not */
+		int			dlen = strlen(debug_query_string);
+
+		if (dlen != len)
+			return;
+		if (!is_scanned(debug_query_string, dlen))
+			scan_parsed_text(debug_query_string, dlen);
+		if (!is_scanned(text, len))
+			return;
+	}
+	else if (!is_scanned(text, len))
+		scan_parsed_text(text, len);
+	for (int i = 0; i < scanned_n; i++)
+		for (int j = 0; j < scanned_ranges[i].len; j++)
+			changed |= text[scanned_ranges[i].start + j] != '*' &&
+				text[scanned_ranges[i].start + j] != '\'';
+	if (!changed)
+		return;
+	ec_apply_ranges((char *) text, len, scanned_ranges, scanned_n);
+	pgstat_report_activity(STATE_RUNNING, text);
+	if (text != debug_query_string)
+		ec_apply_ranges((char *) debug_query_string, len, scanned_ranges, scanned_n);
+}
+
+/*
+ * Mask, in one field of a message, the statement text (where the message
+ * quotes it whole, as log_statement does) and each masked value that is
+ * long enough to find by itself (a key quoted alone).
+ */
+static void
+mask_field(char *field)
+{
+	char	   *at;
+
+	if (field == NULL || scanned_n == 0)
+		return;
+	for (at = strstr(field, scanned_text); at != NULL && scanned_len > 0;
+		 at = strstr(at + scanned_len, scanned_text))
+		ec_apply_ranges(at, scanned_len, scanned_ranges, scanned_n);
+	for (int i = 0; i < scanned_n; i++)
+	{
+		char	   *value;
+
+		if (scanned_ranges[i].len < 8)
+			continue;
+		value = pnstrdup(scanned_text + scanned_ranges[i].start,
+						 scanned_ranges[i].len);
+		for (at = strstr(field, value); at != NULL; at = strstr(at + 1, value))
+			memset(at, '*', scanned_ranges[i].len);
+		pfree(value);
+	}
+}
+
+/* Is this error the raw parser's (the scanner or the grammar)? */
+static bool
+from_raw_parser(ErrorData *edata)
+{
+	const char *file = edata->filename;
+	const char *base;
+
+	if (file == NULL)
+		return false;
+	base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	return strcmp(base, "scan.l") == 0 || strcmp(base, "scan.c") == 0 ||
+		strcmp(base, "gram.y") == 0 || strcmp(base, "gram.c") == 0 ||
+		strcmp(base, "parser.c") == 0 || strcmp(base, "scansup.c") == 0;
+}
+
+/*
+ * The raw parser failed at the cursor: the text before it lexes, the rest
+ * may not (an unterminated quote), so only the part before is scanned, and
+ * if a key's value is still open there, everything after it is masked.
+ * The token the error quotes, when masked, is masked in the message too.
+ * Runs inside error reporting, so nothing here may throw.
+ */
+static void
+scan_failed_text(ErrorData *edata, const char *text, int len)
+{
+	int			cursor = 0;
+	EcMaskRange *ranges = NULL;
+	int			n;
+	int			open_from;
+	bool		by_param;
+
+	for (int i = 1; i < edata->cursorpos && cursor < len; i++)
+		cursor += pg_mblen(text + cursor);
+	n = ec_find_key_values(text, cursor, &open_from, &by_param, &ranges);
+	remember_scan(text, len, ranges, n, open_from, by_param);
+	if (open_from >= 0 && open_from <= cursor && cursor < len)
+	{
+		/* the error's token starts at the cursor: mask it where quoted */
+		const char *token = text + cursor;
+		char	   *fields[] = {edata->message, edata->detail, edata->hint};
+
+		for (int f = 0; f < (int) lengthof(fields); f++)
+		{
+			char	   *best = NULL;
+			int			best_k = 0;
+
+			if (fields[f] == NULL)
+				continue;
+			/* the longest run of the message that equals the token's start */
+			for (char *at = fields[f]; *at != '\0'; at++)
+			{
+				int			k = 0;
+
+				while (at[k] != '\0' && at[k] == token[k])
+					k++;
+				if (k > best_k)
+				{
+					best = at;
+					best_k = k;
+				}
+			}
+			if (best != NULL)
+				memset(best, '*', best_k);
+		}
+	}
+}
+
+/*
+ * emit_log_hook: keep key values out of every part of a message that
+ * quotes the statement, out of its STATEMENT line and, for statements
+ * that never got to analysis, out of pg_stat_activity.  Runs inside error
+ * reporting, so it must not fail: only text the raw parser has read is
+ * scanned (see scan_failed_text).
  */
 static void
 redact_emit_log(ErrorData *edata)
 {
-	if (names_guc(edata->message) || names_guc(edata->detail) ||
-		names_guc(edata->detail_log) || names_guc(edata->hint) ||
-		names_guc(edata->context) || names_guc(edata->internalquery))
+	const char *text = debug_query_string;
+
+	if (text != NULL && from_raw_parser(edata) && edata->cursorpos <= 0)
 	{
-		mask_in_place(edata->message);
-		mask_in_place(edata->detail);
-		mask_in_place(edata->detail_log);
-		mask_in_place(edata->hint);
-		mask_in_place(edata->context);
-		mask_in_place(edata->internalquery);
-	}
-	/* only messages that may print the statement need the scan (LOG may) */
-	if (edata->output_to_server && !edata->hide_stmt &&
-		(edata->elevel == LOG || edata->elevel == LOG_SERVER_ONLY ||
-		 edata->elevel >= log_min_error_statement) &&
-		names_guc(debug_query_string) && has_secret_run(debug_query_string))
+		/*
+		 * A notice from the middle of lexing (an identifier truncated):
+		 * the text may not lex yet, so it is not scanned; a key it quotes
+		 * is a run of hex digits, and the statement line is left out.
+		 */
+		mask_hex_runs(edata->message);
+		mask_hex_runs(edata->detail);
 		edata->hide_stmt = true;
+	}
+	else if (text != NULL)
+	{
+		int			len = strlen(text);
+
+		if (edata->cursorpos > 0 && edata->internalquery == NULL &&
+			from_raw_parser(edata))
+			scan_failed_text(edata, text, len);
+		else if (!is_scanned(text, len))
+		{
+			EcMaskRange *ranges;
+			int			open_from;
+			bool		by_param;
+			int			n = ec_find_key_values(text, len, &open_from, &by_param,
+											   &ranges);
+
+			remember_scan(text, len, ranges, n, -1, by_param);
+		}
+		if (scanned_n > 0 || scanned_by_param)
+		{
+			mask_field(edata->message);
+			mask_field(edata->detail);
+			mask_field(edata->detail_log);
+			mask_field(edata->hint);
+			mask_field(edata->context);
+			/*
+			 * Keys bound as parameters are not in the text: they show in
+			 * the "parameters:" detail and, folded into the plan, in
+			 * auto_explain's output.
+			 */
+			mask_hex_runs(edata->message);
+			mask_hex_runs(edata->detail);
+			mask_hex_runs(edata->detail_log);
+			mask_hex_runs(edata->context);
+			mask_statement(text);
+		}
+	}
+	if (key_executors > 0)
+	{
+		mask_hex_runs(edata->message);
+		mask_hex_runs(edata->detail);
+		mask_hex_runs(edata->detail_log);
+		mask_hex_runs(edata->context);
+	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }
 
-/* Is this one of the extension's types, a domain over one, or an array of one? */
-static bool
-is_encrypted_type(Oid typid)
+/*
+ * post_parse_analyze_hook: the client's statement text, once parsed, is
+ * masked in place before anything stores or shows it.
+ */
+static void
+redact_post_parse_analyze(ParseState *pstate, Query *query,
+						  JumbleState *jstate)
 {
-	Oid			base = getBaseType(typid);
-	Oid			elem = get_element_type(base);
-	Oid			infunc;
-	Oid			ioparam;
-	FmgrInfo	flinfo;
+	mask_statement(pstate->p_sourcetext);
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+}
 
-	if (OidIsValid(elem))
-		base = getBaseType(elem);
-	getTypeInputInfo(base, &infunc, &ioparam);
-	fmgr_info(infunc, &flinfo);
-	for (size_t i = 0; i < lengthof(encrypted_type_inputs); i++)
-		if (flinfo.fn_addr == encrypted_type_inputs[i])
-			return true;
-	return false;
+/*
+ * ExecutorStart_hook: a statement prepared with the extended protocol is
+ * run from its own copy of the text, which Bind and Execute show in
+ * pg_stat_activity again; mask that copy.
+ */
+static void
+redact_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	const char *text = queryDesc->sourceText;
+
+	mask_statement(text);
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (text != NULL && scanned_by_param && is_scanned(text, strlen(text)))
+		key_executors++;
+}
+
+/* ExecutorEnd_hook: the end of a statement counted by key_executors. */
+static void
+redact_executor_end(QueryDesc *queryDesc)
+{
+	const char *text = queryDesc->sourceText;
+	bool		counted = key_executors > 0 && text != NULL &&
+		scanned_by_param && is_scanned(text, strlen(text));
+
+	if (prev_executor_end)
+		prev_executor_end(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (counted)
+		key_executors--;
+}
+
+/*
+ * Transaction callback: portals end before the commit, and an aborted
+ * statement never reaches ExecutorEnd; start each transaction afresh.
+ */
+static void
+redact_xact_callback(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		key_executors = 0;
 }
 
 /* Is this COPY one that reads rows into a table with encrypted columns? */
@@ -203,7 +495,7 @@ copy_into_encrypted(CopyStmt *stmt)
 		if (!HeapTupleIsValid(tuple))
 			return false;
 		att = (Form_pg_attribute) GETSTRUCT(tuple);
-		found = !att->attisdropped && is_encrypted_type(att->atttypid);
+		found = !att->attisdropped && ec_type_holds_encrypted(att->atttypid);
 		ReleaseSysCache(tuple);
 		if (found)
 			return true;
@@ -211,103 +503,245 @@ copy_into_encrypted(CopyStmt *stmt)
 }
 
 /*
- * Find the quoted row data in COPY's error context: the first line
- * 'COPY ..., line N...: "' (PostgreSQL prints the raw line or field there).
- * Returns a pointer to the opening ": \"" or NULL.
+ * The context lines COPY FROM writes that quote row data (the raw line, or
+ * one field), as untranslated message ids: the data is their last %s.
  */
-static char *
-find_copy_data(char *context)
+static const char *const COPY_DATA_CONTEXTS[] = {
+	"COPY %s, line %llu, column %s: \"%s\"",
+	"COPY %s, line %llu: \"%s\"",
+};
+
+#define MAX_CONVERSIONS 8
+
+/*
+ * A message template cut into literal pieces and conversions: piece i
+ * comes before conversion i, the last piece after the last conversion;
+ * argno[i] is the argument conversion i prints (1-based; "%2$s" in a
+ * translation may reorder them).
+ */
+typedef struct Template
 {
-	char	   *copy;
+	int			nconv;
+	const char *piece[MAX_CONVERSIONS + 1];
+	int			piece_len[MAX_CONVERSIONS + 1];
+	int			argno[MAX_CONVERSIONS];
+} Template;
 
-	if (context == NULL)
-		return NULL;
-	for (copy = strstr(context, "COPY "); copy != NULL; copy = strstr(copy + 5, "COPY "))
+/* Cut a printf template into pieces; false if it has too many conversions. */
+static bool
+parse_template(const char *t, Template *tp)
+{
+	const char *start = t;
+
+	tp->nconv = 0;
+	while (*t != '\0')
 	{
-		char	   *line = strstr(copy, ", line ");
-		char	   *eol = strchr(copy, '\n');
-		char	   *quote = strstr(copy, ": \"");
+		const char *conv = t;
+		int			pos = 0;
 
-		if (copy != context && copy[-1] != '\n')
+		if (*t != '%')
+		{
+			t++;
 			continue;
-		if (line == NULL || quote == NULL || (eol != NULL && (line > eol || quote > eol)))
+		}
+		if (t[1] == '%')
+		{
+			t += 2;
 			continue;
-		return quote;
+		}
+		t++;
+		while (*t >= '0' && *t <= '9')
+			pos = pos * 10 + (*t++ - '0');
+		if (*t == '$')
+			t++;
+		else
+			pos = 0;
+		while (*t != '\0' && strchr("-+ #0123456789.hlLqjzt", *t) != NULL)
+			t++;
+		if (*t == '\0' || tp->nconv == MAX_CONVERSIONS)
+			return false;
+		t++;
+		tp->piece[tp->nconv] = start;
+		tp->piece_len[tp->nconv] = conv - start;
+		tp->argno[tp->nconv] = pos > 0 ? pos : tp->nconv + 1;
+		tp->nconv++;
+		start = t;
 	}
-	return NULL;
+	tp->piece[tp->nconv] = start;
+	tp->piece_len[tp->nconv] = t - start;
+	return true;
 }
 
 /*
- * Hide a field value that an input function quoted in its message, such as
- * 'invalid input syntax for type integer: "<value>"': everything from the
- * opening quote before the value's first bytes to the message's last quote
- * becomes "...".  The value may have been shortened in the context, so only
- * its first bytes are searched for.
+ * Match a formatted text against a template: where does each argument
+ * lie?  Pieces are found left to right, the last one at the text's end
+ * (an argument may itself hold a piece's text).  False if it does not
+ * match.
+ */
+static bool
+match_template(const Template *tp, const char *text, int len,
+			   int *arg_start, int *arg_len)
+{
+	int			pos = tp->piece_len[0];
+
+	if (len < pos || strncmp(text, tp->piece[0], pos) != 0)
+		return false;
+	for (int i = 0; i < tp->nconv; i++)
+	{
+		const char *piece = tp->piece[i + 1];
+		int			plen = tp->piece_len[i + 1];
+		int			next;
+
+		if (i == tp->nconv - 1)
+		{
+			next = len - plen;
+			if (next < pos || strncmp(text + next, piece, plen) != 0)
+				return false;
+		}
+		else
+		{
+			const char *found = NULL;
+
+			for (int j = pos; j + plen <= len && found == NULL; j++)
+				if (strncmp(text + j, piece, plen) == 0)
+					found = text + j;
+			if (found == NULL)
+				return false;
+			next = found - text;
+		}
+		arg_start[i] = pos;
+		arg_len[i] = next - pos;
+		pos = next + plen;
+	}
+	return true;
+}
+
+/*
+ * Find COPY's data-quoting context line in an error's context, matched
+ * against the translation of its message id in the error's language.
+ * Returns the byte offset where the data's quote begins (the line is cut
+ * there), and the data's own offset in *data; -1 if there is none.
+ */
+static int
+find_copy_data(ErrorData *edata, int *data)
+{
+	const char *context = edata->context;
+	int			len;
+
+	if (context == NULL)
+		return -1;
+	len = strlen(context);
+	for (int line = 0; line < len;)
+	{
+		for (int i = 0; i < (int) lengthof(COPY_DATA_CONTEXTS); i++)
+		{
+			Template	tp;
+			int			arg_start[MAX_CONVERSIONS];
+			int			arg_len[MAX_CONVERSIONS];
+			int			nargs;
+
+			if (!parse_template(dgettext(edata->context_domain,
+										 COPY_DATA_CONTEXTS[i]), &tp))
+				continue;
+			/* the data runs to the end of the context (outer lines too) */
+			if (!match_template(&tp, context + line, len - line, arg_start, arg_len))
+				continue;
+			nargs = tp.nconv;
+			for (int c = 0; c < tp.nconv; c++)
+				if (tp.argno[c] == nargs)
+				{
+					*data = line + arg_start[c];
+					return line + arg_start[c] - tp.piece_len[c];
+				}
+		}
+		while (line < len && context[line] != '\n')
+			line++;
+		line++;
+	}
+	return -1;
+}
+
+/*
+ * In a message made from a known message id, replace each argument that
+ * is part of the row data (the field a type's input function quotes, a
+ * record literal) with "...".  Returns the new message, or NULL to say
+ * the message could not be matched to its template.
  */
 static char *
-hide_value(char *msg, const char *value)
+hide_data_args(const char *domain, const char *msgid, const char *msg,
+			   const char *data, int data_len)
 {
-	char		needle[34];
-	char	   *at;
-	char	   *last;
+	Template	tp;
+	int			arg_start[MAX_CONVERSIONS];
+	int			arg_len[MAX_CONVERSIONS];
+	int			len = strlen(msg);
 	StringInfoData buf;
+	int			pos = 0;
 
-	if (msg == NULL || value[0] == '\0')
-		return msg;
-	snprintf(needle, sizeof(needle), "\"%s", value);
-	if ((at = strstr(msg, needle)) == NULL)
-		return msg;
-	last = strrchr(at + 1, '"');
+	if (msgid == NULL || !parse_template(dgettext(domain, msgid), &tp) ||
+		!match_template(&tp, msg, len, arg_start, arg_len))
+		return NULL;
 	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, msg, at - msg + 1);
-	appendStringInfoString(&buf, "...");
-	appendStringInfoString(&buf, last != NULL && last > at ? last : "\"");
+	for (int i = 0; i < tp.nconv; i++)
+	{
+		int			n = Min(arg_len[i], data_len);
+		bool		is_data;
+
+		/* the context may shorten the data: compare what both have */
+		is_data = arg_len[i] > 0 && n > 0 &&
+			(strncmp(msg + arg_start[i], data, n) == 0 ||
+			 memmem(data, data_len, msg + arg_start[i], arg_len[i]) != NULL);
+		appendBinaryStringInfo(&buf, msg + pos, arg_start[i] - pos);
+		if (is_data)
+			appendStringInfoString(&buf, "...");
+		else
+			appendBinaryStringInfo(&buf, msg + arg_start[i], arg_len[i]);
+		pos = arg_start[i] + arg_len[i];
+	}
+	appendStringInfoString(&buf, msg + pos);
 	return buf.data;
 }
 
 /*
- * Take the row data out of an error raised by COPY: the quoted line or
- * field in the context (which keeps "COPY t, line N, column c"), and that
- * field where the message or detail quotes it.  The data may hold quotes
- * and newlines, so the context is cut at the data, outer lines included.
+ * Take the row data out of an error raised by COPY FROM: the quoted line
+ * or field in the context (which keeps "COPY t, line N, column c"), and
+ * the arguments of the message that quote it.  Both are found by message
+ * id, matched in the error's own language.  A message that quotes the
+ * data but cannot be matched to its id is replaced whole; so is a detail
+ * or hint that quotes it.
  */
 static void
 redact_copy_error(ErrorData *edata)
 {
-	char	   *data = find_copy_data(edata->context);
-	char		value[32];
+	int			data;
+	int			cut = find_copy_data(edata, &data);
+	char	   *value;
+	int			value_len;
+	char	   *msg;
 
-	if (data == NULL)
+	if (cut < 0)
 		return;
-	/* the field's first bytes (at most 31), to find it in the message */
-	strlcpy(value, data + 3, sizeof(value));
-	if (strchr(value, '"') != NULL)
-		*strchr(value, '"') = '\0';
-	*data = '\0';
-	edata->message = hide_value(edata->message, value);
-	edata->detail = hide_value(edata->detail, value);
-	edata->hint = hide_value(edata->hint, value);
-}
-
-/*
- * Does this statement, the part of queryString it was parsed from, name a
- * key GUC next to a hex run?  Only its own part is searched, so a long
- * multi-statement string is not scanned once per statement.
- */
-static bool
-statement_names_key(PlannedStmt *pstmt, const char *queryString)
-{
-	const char *start;
-	char	   *part;
-	bool		found;
-
-	if (queryString == NULL)
-		return false;
-	start = queryString + (pstmt->stmt_location > 0 ? pstmt->stmt_location : 0);
-	part = pstmt->stmt_len > 0 ? pnstrdup(start, pstmt->stmt_len) : pstrdup(start);
-	found = names_guc(part) && has_secret_run(part);
-	pfree(part);
-	return found;
+	value = pstrdup(edata->context + data);
+	value_len = strlen(value);
+	/* drop the closing quote and what follows the data, if on one line */
+	edata->context[cut] = '\0';
+	if (value_len == 0)
+		return;
+	msg = hide_data_args(edata->domain, edata->message_id, edata->message,
+						 value, value_len);
+	if (msg != NULL)
+		edata->message = msg;
+	else if (edata->message != NULL &&
+			 memmem(edata->message, strlen(edata->message), value,
+					Min(value_len, 8)) != NULL)
+		edata->message = pstrdup(_("invalid input in COPY"));
+	if (edata->detail != NULL &&
+		memmem(edata->detail, strlen(edata->detail), value, Min(value_len, 8)) != NULL)
+		edata->detail = NULL;
+	if (edata->hint != NULL &&
+		memmem(edata->hint, strlen(edata->hint), value, Min(value_len, 8)) != NULL)
+		edata->hint = NULL;
+	ec_wipe(value, value_len);
 }
 
 /* Hand a utility statement to the next hook, or to PostgreSQL. */
@@ -355,9 +789,10 @@ copy_redacted(PlannedStmt *pstmt, const char *queryString,
 }
 
 /*
- * ProcessUtility_hook: mask key material in the text of utility statements
- * that name the key GUCs, and keep row data out of the errors of COPY into
- * tables with encrypted columns.
+ * ProcessUtility_hook: mask key values in the client's text of utility
+ * statements (a protocol-level prepared SET runs from its own copy), and
+ * keep row data out of the errors of COPY into tables with encrypted
+ * columns.
  */
 static void
 redact_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -366,15 +801,7 @@ redact_process_utility(PlannedStmt *pstmt, const char *queryString,
 					   QueryEnvironment *queryEnv, DestReceiver *dest,
 					   QueryCompletion *qc)
 {
-	if (statement_names_key(pstmt, queryString))
-	{
-		char	   *masked = pstrdup(queryString);
-
-		mask_in_place(masked);
-		queryString = masked;
-		if (context == PROCESS_UTILITY_TOPLEVEL)
-			pgstat_report_activity(STATE_RUNNING, masked);
-	}
+	mask_statement(queryString);
 	if (IsA(pstmt->utilityStmt, CopyStmt) &&
 		copy_into_encrypted((CopyStmt *) pstmt->utilityStmt))
 		copy_redacted(pstmt, queryString, readOnlyTree,
@@ -384,58 +811,20 @@ redact_process_utility(PlannedStmt *pstmt, const char *queryString,
 							 context, params, queryEnv, dest, qc);
 }
 
-/* The file name of a library list entry, without directory and ".so". */
-static bool
-library_is(const char *entry, const char *name)
-{
-	const char *base = strrchr(entry, '/');
-	size_t		n = strlen(name);
-
-	base = base ? base + 1 : entry;
-	return strncmp(base, name, n) == 0 &&
-		(base[n] == '\0' || strcmp(base + n, DLSUFFIX) == 0);
-}
-
-/*
- * Hooks run in the reverse order of loading: if pg_stat_statements is
- * preloaded after this library, it records utility statements before they
- * are masked here.  Say so when the server starts.
- */
-static void
-warn_on_library_order(void)
-{
-	char	   *copy;
-	List	   *entries;
-	ListCell   *lc;
-	bool		seen_self = false;
-
-	if (!process_shared_preload_libraries_in_progress ||
-		shared_preload_libraries_string == NULL)
-		return;
-	copy = pstrdup(shared_preload_libraries_string);
-	if (!SplitDirectoriesString(copy, ',', &entries))
-		return;
-	foreach(lc, entries)
-	{
-		const char *entry = (const char *) lfirst(lc);
-
-		if (library_is(entry, "encrypted_column"))
-			seen_self = true;
-		else if (seen_self && library_is(entry, "pg_stat_statements"))
-			ereport(WARNING,
-					(errmsg("encrypted_column is loaded before pg_stat_statements"),
-					 errdetail("pg_stat_statements will record statements that set a key before encrypted_column masks them."),
-					 errhint("List encrypted_column after pg_stat_statements in shared_preload_libraries.")));
-	}
-}
-
 /* Install the hooks; called once from _PG_init. */
 void
 ec_redact_install(void)
 {
-	warn_on_library_order();
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = redact_emit_log;
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = redact_process_utility;
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = redact_post_parse_analyze;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = redact_executor_start;
+	prev_executor_end = ExecutorEnd_hook;
+	ExecutorEnd_hook = redact_executor_end;
+	RegisterXactCallback(redact_xact_callback, NULL);
+	ec_guard_install();
 }

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Redaction: keys in statement text, decrypted values in statistics, row
+# data in COPY errors, on a server that preloads pg_stat_statements and
+# encrypted_column and logs every statement.
+#   1. Key masking, decided by the core scanner: each spelling of a key
+#      setting (quoted and spaced names, upper case, comments, E'', U&'',
+#      dollar quoting, set_config() with each string syntax) and each way
+#      a statement can fail or never run (missing '=', unterminated quote,
+#      unquoted key, aborted transaction, Parse without Execute, bound
+#      parameter, SQL PREPARE/EXECUTE), for both key settings; each is
+#      searched for in the server log, pg_stat_statements and the
+#      pg_stat_activity row of the idle session, as sent and as decoded.
+#   2. Statistics: every DDL that would make the server store decrypted
+#      values is refused (with SQLSTATE), ANALYZE stores no plaintext.
+#   3. COPY errors into tables with encrypted values, nested in composite
+#      types, domains and arrays, with lc_messages in English and German:
+#      no plaintext of the bad line in client output or log; good rows
+#      unchanged.
+REL_NAME=redact
+source "$(dirname "$0")/lib.sh"
+rel_init
+
+PQSTEPS=$REL_TMP/pqsteps
+cc -I"$("$PG_BINDIR/pg_config" --includedir)" -o "$PQSTEPS" "$REL_DIR/redact/pqsteps.c" \
+	-L"$("$PG_BINDIR/pg_config" --libdir)" -lpq || { echo "cannot build pqsteps"; exit 1; }
+
+# A German locale for lc_messages (the server's German messages come with
+# its package).
+GERMAN=""
+if [[ -f /usr/share/locale/de/LC_MESSAGES/postgres-$PG_MAJOR.mo ]]; then
+	if ! locale -a 2>/dev/null | grep -q -i '^de_DE\.utf-\?8$'; then
+		if ((EUID == 0)); then
+			command -v localedef >/dev/null || {
+				apt-get update -qq >/dev/null 2>&1
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales >/dev/null 2>&1
+			}
+			localedef -i de_DE -f UTF-8 de_DE.UTF-8 >/dev/null 2>&1
+		fi
+	fi
+	locale -a 2>/dev/null | grep -q -i '^de_DE\.utf-\?8$' && GERMAN=de_DE.UTF-8
+fi
+
+PORT=$(free_port 55470) || exit 1
+cluster_init red <<EOF || exit 1
+shared_preload_libraries = 'pg_stat_statements,encrypted_column'
+log_line_prefix = '%m [%p] '
+log_statement = 'all'
+log_min_error_statement = error
+pg_stat_statements.track = all
+pg_stat_statements.track_utility = on
+EOF
+cluster_start red "$PORT" || exit 1
+LOG=$REL_TMP/red.log
+say "cluster on port $PORT, log_statement = all, pg_stat_statements with utility statements"
+
+pq "$PORT" postgres <<SQL || exit 1
+CREATE EXTENSION pg_stat_statements;
+CREATE EXTENSION encrypted_column;
+CREATE ROLE app LOGIN;
+CREATE TABLE t (id int, c encrypted_text);
+GRANT ALL ON t TO app;
+SQL
+
+# ---- 1. key masking ----
+# A distinct test key per case, so that a leak names its case.
+key_for() { printf '%s' "$1" | sha256sum | cut -c1-64; }
+hexbytes() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+e_escaped() { hexbytes "$1" | sed 's/../\\x&/g'; }
+u_escaped() { hexbytes "$1" | sed "s/../${2:-\\\\}00&/g"; }
+
+CASES=()
+# run_case NAME USER STEP...: @K@ in a step is the case's key, @E@ and @U@
+# its E'' and U&'' escapes, @B@ its U&'' escapes with '!'.  Prints the idle
+# session's pg_stat_activity row and checks it.
+run_case() {
+	local name=$1 user=$2 key raw
+	shift 2
+	key=$(key_for "$name")
+	case $name in
+	*ident*) key="a${key:1}" ;;
+	*digits*) key="1${key:1}" ;;
+	esac
+	raw=$key
+	local steps=() st
+	for st in "$@"; do
+		[[ $st == *@E@* ]] && raw=$(e_escaped "$key")
+		[[ $st == *@U@* ]] && raw=$(u_escaped "$key")
+		[[ $st == *@B@* ]] && raw=$(u_escaped "$key" '!')
+		st=${st//@K@/$key}
+		st=${st//@E@/$(e_escaped "$key")}
+		st=${st//@U@/$(u_escaped "$key")}
+		st=${st//@B@/$(u_escaped "$key" '!')}
+		steps+=("$st")
+	done
+	local out=$REL_TMP/case-$name.out act=$REL_TMP/case-$name.act line
+	coproc CASE { "$PQSTEPS" "host=$REL_TMP port=$PORT user=$user dbname=postgres application_name=$name" "${steps[@]}" 2>&1; }
+	: >"$out"
+	while read -r -t 30 line <&"${CASE[0]}"; do
+		echo "$line" >>"$out"
+		[[ $line == ready ]] && break
+	done
+	pq "$PORT" postgres -c "SELECT state || ' | ' || query FROM pg_stat_activity WHERE application_name = '$name'" >"$act"
+	exec {CASE[1]}>&-
+	wait "$CASE_PID" 2>/dev/null
+	CASES+=("$name $key $raw")
+	check "$name: pg_stat_activity shows the idle session's statement" grep -q "^idle" "$act"
+	check_eq "$name: no key in pg_stat_activity" 0 \
+		"$(($(grep -c -i -F -e "$key" "$act") + $(grep -c -i -F -e "$raw" "$act")))"
+}
+
+LOG_OFF=$(stat -c %s "$LOG")
+run_case plain app "simple:SET encrypted_column.key = '@K@'" "simple:SELECT decrypt(encrypt('works'))"
+run_case quoted app "simple:SET \"encrypted_column\".\"key\" = '@K@'" "simple:SELECT decrypt(encrypt('works'))"
+run_case quoted_whole app "simple:SET \"encrypted_column.key\" TO '@K@'"
+run_case spaced app "simple:SET encrypted_column . key = '@K@'"
+run_case upper app "simple:SET ENCRYPTED_COLUMN.KEY TO '@K@'"
+run_case session app "simple:SET SESSION encrypted_column.key = '@K@'"
+run_case local app "simple:BEGIN" "simple:SET LOCAL encrypted_column.key = '@K@'"
+run_case comments app "simple:SET /* a */ encrypted_column /* b */ . -- c
+key = /* d */ '@K@' -- e"
+run_case estring app "simple:SET encrypted_column.key = E'@E@'" "simple:SELECT decrypt(encrypt('works'))"
+run_case ustring app "simple:SET encrypted_column.key = U&'@U@'" "simple:SELECT decrypt(encrypt('works'))"
+run_case ustring_uescape app "simple:SET encrypted_column.key = U&'@B@' UESCAPE '!'"
+run_case dollar app "simple:SET encrypted_column.key = \$\$@K@\$\$"
+run_case dollar_tag app "simple:SET encrypted_column.key = \$k\$@K@\$k\$"
+run_case ident_unquoted app "simple:SET encrypted_column.key = @K@"
+run_case sc_plain app "simple:SELECT set_config('encrypted_column.key', '@K@', false)"
+run_case sc_estring app "simple:SELECT set_config('encrypted_column.key', E'@E@', false)"
+run_case sc_ustring app "simple:SELECT set_config('encrypted_column.key', U&'@U@', false)"
+run_case sc_dollar app "simple:SELECT set_config('encrypted_column.key', \$\$@K@\$\$, false)"
+run_case sc_name_escaped app "simple:SELECT set_config(E'encrypted\\x5fcolumn.KEY', '@K@', false)"
+run_case sc_name_unicode app "simple:SELECT set_config(U&'encrypted_column.k\\0065y', '@K@', false)"
+run_case sc_qualified app "simple:SELECT pg_catalog.\"set_config\"('encrypted_column.key', '@K@' /* x */, true)"
+run_case prev_plain app "simple:SET encrypted_column.previous_keys = '@K@'"
+run_case prev_quoted app "simple:SET \"ENCRYPTED_COLUMN\" . \"PREVIOUS_KEYS\" = '@K@'"
+run_case prev_estring app "simple:SET encrypted_column.previous_keys TO E'@E@'"
+run_case prev_sc app "simple:SELECT set_config('encrypted_column.previous_keys', U&'@U@', false)"
+run_case alter_role app "simple:ALTER ROLE app SET encrypted_column.key = '@K@'"
+run_case alter_db postgres "simple:ALTER DATABASE postgres SET \"encrypted_column\".\"previous_keys\" = '@K@'"
+run_case alter_function postgres "simple:CREATE FUNCTION f() RETURNS int LANGUAGE sql SET encrypted_column . key = '@K@' AS 'SELECT 1'"
+run_case fail_no_equals app "simple:SET encrypted_column.key '@K@'"
+run_case fail_no_equals_prev app "simple:SET \"encrypted_column\".previous_keys '@K@'"
+run_case fail_unterminated app "simple:SET encrypted_column.key = '@K@"
+run_case fail_unterminated_e app "simple:SET encrypted_column.previous_keys = E'@E@"
+run_case fail_unterminated_sc app "simple:SELECT set_config('encrypted_column.key', '@K@"
+run_case fail_unterminated_dollar app "simple:SET encrypted_column.key = \$\$@K@"
+run_case fail_digits_unquoted app "simple:SET encrypted_column.key = @K@"
+run_case aborted app "simple:BEGIN" "simple:SELECT 1/0" "simple:SET encrypted_column.key = '@K@'"
+run_case aborted_prev app "simple:BEGIN" "simple:SELECT 1/0" "simple:SELECT set_config('encrypted_column.previous_keys', '@K@', false)"
+run_case parse_set app "parse:SET encrypted_column.key = '@K@'"
+run_case parse_sc app "parse:SELECT set_config('encrypted_column.previous_keys', '@K@', false)"
+run_case params_sc app "params:SELECT set_config('encrypted_column.key', \$1, false)"$'\x01'"@K@"
+run_case params_literal app "params:SELECT set_config('encrypted_column.key', '@K@', \$1::bool)"$'\x01'"false"
+run_case prepare_execute app "simple:PREPARE p(text) AS SELECT set_config('encrypted_column.key', \$1, false)" \
+	"simple:EXECUTE p('@K@')"
+run_case prepare_execute_name app "simple:PREPARE q(text, text) AS SELECT set_config(\$1, \$2, false)" \
+	"simple:EXECUTE q('encrypted_column.previous_keys', '@K@')"
+run_case do_block app "simple:DO \$\$BEGIN PERFORM set_config('encrypted_column.key', '@K@', false); END\$\$"
+run_case do_block_language app "simple:DO LANGUAGE plpgsql 'BEGIN EXECUTE ''SET encrypted_column.previous_keys = @K@''; END'"
+run_case current_query app "simple:SELECT set_config('encrypted_column.key', '@K@', false) || current_query()"
+
+for c in plain quoted estring ustring; do
+	check "$c: the key setting still takes effect" grep -q "PGRES_TUPLES_OK  works" "$REL_TMP/case-$c.out"
+done
+check "alter_role: refused (42P17 or 22023)" grep -q "PGRES_FATAL_ERROR 22023" "$REL_TMP/case-alter_role.out"
+check "fail_no_equals: a syntax error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-fail_no_equals.out"
+check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
+pq "$PORT" postgres -c "SELECT query FROM pg_stat_statements" >"$REL_TMP/pgss.txt"
+check "pg_stat_statements recorded the SET statements" grep -q -i "encrypted_column" "$REL_TMP/pgss.txt"
+log_since() { tail -c +"$((LOG_OFF + 1))" "$LOG"; }
+log_since >"$REL_TMP/log-1.txt"
+check "the log holds the masked statements" grep -q "statement: SET encrypted_column.key = '\*\*\*\*" "$REL_TMP/log-1.txt"
+check "the log holds the masked syntax error" grep -q 'syntax error at or near "\*\*\*\*' "$REL_TMP/log-1.txt"
+for entry in "${CASES[@]}"; do
+	read -r name key raw <<<"$entry"
+	check_eq "$name: no key in the server log" 0 \
+		"$(($(grep -c -a -i -F -e "$key" "$REL_TMP/log-1.txt") + $(grep -c -a -i -F -e "$raw" "$REL_TMP/log-1.txt")))"
+	check_eq "$name: no key in pg_stat_statements" 0 \
+		"$(($(grep -c -i -F -e "$key" "$REL_TMP/pgss.txt") + $(grep -c -i -F -e "$raw" "$REL_TMP/pgss.txt")))"
+done
+key=$(key_for current_query)
+FINDING_CURRENT_QUERY=$(grep -c -i -F -e "$key" "$REL_TMP/case-current_query.out")
+say "finding: current_query() returned the key to its own session: $FINDING_CURRENT_QUERY"
+
+# ---- 2. statistics and other stored expressions ----
+sqlstate() {
+	"$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$PORT" -U postgres -d postgres \
+		-c "$1" -c '\echo :LAST_ERROR_SQLSTATE' 2>"$REL_TMP/sqlstate.err" | tail -n 1
+}
+pq "$PORT" postgres <<SQL || exit 1
+CREATE EXTENSION encrypted_column_migrate;
+CREATE FUNCTION wrap(encrypted_text) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
+CREATE TABLE s (id int, c encrypted_text, legacy text);
+SQL
+PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres \
+	-c "INSERT INTO s SELECT g, encrypt('LEAKSTAT-' || (g % 3)), 'x' FROM generate_series(1, 300) g" || exit 1
+n=0
+# a migration reader returns plaintext too (it lives in encrypted_column_migrate)
+fernet=("decrypt_fernet(legacy, 'k')")
+for expr in "decrypt(c)" "lower(decrypt(c))" "decrypt(c, 'ctx')" "length(decrypt(c))" "wrap(c)" \
+	"${fernet[@]}" "(decrypt(c) = 'x')" "key_id(c)"; do
+	n=$((n + 1))
+	check_eq "CREATE STATISTICS ON ($expr) is refused" 42P17 \
+		"$(sqlstate "CREATE STATISTICS st$n ON ($expr), id FROM s")"
+done
+check "the refusal has a hint" grep -q "HINT:" "$REL_TMP/sqlstate.err"
+check_eq "CREATE STATISTICS on (c::text) is accepted (ciphertext)" 00000 \
+	"$(sqlstate "CREATE STATISTICS st_text ON (c::text), id FROM s")"
+check_eq "CREATE TABLE (LIKE ... INCLUDING STATISTICS) copies the accepted ones" 00000 \
+	"$(sqlstate "CREATE TABLE s2 (LIKE s INCLUDING STATISTICS)")"
+check_eq "index on (decrypt(c)) is refused" 42P17 "$(sqlstate "CREATE INDEX ON s ((decrypt(c)))")"
+check_eq "partial index WHERE decrypt(c) is refused" 42P17 "$(sqlstate "CREATE INDEX ON s (id) WHERE decrypt(c) = 'x'")"
+check_eq "generated column of decrypt(c) is refused" 42P17 \
+	"$(sqlstate "ALTER TABLE s ADD COLUMN g text GENERATED ALWAYS AS (decrypt(c)) STORED")"
+check_eq "partition key on decrypt(c) is refused" 42P17 \
+	"$(sqlstate "CREATE TABLE p (c encrypted_text) PARTITION BY LIST ((decrypt(c)))")"
+PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres -c "ANALYZE s" 2>"$REL_TMP/analyze.err"
+check "ANALYZE with the key succeeds" [ $? = 0 ]
+pq "$PORT" postgres -c "ANALYZE s" 2>>"$REL_TMP/analyze.err"
+check "ANALYZE without a key (autovacuum's case) succeeds" [ $? = 0 ]
+pq "$PORT" postgres -c "SELECT d::text FROM pg_statistic_ext_data d" -c "SELECT s::text FROM pg_statistic s" >"$REL_TMP/stats.txt"
+check_eq "ANALYZE stored no plaintext in pg_statistic or pg_statistic_ext_data" 0 "$(grep -c LEAKSTAT "$REL_TMP/stats.txt")"
+check_eq "no statistics object with decrypt() exists" 0 \
+	"$(pq "$PORT" postgres -c "SELECT count(*) FROM pg_statistic_ext WHERE stxexprs::text LIKE '%decrypt%' OR stxexprs::text LIKE '%wrap%'")"
+
+# without preloading, the guard exists once the session has loaded the library
+P2=$(free_port $((PORT + 1))) || exit 1
+cluster_init nopre </dev/null || exit 1
+cluster_start nopre "$P2" || exit 1
+pq "$P2" postgres -c "CREATE EXTENSION encrypted_column" \
+	-c "CREATE TABLE s (id int, c encrypted_text)" >/dev/null || exit 1
+check_eq "not preloaded: refused once the session used the extension" 42P17 \
+	"$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
+		-c "SELECT current_key_id()" -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" \
+		-c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)"
+FINDING_FIRST=$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
+	-c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" -c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)
+say "finding: not preloaded, CREATE STATISTICS ON (decrypt(c)) as a session's first statement: SQLSTATE $FINDING_FIRST"
+cluster_stop nopre
+
+# with pg_stat_statements loaded after encrypted_column, its copy is masked too
+P3=$(free_port $((PORT + 23))) || exit 1
+cluster_init misordered <<EOF || exit 1
+shared_preload_libraries = 'encrypted_column,pg_stat_statements'
+pg_stat_statements.track_utility = on
+EOF
+cluster_start misordered "$P3" || exit 1
+pq "$P3" postgres -c "CREATE EXTENSION pg_stat_statements" -c "CREATE EXTENSION encrypted_column" >/dev/null || exit 1
+key=$(key_for misordered)
+"$PG_BINDIR/psql" -X -q -h "$REL_TMP" -p "$P3" -U postgres -d postgres \
+	-c "SET \"encrypted_column\" . key = '$key'" \
+	-c "SET encrypted_column.previous_keys = E'$(e_escaped "$key")'" \
+	-c "ALTER ROLE postgres SET encrypted_column.key = '$key'" >/dev/null 2>&1
+pq "$P3" postgres -c "SELECT query FROM pg_stat_statements" >"$REL_TMP/pgss-misordered.txt"
+check "pg_stat_statements loaded after encrypted_column recorded the SETs" grep -q -i "previous_keys" "$REL_TMP/pgss-misordered.txt"
+check_eq "pg_stat_statements loaded after encrypted_column: no key" 0 \
+	"$(($(grep -c -i -F -e "$key" "$REL_TMP/pgss-misordered.txt") + $(grep -c -i -F -e "$(e_escaped "$key")" "$REL_TMP/pgss-misordered.txt")))"
+cluster_stop misordered
+
+# ---- 3. COPY errors, nested types, English and German ----
+pq "$PORT" postgres <<SQL || exit 1
+CREATE TYPE pair AS (label text, secret encrypted_text);
+CREATE TYPE outer_pair AS (n int, inner_pair pair);
+CREATE DOMAIN pair_d AS pair;
+CREATE DOMAIN secret_d AS encrypted_text;
+CREATE TABLE cp (id int, p pair);
+CREATE TABLE cq (id int, p outer_pair);
+CREATE TABLE cd (id int, p pair_d);
+CREATE TABLE ca (id int, a encrypted_text[]);
+CREATE TABLE cs (id int, s secret_d);
+SQL
+KEYOPT="-c encrypted_column.key=$KEY1"
+good_rows() {
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres -c "SELECT
+		(SELECT string_agg(id || '=' || decrypt((p).secret), ',' ORDER BY id) FROM cp) || ';' ||
+		(SELECT string_agg(id || '=' || decrypt(((p).inner_pair).secret), ',' ORDER BY id) FROM cq) || ';' ||
+		(SELECT string_agg(id || '=' || decrypt((p).secret), ',' ORDER BY id) FROM cd) || ';' ||
+		(SELECT string_agg(id || '=' || decrypt(a[1]), ',' ORDER BY id) FROM ca) || ';' ||
+		(SELECT string_agg(id || '=' || decrypt(s), ',' ORDER BY id) FROM cs)"
+}
+printf '1\t(a,good-p)\n' | PGOPTIONS="$KEYOPT" pq "$PORT" postgres -c "COPY cp FROM STDIN" || exit 1
+printf '1\t(7,"(a,good-q)")\n' | PGOPTIONS="$KEYOPT" pq "$PORT" postgres -c "COPY cq FROM STDIN" || exit 1
+printf '1\t(a,good-d)\n' | PGOPTIONS="$KEYOPT" pq "$PORT" postgres -c "COPY cd FROM STDIN" || exit 1
+printf '1\t{good-a}\n' | PGOPTIONS="$KEYOPT" pq "$PORT" postgres -c "COPY ca FROM STDIN" || exit 1
+printf '1\tgood-s\n' | PGOPTIONS="$KEYOPT" pq "$PORT" postgres -c "COPY cs FROM STDIN" || exit 1
+before=$(good_rows)
+check_eq "good rows stored" "1=good-p;1=good-q;1=good-d;1=good-a;1=good-s" "$before"
+NBAD=0
+copy_bad() {
+	local lang=$1 table=$2 data=$3 good
+	case $table in
+	cq) good='2\t(7,"(a,ok)")\n' ;;
+	ca) good='2\t{ok}\n' ;;
+	cs) good='2\tok\n' ;;
+	*) good='2\t(a,ok)\n' ;;
+	esac
+	NBAD=$((NBAD + 1))
+	printf "$good%b" "$data" >"$REL_TMP/bad.dat"
+	PGOPTIONS="$KEYOPT -c lc_messages=$lang" "$PG_BINDIR/psql" -X -q -h "$REL_TMP" -p "$PORT" -U postgres -d postgres \
+		-c "\\copy $table FROM '$REL_TMP/bad.dat'" >>"$REL_TMP/copy-$lang.out" 2>&1
+}
+langs=(C)
+[[ -n $GERMAN ]] && langs+=("$GERMAN")
+[[ -z $GERMAN ]] && say "no German locale or translations here: COPY checked in English only"
+for lang in "${langs[@]}"; do
+	off=$(stat -c %s "$LOG")
+	: >"$REL_TMP/copy-$lang.out"
+	NBAD=0
+	for table in cp cd; do
+		copy_bad "$lang" $table '3\t(a,LEAKNEST-extra)\tmore\n'
+		copy_bad "$lang" $table 'LEAKNEST-int\t(a,b)\n'
+		copy_bad "$lang" $table '3\t(a,LEAKNEST-record\n'
+		copy_bad "$lang" $table '3\t(a,LEAKNEST-rec,too,many)\n'
+		copy_bad "$lang" $table '3\t(a,"LEAKNEST-csvish\n'
+	done
+	copy_bad "$lang" cq '3\t(7,"(a,LEAKNEST-deep")\n'
+	copy_bad "$lang" cq '3\t(7,"(a,LEAKNEST-deep2)",x)\n'
+	copy_bad "$lang" ca '3\t{LEAKNEST-array\n'
+	copy_bad "$lang" ca '3\t{LEAKNEST-arr}\textra\n'
+	copy_bad "$lang" cs '3\tLEAKNEST-dom\tx\n'
+	copy_bad "$lang" cs 'LEAKNEST-domid\tx\n'
+	tail -c +"$((off + 1))" "$LOG" >"$REL_TMP/copy-$lang.log"
+	check_eq "COPY ($lang): errors reported for every bad file" "$NBAD" "$(grep -c -E "^(ERROR|FEHLER):" "$REL_TMP/copy-$lang.out")"
+	check "COPY ($lang): the context still names table and line" grep -q -E "^(CONTEXT|KONTEXT):  COPY c[pdqas], (line|Zeile) 2" "$REL_TMP/copy-$lang.out"
+	check_eq "COPY ($lang): no plaintext of the bad lines in client output" 0 "$(grep -c LEAKNEST "$REL_TMP/copy-$lang.out")"
+	check_eq "COPY ($lang): no plaintext in the server log's errors" 0 \
+		"$(grep LEAKNEST "$REL_TMP/copy-$lang.log" | grep -c -v -E "(LOG|LOG):  (statement|Anweisung)")"
+	check_eq "COPY ($lang): stored rows unchanged" "$before" "$(good_rows)"
+done
+if [[ -n $GERMAN ]]; then
+	check "COPY (German): messages really are German" grep -q "^FEHLER:" "$REL_TMP/copy-$GERMAN.out"
+fi
+
+check "no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$LOG"
+rel_finish
