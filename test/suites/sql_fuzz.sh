@@ -51,6 +51,11 @@ nsecrets=$(sort -u "$REL_TMP/secrets.txt" | wc -l)
 check "none of the $nsecrets random keys set in the run is in the server log" \
 	bash -c '! grep -a -q -i -F -f "$1" "$2"' _ "$REL_TMP/secrets.txt" "$log"
 check "no plaintext marker in the server log" bash -c '! grep -a -q FZPLAIN "$1"' _ "$log"
+# On a finding, show which log lines hold a key, with every hex run cut.
+if grep -a -q -i -F -f "$REL_TMP/secrets.txt" -e "$KEY1" -e "$KEY2" "$log"; then
+	grep -a -i -F -f "$REL_TMP/secrets.txt" -e "$KEY1" -e "$KEY2" "$log" | head -n 5 |
+		sed -E 's/[0-9A-Fa-f]{16,}/<hex>/g' | cut -c1-300
+fi
 errors=$(grep -c "ERROR:" "$log")
 say "figures: $summary; $errors errors in the server log, none from a crash"
 rel_finish
