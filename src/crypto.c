@@ -33,13 +33,18 @@ struct ec_gcm
 /*
  * AES-SIV built from its parts, because OpenSSL's SIV cipher does one
  * operation per keying and would have to be copied for every value.  Both
- * contexts here are keyed once and restarted per message with the key they
- * hold: CMAC for S2V, AES-CTR for the encryption.
+ * contexts here are keyed once and restarted per message by setting only
+ * their IV: AES-CBC for S2V's CMAC (RFC 4493), AES-CTR for the encryption.
+ * CMAC is done here over CBC rather than with OpenSSL's CMAC, which calls
+ * the cipher once per block: one call per message chunk is a quarter
+ * faster on a kilobyte.
  */
 struct ec_siv
 {
-	EVP_MAC_CTX *cmac;			/* S2V's CMAC, keyed with the first half */
+	EVP_CIPHER_CTX *cbc;		/* AES-CBC, keyed with the first half */
 	EVP_CIPHER_CTX *ctr;		/* AES-CTR, keyed with the second half */
+	uint8_t		k1[EC_SIV_IV_LEN];	/* CMAC's subkey for a whole last block */
+	uint8_t		k2[EC_SIV_IV_LEN];	/* and for a padded one */
 	uint8_t		cmac_zero[EC_SIV_IV_LEN];	/* CMAC(<zero>), S2V's start */
 };
 
@@ -48,7 +53,8 @@ static EVP_CIPHER *gcm_cipher = NULL;
 static EVP_CIPHER *ctr256_cipher = NULL;	/* AES-256-SIV's CTR, 64-byte keys */
 static EVP_CIPHER *ctr128_cipher = NULL;	/* AES-128-SIV's, RFC 5297's vectors */
 static EVP_KDF *hkdf_kdf = NULL;
-static EVP_MAC *cmac_mac = NULL;
+static EVP_CIPHER *cbc256_cipher = NULL;
+static EVP_CIPHER *cbc128_cipher = NULL;
 
 /*
  * Nonces are drawn from a buffer the CSPRNG fills in bulk: one RAND_bytes
@@ -76,10 +82,10 @@ fetch_algorithms(void)
 		ctr256_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
 	if (hkdf_kdf == NULL)
 		hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (cmac_mac == NULL)
-		cmac_mac = EVP_MAC_fetch(NULL, "CMAC", NULL);
+	if (cbc256_cipher == NULL)
+		cbc256_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
 	return gcm_cipher != NULL && ctr256_cipher != NULL && hkdf_kdf != NULL &&
-		cmac_mac != NULL;
+		cbc256_cipher != NULL;
 }
 
 /*
@@ -269,6 +275,7 @@ ec_gcm_open(ec_gcm *gcm, const uint8_t *nonce,
 
 static bool siv_cmac(ec_siv *siv, const uint8_t *a, size_t a_len,
 					 const uint8_t *b, size_t b_len, uint8_t *out);
+static void siv_dbl(uint8_t *block);
 
 /*
  * Key AES-SIV.  A 64-byte key is AES-256-SIV, the extension's cipher; a
@@ -279,11 +286,12 @@ static bool siv_cmac(ec_siv *siv, const uint8_t *a, size_t a_len,
 ec_siv *
 ec_siv_new(const uint8_t *key, size_t key_len)
 {
+	EVP_CIPHER *cbc;
 	EVP_CIPHER *ctr;
 	ec_siv	   *siv;
 	size_t		half = key_len / 2;
 	uint8_t		zero[EC_SIV_IV_LEN] = {0};
-	OSSL_PARAM	params[2];
+	int			n;
 
 	if (!fetch_algorithms())
 	{
@@ -291,16 +299,22 @@ ec_siv_new(const uint8_t *key, size_t key_len)
 		return NULL;
 	}
 	if (key_len == EC_SIV_KEY_LEN)
+	{
+		cbc = cbc256_cipher;
 		ctr = ctr256_cipher;
+	}
 	else if (key_len == EC_SIV_KEY_LEN / 2)
 	{
+		if (cbc128_cipher == NULL)
+			cbc128_cipher = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
 		if (ctr128_cipher == NULL)
 			ctr128_cipher = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
+		cbc = cbc128_cipher;
 		ctr = ctr128_cipher;
 	}
 	else
-		ctr = NULL;
-	if (ctr == NULL)
+		cbc = ctr = NULL;
+	if (cbc == NULL || ctr == NULL)
 	{
 		library_failure();
 		return NULL;
@@ -311,18 +325,24 @@ ec_siv_new(const uint8_t *key, size_t key_len)
 		library_failure();
 		return NULL;
 	}
-	siv->cmac = EVP_MAC_CTX_new(cmac_mac);
+	siv->cbc = EVP_CIPHER_CTX_new();
 	siv->ctr = EVP_CIPHER_CTX_new();
-	/* CMAC over the block cipher of the key's size, in CBC mode */
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
-												 key_len == EC_SIV_KEY_LEN ?
-												 (char *) "AES-256-CBC" :
-												 (char *) "AES-128-CBC", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (siv->cmac == NULL || siv->ctr == NULL ||
-		EVP_MAC_init(siv->cmac, key, half, params) != 1 ||
-		EVP_EncryptInit_ex2(siv->ctr, ctr, key + half, NULL, NULL) != 1 ||
-		!siv_cmac(siv, zero, sizeof(zero), NULL, 0, siv->cmac_zero))
+	/* CMAC's subkeys come from L = AES(0): K1 = dbl(L), K2 = dbl(K1) */
+	if (siv->cbc == NULL || siv->ctr == NULL ||
+		EVP_EncryptInit_ex2(siv->cbc, cbc, key, zero, NULL) != 1 ||
+		EVP_CIPHER_CTX_set_padding(siv->cbc, 0) != 1 ||
+		EVP_EncryptUpdate(siv->cbc, siv->k1, &n, zero, sizeof(zero)) != 1 ||
+		n != EC_SIV_IV_LEN ||
+		EVP_EncryptInit_ex2(siv->ctr, ctr, key + half, NULL, NULL) != 1)
+	{
+		library_failure();
+		ec_siv_free(siv);
+		return NULL;
+	}
+	siv_dbl(siv->k1);
+	memcpy(siv->k2, siv->k1, sizeof(siv->k2));
+	siv_dbl(siv->k2);
+	if (!siv_cmac(siv, zero, sizeof(zero), NULL, 0, siv->cmac_zero))
 	{
 		library_failure();
 		ec_siv_free(siv);
@@ -337,28 +357,72 @@ ec_siv_free(ec_siv *siv)
 {
 	if (siv == NULL)
 		return;
-	EVP_MAC_CTX_free(siv->cmac);
+	EVP_CIPHER_CTX_free(siv->cbc);
 	EVP_CIPHER_CTX_free(siv->ctr);
+	ec_wipe(siv->k1, sizeof(siv->k1));
+	ec_wipe(siv->k2, sizeof(siv->k2));
 	ec_wipe(siv->cmac_zero, sizeof(siv->cmac_zero));
 	OPENSSL_free(siv);
 }
 
+#define SIV_CHUNK 512
+
 /*
- * CMAC under S2V's key of a followed by b, into out (EC_SIV_IV_LEN bytes).
- * Initialising without a key restarts the MAC with the key it holds, so
- * nothing is copied or keyed per message.
+ * CMAC (RFC 4493) under S2V's key of a followed by b, into out
+ * (EC_SIV_IV_LEN bytes).  Every block but the last goes through CBC from a
+ * zero IV, in chunks; the last block, xored with K1 when whole and padded
+ * and xored with K2 when not, continues the chain, and its ciphertext is
+ * the MAC.  Restarting CBC with a new IV keeps the key schedule.
  */
 static bool
 siv_cmac(ec_siv *siv, const uint8_t *a, size_t a_len,
 		 const uint8_t *b, size_t b_len, uint8_t *out)
 {
-	size_t		n = 0;
+	static const uint8_t zero_iv[EC_SIV_IV_LEN] = {0};
+	uint8_t		scratch[SIV_CHUNK + EC_SIV_IV_LEN];
+	uint8_t		last[EC_SIV_IV_LEN] = {0};
+	size_t		total = a_len + b_len;
+	size_t		last_len = total == 0 ? 0 : (total - 1) % EC_SIV_IV_LEN + 1;
+	size_t		todo = total - last_len;	/* a multiple of the block */
+	size_t		pos = 0;
+	const uint8_t *mask;
+	int			n;
+	bool		ok;
 
-	return EVP_MAC_init(siv->cmac, NULL, 0, NULL) == 1 &&
-		EVP_MAC_update(siv->cmac, a, a_len) == 1 &&
-		(b_len == 0 || EVP_MAC_update(siv->cmac, b, b_len) == 1) &&
-		EVP_MAC_final(siv->cmac, out, &n, EC_SIV_IV_LEN) == 1 &&
+	ok = EVP_EncryptInit_ex2(siv->cbc, NULL, NULL, zero_iv, NULL) == 1;
+	while (ok && pos < todo)
+	{
+		/* the next chunk, from a or from b, never past the last block */
+		const uint8_t *src = pos < a_len ? a + pos : b + (pos - a_len);
+		size_t		avail = pos < a_len ? a_len - pos : b_len - (pos - a_len);
+		size_t		step = todo - pos;
+
+		if (step > avail)
+			step = avail;
+		if (step > SIV_CHUNK)
+			step = SIV_CHUNK;
+		ok = EVP_EncryptUpdate(siv->cbc, scratch, &n, src, (int) step) == 1;
+		pos += step;
+	}
+	/* the last block's bytes, which may straddle a and b */
+	for (size_t i = 0; i < last_len; i++, pos++)
+		last[i] = pos < a_len ? a[pos] : b[pos - a_len];
+	if (last_len < EC_SIV_IV_LEN)
+	{
+		last[last_len] = 0x80;
+		mask = siv->k2;
+	}
+	else
+		mask = siv->k1;
+	for (int i = 0; i < EC_SIV_IV_LEN; i++)
+		last[i] ^= mask[i];
+	ok = ok &&
+		EVP_EncryptUpdate(siv->cbc, out, &n, last, sizeof(last)) == 1 &&
 		n == EC_SIV_IV_LEN;
+	/* the chain over the message: no update wrote more than todo bytes */
+	ec_wipe(scratch, todo < sizeof(scratch) ? todo : sizeof(scratch));
+	ec_wipe(last, sizeof(last));
+	return ok;
 }
 
 /* Doubling in GF(2^128) as RFC 5297 defines it, without a branch on data. */
