@@ -36,11 +36,14 @@
 #include "compat.h"
 #include "redact.h"
 
-/* The settings whose values are keys. */
-static const char *const KEY_GUCS[] = {
-	"encrypted_column.key",
-	"encrypted_column.previous_keys",
-};
+/*
+ * The settings whose values may be keys: every name in the extension's
+ * prefix, not only encrypted_column.key and .previous_keys, because a key
+ * given to a mistyped name (encrypted_column.keys) is refused with an
+ * error whose STATEMENT: line would print it.  Masking the restore
+ * switch's on/off on the way costs nothing.
+ */
+#define KEY_PREFIX		"encrypted_column"
 
 /*
  * The grammar's token numbers for the tokens the state machine looks at.
@@ -135,14 +138,14 @@ typedef struct KeyScan
 	bool		by_param;		/* a value is a bound parameter ($n) */
 } KeyScan;
 
-/* Is this the name of a key setting (names are case-insensitive)? */
+/* Is this a name in the extension's prefix (names are case-insensitive)? */
 static bool
 is_key_guc(const char *name)
 {
-	for (int i = 0; i < (int) lengthof(KEY_GUCS); i++)
-		if (pg_strcasecmp(name, KEY_GUCS[i]) == 0)
-			return true;
-	return false;
+	size_t		len = strlen(KEY_PREFIX);
+
+	return pg_strncasecmp(name, KEY_PREFIX, len) == 0 &&
+		(name[len] == '\0' || name[len] == '.');
 }
 
 /* Record a range to mask. */

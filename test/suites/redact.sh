@@ -124,6 +124,11 @@ run_case ustring_uescape app "simple:SET encrypted_column.key = U&'@B@' UESCAPE 
 run_case dollar app "simple:SET encrypted_column.key = \$\$@K@\$\$"
 run_case dollar_tag app "simple:SET encrypted_column.key = \$k\$@K@\$k\$"
 run_case ident_unquoted app "simple:SET encrypted_column.key = @K@"
+# a key given to a mistyped name in the extension's prefix: refused, and
+# the refusal's STATEMENT: line must not print it
+run_case typo_plural app "simple:SET encrypted_column.keys = '@K@'"
+run_case typo_dotted app "simple:SET encrypted_column.key.x = '@K@'"
+run_case typo_config app "simple:SELECT set_config('encrypted_column.previous_key', '@K@', false)"
 run_case sc_plain app "simple:SELECT set_config('encrypted_column.key', '@K@', false)"
 run_case sc_estring app "simple:SELECT set_config('encrypted_column.key', E'@E@', false)"
 run_case sc_ustring app "simple:SELECT set_config('encrypted_column.key', U&'@U@', false)"
