@@ -37,6 +37,17 @@ SELECT left(email::text, 40) || '...' AS stored FROM users WHERE id = 1;
 SELECT decrypt(email) FROM users WHERE id = 1;
 SQL
 
+say "A deterministic column: looked up through a unique index, duplicates refused"
+"${with_key[@]}" -e -v ON_ERROR_STOP=0 <<'SQL'
+\pset format aligned
+CREATE TABLE accounts (id int PRIMARY KEY, email encrypted_text_det UNIQUE);
+INSERT INTO accounts SELECT i, 'user' || i || '@example.com' FROM generate_series(1, 10000) i;
+ANALYZE accounts;
+EXPLAIN (COSTS OFF) SELECT id FROM accounts WHERE email = 'user42@example.com'::text;
+SELECT id, decrypt(email) FROM accounts WHERE email = 'user42@example.com'::text;
+INSERT INTO accounts VALUES (10001, 'user42@example.com');
+SQL
+
 say "After CHECKPOINT, the table's file on disk holds no plaintext"
 "${with_key[@]}" -c 'CHECKPOINT'
 datafile="$("${without_key[@]}" -At -c "SELECT current_setting('data_directory') || '/' || pg_relation_filepath('users')")"
