@@ -35,6 +35,7 @@ SUITES=(
 	"python       host  600  migration readers and the SQLAlchemy type"
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"
 	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
+	"citus        all   300  Citus coordinator and three workers (skipped where Citus is not installed)"
 	"deb          all   600  Debian package: build, contents, install, pg_regress, removal"
 )
 

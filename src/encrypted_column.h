@@ -112,6 +112,14 @@ extern void ec_crypto_failed(const char *what);
 
 extern void ec_redact_install(void);
 
+/* ---- scaleout.c: Citus clusters ---- */
+
+extern char *ec_trusted_node_cn;
+extern bool ec_citus_keys_in_flight;
+extern bool ec_trusted_node_session(void);
+extern void ec_citus_keys_changed(void);
+extern void ec_scaleout_install(void);
+
 /* ---- det_planner.c: index lookups of encrypted_text_det by plaintext ---- */
 
 extern void ec_det_planner_install(void);

@@ -295,6 +295,13 @@ ec_current_key(void)
 
 	ec_sealed_since_plan_reset = true;
 
+	if (key == NULL && ec_trusted_node_session())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("encrypted_column.key is not set"),
+				 errhint("This is a cluster node's session: the coordinator hands it "
+						 "the keys only inside a transaction block (BEGIN ... COMMIT), "
+						 "with citus.propagate_set_commands = 'local'.")));
 	if (key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

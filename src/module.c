@@ -99,6 +99,7 @@ assign_key(const char *newval, void *extra)
 	(void) newval;
 	(void) extra;
 	ec_keyring_invalidate();
+	ec_citus_keys_changed();
 }
 
 /*
@@ -116,6 +117,7 @@ assign_current_key(const char *newval, void *extra)
 	(void) newval;
 	(void) extra;
 	ec_keyring_invalidate();
+	ec_citus_keys_changed();
 	if (ec_sealed_since_plan_reset)
 	{
 		ResetPlanCache();
@@ -212,6 +214,9 @@ _PG_init(void)
 							 PGC_SUSET,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+
+	/* Citus clusters: the node certificate's name, keys for worker sessions */
+	ec_scaleout_install();
 
 	MarkGUCPrefixReserved("encrypted_column");
 

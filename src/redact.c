@@ -64,6 +64,13 @@ static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static ExecutorStart_hook_type prev_executor_start = NULL;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
 
+static void next_process_utility(PlannedStmt *pstmt, const char *queryString,
+								 bool readOnlyTree,
+								 ProcessUtilityContext context,
+								 ParamListInfo params,
+								 QueryEnvironment *queryEnv, DestReceiver *dest,
+								 QueryCompletion *qc);
+
 /*
  * Executors running a statement that may hand in a key as a bound
  * parameter: auto_explain logs its plan, with the parameter folded in, at
@@ -402,7 +409,7 @@ redact_emit_log(ErrorData *edata)
 			mask_statement(text);
 		}
 	}
-	if (key_executors > 0)
+	if (key_executors > 0 || ec_citus_keys_in_flight)
 	{
 		mask_hex_runs(edata->message);
 		mask_hex_runs(edata->detail);
@@ -437,6 +444,7 @@ redact_executor_start(QueryDesc *queryDesc, int eflags)
 	const char *text = queryDesc->sourceText;
 
 	mask_statement(text);
+	ec_citus_before_statement(next_process_utility);
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
 	else
@@ -802,6 +810,10 @@ redact_process_utility(PlannedStmt *pstmt, const char *queryString,
 					   QueryCompletion *qc)
 {
 	mask_statement(queryString);
+	if (IsA(pstmt->utilityStmt, VariableSetStmt) &&
+		ec_citus_forward_set((VariableSetStmt *) pstmt->utilityStmt,
+							 next_process_utility))
+		return;
 	if (IsA(pstmt->utilityStmt, CopyStmt) &&
 		copy_into_encrypted((CopyStmt *) pstmt->utilityStmt))
 		copy_redacted(pstmt, queryString, readOnlyTree,

@@ -26,4 +26,12 @@ extern int	ec_find_key_values(const char *text, int len, int *open_from,
 extern void ec_apply_ranges(char *text, int len, const EcMaskRange *ranges,
 							int n);
 
+/* scaleout.c: the parts that run inside redact.c's hooks */
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+
+extern void ec_citus_before_statement(ProcessUtility_hook_type next);
+extern bool ec_citus_forward_set(VariableSetStmt *stmt,
+								 ProcessUtility_hook_type next);
+
 #endif							/* EC_REDACT_H */

@@ -74,7 +74,7 @@ text_to_encrypted(const ec_type *type, const char *str, size_t len,
 
 	if (ec_text_has_prefix(str, len))
 	{
-		if (!ec_accept_ciphertext)
+		if (!ec_accept_ciphertext && !ec_trusted_node_session())
 			ereturn(escontext, NULL,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("input looks like an %s ciphertext", type->name),

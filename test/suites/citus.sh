@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Distributed tables with encrypted columns on a Citus cluster.
+#
+# A coordinator and two workers on loopback, set up as the README's
+# "Scaling out with Citus" says: TLS on every node with a test CA, Citus's
+# connections authenticated with a node certificate, whose name each node
+# trusts for shipped ciphertexts (encrypted_column.trusted_node_cn),
+# citus.propagate_set_commands = 'local', and local execution off.  The key
+# goes only to the client's session on the coordinator, as a connection
+# option.  Checks:
+#   - every way in (literals, multi-row VALUES, encrypt()/encrypt_det(),
+#     prepared parameters, COPY text and binary, INSERT ... SELECT pushed
+#     down and through the coordinator) stores each value once: it
+#     decrypts to what was written, and a reference table's placements are
+#     byte-identical on every node;
+#   - decrypt() in router and multi-shard queries, filters and aggregates,
+#     also in parallel workers on the shards, inside a transaction block;
+#     in autocommit the workers refuse with the key's error and its hint;
+#   - rotation of a distributed table in batches, with previous_keys;
+#   - encrypted_text_det as the distribution column: a lookup by plaintext
+#     routes to one shard, PRIMARY KEY rejects duplicates, co-located
+#     tables join on it;
+#   - the laundering rule on every node: a ciphertext literal is refused
+#     on the coordinator without the restore switch, and on a worker from
+#     any session that did not authenticate with the node certificate
+#     (none, or a certificate of another name from the same CA); with the
+#     switch, a restore through the coordinator works;
+#   - citus.log_remote_commands cannot print the keys; Citus's connections
+#     to the workers use TLS; no key reaches any node's files (data
+#     directory with catalogs and pg_dist_* tables, WAL, logs with
+#     log_statement = 'all'), and no plaintext any worker's data files;
+#   - a worker added later gets the extension from Citus and serves the
+#     shards moved to it.
+# Citus is not in Debian's archive: the suite runs where it has been
+# installed for this PostgreSQL version, and reports itself skipped
+# elsewhere.
+REL_NAME=citus
+source "$(dirname "$0")/lib.sh"
+
+[[ -f $("$PG_BINDIR/pg_config" --pkglibdir)/citus.so ]] ||
+	{ echo "skipped: Citus is not installed for PostgreSQL $PG_MAJOR"; exit 77; }
+command -v openssl >/dev/null || { echo "skipped: openssl is not installed"; exit 77; }
+rel_init
+
+# --- certificates: a test CA, the servers', the nodes' and a client's ---
+TLS=$REL_TMP/tls
+mkdir -p "$TLS"
+(
+	cd "$TLS" || exit 1
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ec-test-ca \
+		-keyout ca.key -out ca.crt
+	for name in server:127.0.0.1 node:ec-cluster-node other:ec-app-client; do
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=${name#*:}" \
+			-keyout "${name%%:*}.key" -out "${name%%:*}.csr"
+		openssl x509 -req -in "${name%%:*}.csr" -CA ca.crt -CAkey ca.key \
+			-CAcreateserial -days 2 -out "${name%%:*}.crt"
+	done
+	chmod 0600 ./*.key
+) >"$REL_TMP/tls.log" 2>&1 || { cat "$REL_TMP/tls.log"; exit 1; }
+((EUID == 0)) && chown -R postgres: "$TLS"
+
+PC=$(free_port 55500) || exit 1
+PW1=$(free_port $((PC + 1))) || exit 1
+PW2=$(free_port $((PW1 + 1))) || exit 1
+PW3=$(free_port $((PW2 + 1))) || exit 1
+for node in coord w1 w2 w3; do
+	cluster_init "$node" <<EOF || exit 1
+shared_preload_libraries = 'citus,encrypted_column'
+max_connections = 100
+max_worker_processes = 16
+wal_level = logical
+ssl = on
+ssl_cert_file = '$TLS/server.crt'
+ssl_key_file = '$TLS/server.key'
+ssl_ca_file = '$TLS/ca.crt'
+citus.node_conninfo = 'sslmode=verify-ca sslrootcert=$TLS/ca.crt sslcert=$TLS/node.crt sslkey=$TLS/node.key'
+citus.propagate_set_commands = 'local'
+citus.enable_local_execution = off
+citus.shard_count = 8
+encrypted_column.trusted_node_cn = 'ec-cluster-node'
+log_statement = 'all'
+log_min_error_statement = error
+EOF
+done
+cluster_start coord "$PC" || exit 1
+cluster_start w1 "$PW1" || exit 1
+cluster_start w2 "$PW2" || exit 1
+for port in "$PC" "$PW1" "$PW2"; do
+	pq "$port" postgres -c "CREATE DATABASE app" || exit 1
+	pq "$port" app -c "CREATE EXTENSION citus" -c "CREATE EXTENSION encrypted_column" || exit 1
+done
+pq "$PC" app -c "SELECT citus_set_coordinator_host('127.0.0.1', $PC)" \
+	-c "SELECT citus_add_node('127.0.0.1', $PW1)" \
+	-c "SELECT citus_add_node('127.0.0.1', $PW2)" >/dev/null || exit 1
+say "coordinator on $PC, workers on $PW1 and $PW2"
+
+K1="-c encrypted_column.key=$KEY1"
+# the client's session: the key as a connection option, nothing else
+kq() { PGOPTIONS="$K1" pq "$PC" app "$@"; }
+# one statement in a transaction block, with the options in $OPTS
+kt() { PGOPTIONS="${OPTS:-$K1}" pq "$PC" app -c "BEGIN" -c "$1" -c "COMMIT"; }
+# everything psql prints for a statement, errors included
+said() { PGOPTIONS="${OPTS:-$K1}" "$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$PC" -U postgres -d app -c "$1" 2>&1; }
+# run a command, showing its output only if it fails
+quiet() {
+	local out
+	out=$("$@" 2>&1) || { printf '%s\n' "$out"; return 1; }
+}
+# SQLSTATE of the first error of a statement, or "none"
+state_of() {
+	local out
+	out=$("$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose -h "$REL_TMP" \
+		-p "$1" -U "${ROLE:-postgres}" -d app -c "$2" 2>&1 >/dev/null)
+	out=$(sed -n -E 's/^(ERROR|FATAL): +([0-9A-Z]{5}):.*/\2/p' <<<"$out" | head -n 1)
+	echo "${out:-none}"
+}
+
+# --- every way in ---
+kq <<'EOF' >/dev/null || exit 1
+CREATE TABLE users (id int PRIMARY KEY, email encrypted_text, handle encrypted_text_det);
+SELECT create_distributed_table('users', 'id');
+CREATE TABLE users_copy (id int PRIMARY KEY, email encrypted_text, handle encrypted_text_det);
+SELECT create_distributed_table('users_copy', 'id', colocate_with => 'users');
+CREATE TABLE codes (code int PRIMARY KEY, label encrypted_text);
+SELECT create_reference_table('codes');
+EOF
+check "INSERT with a literal" kq -c "INSERT INTO users VALUES (1, 'citus-1@example.com', 'citus-1@example.com')"
+check "INSERT with multi-row VALUES" kq \
+	-c "INSERT INTO users VALUES (2, 'citus-2@example.com', 'citus-2@example.com'), (3, 'citus-3@example.com', 'citus-3@example.com')"
+check "INSERT with encrypt() and encrypt_det()" kq \
+	-c "INSERT INTO users VALUES (4, encrypt('citus-4@example.com'), encrypt_det('citus-4@example.com'))"
+check "INSERT with prepared parameters" kq \
+	-c "PREPARE ins(int, text) AS INSERT INTO users VALUES (\$1, \$2::encrypted_text, \$2::encrypted_text_det)" \
+	-c "EXECUTE ins(5, 'citus-5@example.com')" -c "EXECUTE ins(6, 'citus-6@example.com')" \
+	-c "EXECUTE ins(7, 'citus-7@example.com')" -c "EXECUTE ins(8, 'citus-8@example.com')" \
+	-c "EXECUTE ins(9, 'citus-9@example.com')" -c "EXECUTE ins(10, 'citus-10@example.com')" \
+	-c "EXECUTE ins(11, 'citus-11@example.com')"
+printf '%s\n' "12	citus-12@example.com	citus-12@example.com" "13	citus-13@example.com	citus-13@example.com" >"$REL_TMP/rows.txt"
+check "COPY FROM in text format" kq -c "\\copy users FROM '$REL_TMP/rows.txt'"
+check "COPY TO in binary format" kq -c "\\copy (SELECT id + 100, email, handle FROM users WHERE id <= 13) TO '$REL_TMP/rows.bin' (FORMAT binary)"
+check "COPY FROM in binary format" kq -c "\\copy users FROM '$REL_TMP/rows.bin' (FORMAT binary)"
+check "INSERT ... SELECT between co-located tables (pushed down)" kq \
+	-c "INSERT INTO users_copy SELECT * FROM users"
+check "INSERT ... SELECT through the coordinator" kq \
+	-c "INSERT INTO users SELECT id + 1000, email, handle FROM users WHERE id <= 13 ORDER BY id LIMIT 13"
+check "INSERT into a reference table" kq -c "INSERT INTO codes VALUES (1, 'code-one'), (2, 'code-two')"
+
+WANT=$(kq -c "SELECT string_agg(id || '=' || 'citus-' || (id % 100) || '@example.com', ',' ORDER BY id)
+	FROM (SELECT generate_series(1, 13) UNION ALL SELECT generate_series(101, 113)
+	      UNION ALL SELECT generate_series(1001, 1013)) s(id)")
+check_eq "every row decrypts to what was written, once (both types)" "$WANT" \
+	"$(kt "SELECT string_agg(id || '=' || decrypt(email), ',' ORDER BY id)
+		FROM users WHERE decrypt(email) = decrypt(handle)")"
+check_eq "the pushed-down copy holds the same envelopes" "0" \
+	"$(kq -c "SELECT count(*) FROM users u JOIN users_copy c USING (id)
+		WHERE u.email::text <> c.email::text OR u.handle::text <> c.handle::text")"
+check_eq "a reference table's placements are byte-identical on every node" "1" \
+	"$(kq -c "SELECT count(DISTINCT result) FROM run_command_on_placements('codes',
+		\$\$SELECT md5(string_agg(label::text, ',' ORDER BY code)) FROM %s\$\$)")"
+check_eq "... and there are three of them" "3" \
+	"$(kq -c "SELECT count(*) FROM run_command_on_placements('codes', 'SELECT 1 FROM %s LIMIT 1')")"
+
+# --- decrypt() on the shards ---
+check_eq "decrypt() in a router query" "citus-7@example.com" \
+	"$(kt "SELECT decrypt(email) FROM users WHERE id = 7")"
+check_eq "decrypt() in a multi-shard filter and aggregate" "15|13" \
+	"$(kt "SELECT count(*) FILTER (WHERE decrypt(email) LIKE 'citus-1%'),
+		count(DISTINCT decrypt(handle)) FROM users")"
+check_eq "decrypt() of a reference table" "code-one,code-two" \
+	"$(kt "SELECT string_agg(decrypt(label), ',' ORDER BY code) FROM codes")"
+PARALLEL="SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0;
+	SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL max_parallel_workers_per_gather = 2;
+	SET LOCAL citus.explain_all_tasks = on"
+PLAN=$(kq -c "BEGIN" -c "$PARALLEL" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+	SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'" -c "COMMIT")
+check "parallel workers on the shards ran decrypt()" grep -q -E 'Workers Launched: [1-9]' <<<"$PLAN"
+check_eq "... with the right result" "39" \
+	"$(kq -c "BEGIN" -c "$PARALLEL" -c "SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'" \
+		-c "COMMIT")"
+check_eq "in autocommit the workers have no key (55000)" "55000" \
+	"$(PGOPTIONS="$K1" state_of "$PC" "SELECT count(*) FROM users WHERE decrypt(email) <> ''")"
+check "... and say why" grep -q 'only inside a transaction block' \
+	<<<"$(said "SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'")"
+check_eq "a key handed in with SET LOCAL reaches the workers too" "39" \
+	"$(pq "$PC" app -c "BEGIN" -c "SET LOCAL encrypted_column.key = '$KEY1'" \
+		-c "SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'" -c "COMMIT")"
+
+# --- citus.log_remote_commands cannot print the keys ---
+check_eq "keys are not handed over while citus.log_remote_commands is on (42501)" "42501" \
+	"$(PGOPTIONS="$K1 -c citus.log_remote_commands=on" state_of "$PC" \
+		"BEGIN; SELECT count(*) FROM users; COMMIT")"
+check_eq "... nor can it be turned on once they are (set_config)" "42501" \
+	"$(PGOPTIONS="$K1" state_of "$PC" "BEGIN; SELECT count(*) FROM users;
+		SELECT set_config('citus.log_remote_commands', 'on', true); COMMIT")"
+
+# --- rotation in batches ---
+K2OPTS="-c encrypted_column.key=$KEY2 -c encrypted_column.previous_keys=$KEY1"
+for batch in "id < 500" "id >= 500"; do
+	check "rotation batch ($batch)" env PGOPTIONS="$K2OPTS" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+		-h "$REL_TMP" -p "$PC" -U postgres -d app -c "BEGIN" \
+		-c "INSERT INTO users SELECT id, reencrypt(email), reencrypt(handle) FROM users WHERE $batch
+			ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, handle = EXCLUDED.handle" -c "COMMIT"
+done
+K2ID=$(PGOPTIONS="-c encrypted_column.key=$KEY2" pq "$PC" app -c "SELECT current_key_id()")
+check_eq "every value is under the new key" "39/39" \
+	"$(kq -c "SELECT count(*) FILTER (WHERE key_id(email) = '$K2ID' AND key_id(handle) = '$K2ID') || '/' || count(*) FROM users")"
+check_eq "... and decrypts with the new key alone" "$WANT" \
+	"$(OPTS="-c encrypted_column.key=$KEY2" kt "SELECT string_agg(id || '=' || decrypt(email), ',' ORDER BY id)
+		FROM users WHERE decrypt(email) = decrypt(handle)")"
+
+# --- the deterministic type as the distribution column ---
+kq <<'EOF' >/dev/null || exit 1
+CREATE TABLE accounts (email encrypted_text_det PRIMARY KEY, name encrypted_text);
+SELECT create_distributed_table('accounts', 'email');
+CREATE TABLE logins (email encrypted_text_det, at int);
+SELECT create_distributed_table('logins', 'email', colocate_with => 'accounts');
+INSERT INTO accounts SELECT 'acct-' || i || '@example.com', 'Name ' || i FROM generate_series(1, 50) i;
+INSERT INTO logins SELECT 'acct-' || (i % 10 + 1) || '@example.com', i FROM generate_series(1, 40) i;
+EOF
+check_eq "a duplicate distribution key is refused (23505)" "23505" \
+	"$(PGOPTIONS="$K1" state_of "$PC" "INSERT INTO accounts VALUES ('acct-7@example.com', 'again')")"
+check "a lookup by plaintext routes to one shard" grep -q -x ' *Task Count: 1' \
+	<<<"$(said "EXPLAIN (COSTS OFF) SELECT * FROM accounts WHERE email = 'acct-7@example.com'")"
+check_eq "... and finds the row" "Name 7" \
+	"$(kt "SELECT decrypt(name) FROM accounts WHERE email = 'acct-7@example.com'")"
+check_eq "... also as a prepared parameter" "Name 9" \
+	"$(kq -c "PREPARE look(text) AS SELECT decrypt(name) FROM accounts WHERE email = \$1::encrypted_text_det" \
+		-c "BEGIN" -c "EXECUTE look('acct-9@example.com')" -c "COMMIT")"
+check_eq "co-located tables join on it" "40|10" \
+	"$(kq -c "SELECT count(*), count(DISTINCT a.email) FROM accounts a JOIN logins l USING (email)")"
+
+# --- the laundering rule on every node ---
+CT=$(kq -c "SELECT email::text FROM users WHERE id = 1")
+CTH=$(kq -c "SELECT handle::text FROM users WHERE id = 1")
+check_eq "a ciphertext literal is refused on the coordinator (22023)" "22023" \
+	"$(PGOPTIONS="$K1" state_of "$PC" "INSERT INTO users VALUES (5000, '$CT', 'x')")"
+SHARD=$(kq -c "SELECT shard_name('users'::regclass, shardid) FROM pg_dist_shard_placement
+	JOIN pg_dist_shard USING (shardid) WHERE logicalrelid = 'users'::regclass AND nodeport = $PW1 LIMIT 1")
+check_eq "... and on a worker, from a session without the node certificate" "22023" \
+	"$(state_of "$PW1" "INSERT INTO $SHARD VALUES (5000, '$CT', 'x')")"
+OTHER=$("$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose \
+	"host=127.0.0.1 port=$PW1 dbname=app user=postgres sslmode=verify-ca sslrootcert=$TLS/ca.crt sslcert=$TLS/other.crt sslkey=$TLS/other.key" \
+	-c "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" -c "INSERT INTO $SHARD VALUES (5000, '$CT', 'x')" 2>&1)
+check "... and from one with another certificate of the same CA" \
+	grep -q -E '^(t)$' <<<"$(head -n 1 <<<"$OTHER")"
+check "... which is refused too" grep -q 'ERROR:  22023' <<<"$OTHER"
+check_eq "nothing was stored" "0" "$(kq -c "SELECT count(*) FROM users WHERE id = 5000")"
+check "with the restore switch, a ciphertext restores through the coordinator" \
+	pq "$PC" app -c "SET encrypted_column.accept_ciphertext = on" \
+	-c "INSERT INTO users VALUES (5000, '$CT', '$CTH')"
+check_eq "... byte for byte" "$CT" "$(kq -c "SELECT email::text FROM users WHERE id = 5000")"
+
+# --- TLS, and no key or plaintext in any node's files ---
+check_eq "Citus's connections to the workers use TLS, with the node certificate" "t" \
+	"$(kq -c "SELECT bool_and(result ~ '^0/[1-9]') FROM run_command_on_workers(
+		\$\$SELECT count(*) FILTER (WHERE NOT ssl OR client_dn IS DISTINCT FROM '/CN=ec-cluster-node')
+		  || '/' || count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+		  WHERE backend_type = 'client backend' AND client_port IS NOT NULL\$\$)")"
+
+# --- a worker added later ---
+cluster_start w3 "$PW3" || exit 1
+pq "$PW3" postgres -c "CREATE DATABASE app" >/dev/null && pq "$PW3" app -c "CREATE EXTENSION citus" >/dev/null
+check "a worker is added" quiet pq "$PC" app -c "SELECT citus_add_node('127.0.0.1', $PW3)"
+check_eq "... and Citus created the extension there" "1" \
+	"$(pq "$PW3" app -c "SELECT count(*) FROM pg_extension WHERE extname = 'encrypted_column'")"
+check "shards move to it" quiet pq "$PC" app -c "SELECT rebalance_table_shards(shard_transfer_mode => 'block_writes')"
+check "... which holds some of them" test "$(pq "$PC" app -c "SELECT count(*) FROM pg_dist_shard_placement WHERE nodeport = $PW3")" -gt 0
+check_eq "every row still decrypts" "$WANT" \
+	"$(OPTS="-c encrypted_column.key=$KEY2" kt "SELECT string_agg(id || '=' || decrypt(email), ',' ORDER BY id)
+		FROM users WHERE decrypt(email) = decrypt(handle) AND id < 5000")"
+
+for port in "$PC" "$PW1" "$PW2" "$PW3"; do pq "$port" app -c "CHECKPOINT" >/dev/null; done
+for node in coord w1 w2 w3; do
+	for key in "$KEY1" "$KEY2"; do
+		check "no key in the files of $node (${key:0:4}...)" \
+			bash -c "! grep -r -a -q -i -F -e '$key' '$REL_TMP/$node' '$REL_TMP/$node.log'"
+	done
+done
+for node in w1 w2 w3; do
+	check "no plaintext in the data files of $node" bash -c "! grep -r -a -q -F -e 'citus-7@example.com' '$REL_TMP/$node'"
+	check "the workers' logs show that keys came, masked ($node)" grep -q "SET LOCAL encrypted_column.key TO '\*\*\*\*" "$REL_TMP/$node.log"
+done
+
+rel_finish
