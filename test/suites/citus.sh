@@ -29,8 +29,11 @@
 #     to the workers use TLS; no key reaches any node's files (data
 #     directory with catalogs and pg_dist_* tables, WAL, logs with
 #     log_statement = 'all'), and no plaintext any worker's data files;
-#   - a worker added later gets the extension from Citus and serves the
-#     shards moved to it.
+#   - a worker added later, without the library preloaded, gets the
+#     extension from Citus and serves the shards moved to it; but with
+#     log_statement = 'all' it logs the first statement of each session,
+#     keys included, before the library is loaded: the pitfall that makes
+#     preloading on every node part of the set-up.
 # Citus is not in Debian's archive: the suite runs where it has been
 # installed for this PostgreSQL version, and reports itself skipped
 # elsewhere.
@@ -42,56 +45,10 @@ source "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || { echo "skipped: openssl is not installed"; exit 77; }
 rel_init
 
-# --- certificates: a test CA, the servers', the nodes' and a client's ---
-TLS=$REL_TMP/tls
-mkdir -p "$TLS"
-(
-	cd "$TLS" || exit 1
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ec-test-ca \
-		-keyout ca.key -out ca.crt
-	for name in server:127.0.0.1 node:ec-cluster-node other:ec-app-client; do
-		openssl req -newkey rsa:2048 -nodes -subj "/CN=${name#*:}" \
-			-keyout "${name%%:*}.key" -out "${name%%:*}.csr"
-		openssl x509 -req -in "${name%%:*}.csr" -CA ca.crt -CAkey ca.key \
-			-CAcreateserial -days 2 -out "${name%%:*}.crt"
-	done
-	chmod 0600 ./*.key
-) >"$REL_TMP/tls.log" 2>&1 || { cat "$REL_TMP/tls.log"; exit 1; }
-((EUID == 0)) && chown -R postgres: "$TLS"
-
-PC=$(free_port 55500) || exit 1
-PW1=$(free_port $((PC + 1))) || exit 1
-PW2=$(free_port $((PW1 + 1))) || exit 1
-PW3=$(free_port $((PW2 + 1))) || exit 1
-for node in coord w1 w2 w3; do
-	cluster_init "$node" <<EOF || exit 1
-shared_preload_libraries = 'citus,encrypted_column'
-max_connections = 100
-max_worker_processes = 16
-wal_level = logical
-ssl = on
-ssl_cert_file = '$TLS/server.crt'
-ssl_key_file = '$TLS/server.key'
-ssl_ca_file = '$TLS/ca.crt'
-citus.node_conninfo = 'sslmode=verify-ca sslrootcert=$TLS/ca.crt sslcert=$TLS/node.crt sslkey=$TLS/node.key'
-citus.propagate_set_commands = 'local'
-citus.enable_local_execution = off
-citus.shard_count = 8
-encrypted_column.trusted_node_cn = 'ec-cluster-node'
-log_statement = 'all'
-log_min_error_statement = error
-EOF
-done
-cluster_start coord "$PC" || exit 1
-cluster_start w1 "$PW1" || exit 1
-cluster_start w2 "$PW2" || exit 1
-for port in "$PC" "$PW1" "$PW2"; do
-	pq "$port" postgres -c "CREATE DATABASE app" || exit 1
-	pq "$port" app -c "CREATE EXTENSION citus" -c "CREATE EXTENSION encrypted_column" || exit 1
-done
-pq "$PC" app -c "SELECT citus_set_coordinator_host('127.0.0.1', $PC)" \
-	-c "SELECT citus_add_node('127.0.0.1', $PW1)" \
-	-c "SELECT citus_add_node('127.0.0.1', $PW2)" >/dev/null || exit 1
+CITUS_EXTRA_CONF="log_statement = 'all'
+log_min_error_statement = error"
+source "$(dirname "$0")/citus_lib.sh"
+citus_cluster || exit 1
 say "coordinator on $PC, workers on $PW1 and $PW2"
 
 K1="-c encrypted_column.key=$KEY1"
@@ -257,9 +214,10 @@ check_eq "Citus's connections to the workers use TLS, with the node certificate"
 		  || '/' || count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
 		  WHERE backend_type = 'client backend' AND client_port IS NOT NULL\$\$)")"
 
-# --- a worker added later ---
-cluster_start w3 "$PW3" || exit 1
-pq "$PW3" postgres -c "CREATE DATABASE app" >/dev/null && pq "$PW3" app -c "CREATE EXTENSION citus" >/dev/null
+# --- a worker added later (Citus creates the extension there) ---
+PW3=$(free_port $((PW2 + 1))) || exit 1
+# it loads the library on first use, as a node whose settings lack it would
+CITUS_NO_EXTENSION=1 CITUS_PRELOAD=citus citus_node w3 "$PW3" || exit 1
 check "a worker is added" quiet pq "$PC" app -c "SELECT citus_add_node('127.0.0.1', $PW3)"
 check_eq "... and Citus created the extension there" "1" \
 	"$(pq "$PW3" app -c "SELECT count(*) FROM pg_extension WHERE extname = 'encrypted_column'")"
@@ -272,13 +230,26 @@ check_eq "every row still decrypts" "$WANT" \
 for port in "$PC" "$PW1" "$PW2" "$PW3"; do pq "$port" app -c "CHECKPOINT" >/dev/null; done
 for node in coord w1 w2 w3; do
 	for key in "$KEY1" "$KEY2"; do
-		check "no key in the files of $node (${key:0:4}...)" \
-			bash -c "! grep -r -a -q -i -F -e '$key' '$REL_TMP/$node' '$REL_TMP/$node.log'"
+		check "no key in the data directory of $node (${key:0:4}...)" \
+			bash -c "! grep -r -a -q -i -F -e '$key' '$REL_TMP/$node'"
+	done
+done
+for node in coord w1 w2; do
+	for key in "$KEY1" "$KEY2"; do
+		check "no key in the log of $node, with log_statement = 'all' (${key:0:4}...)" \
+			bash -c "! grep -a -q -i -F -e '$key' '$REL_TMP/$node.log'"
 	done
 done
 for node in w1 w2 w3; do
 	check "no plaintext in the data files of $node" bash -c "! grep -r -a -q -F -e 'citus-7@example.com' '$REL_TMP/$node'"
+done
+for node in w1 w2; do
 	check "the workers' logs show that keys came, masked ($node)" grep -q "SET LOCAL encrypted_column.key TO '\*\*\*\*" "$REL_TMP/$node.log"
 done
+# The pitfall the README warns of: a node that loads the library only on
+# first use logs a session's first statement, which hands it the keys,
+# before the library that masks it is loaded.
+check "a node without the library preloaded writes the key to its log (why every node preloads it)" \
+	grep -a -q -F -e "$KEY2" "$REL_TMP/w3.log"
 
 rel_finish
