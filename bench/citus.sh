@@ -57,6 +57,7 @@ for kind in text encrypted_text encrypted_text_det; do
 		timed -c "INSERT INTO t_$kind SELECT g, 'user' || g || '@example.com' FROM generate_series(1, $ROWS) g"
 	done | median >"$REL_TMP/ins"
 	INS[$kind]=$(cat "$REL_TMP/ins")
+	check_eq "t_$kind holds $ROWS rows" "$ROWS" "$(pq "$PC" app -c "SELECT count(*) FROM t_$kind")"
 	for ((r = 0; r < REPS; r++)); do
 		timed -c "BEGIN" -c "SELECT count(*) FROM t_$kind WHERE $filter" -c "COMMIT"
 	done | median >"$REL_TMP/agg"
