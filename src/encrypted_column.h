@@ -117,6 +117,7 @@ extern void ec_redact_install(void);
 extern char *ec_trusted_node_cn;
 extern bool ec_citus_keys_in_flight;
 extern bool ec_trusted_node_session(void);
+extern bool ec_node_may_ship(void);
 extern void ec_citus_keys_changed(void);
 extern void ec_scaleout_install(void);
 

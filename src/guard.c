@@ -41,6 +41,7 @@
 #include "utils/typcache.h"
 
 #include "compat.h"
+#include "encrypted_column.h"
 #include "redact.h"
 
 /* The extension's types: one line per type. */
@@ -275,7 +276,10 @@ check_new_statistics(Oid statoid)
 				 errhint("Create the statistics on the encrypted column itself, or on an expression that does not read encrypted values.")));
 }
 
-/* object_access_hook: check statistics objects as they are created. */
+/*
+ * object_access_hook: check statistics objects as they are created, and
+ * functions before they run (scaleout.c).
+ */
 static void
 guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					int subId, void *arg)
@@ -284,6 +288,8 @@ guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		prev_object_access(access, classId, objectId, subId, arg);
 	if (access == OAT_POST_CREATE && classId == StatisticExtRelationId)
 		check_new_statistics(objectId);
+	else if (access == OAT_FUNCTION_EXECUTE)
+		ec_citus_check_execute(objectId);
 }
 
 /* Install the hook; called once from _PG_init. */

@@ -138,9 +138,20 @@ typedef struct KeyScan
 	bool		by_param;		/* a value is a bound parameter ($n) */
 } KeyScan;
 
+/* Length of the run of hex digits at s (0 if s does not start one). */
+int
+ec_hex_run(const char *s)
+{
+	int			n = 0;
+
+	while (isxdigit((unsigned char) s[n]))
+		n++;
+	return n;
+}
+
 /* Is this a name in the extension's prefix (names are case-insensitive)? */
-static bool
-is_key_guc(const char *name)
+bool
+ec_is_extension_guc(const char *name)
 {
 	size_t		len = strlen(KEY_PREFIX);
 
@@ -213,8 +224,8 @@ add_token(KeyScan *s, int tok, int loc)
  * A DO block's or a function's body is a string constant the scanner
  * cannot read as SQL (it may be PL/pgSQL, or another language); a key
  * written in it (PERFORM set_config(...), EXECUTE 'SET ...') can only be
- * known by its form: runs of 16 or more hex digits (keys have 64, key ids
- * 8) are masked.
+ * known by its form: runs of EC_MIN_SECRET_HEX_RUN or more hex digits
+ * are masked.
  */
 static void
 add_body(KeyScan *s, int loc)
@@ -223,11 +234,9 @@ add_body(KeyScan *s, int loc)
 
 	for (int i = 0; t[i] != '\0';)
 	{
-		int			n = 0;
+		int			n = ec_hex_run(t + i);
 
-		while (isxdigit((unsigned char) t[i + n]))
-			n++;
-		if (n >= 16)
+		if (n >= EC_MIN_SECRET_HEX_RUN)
 			add_range(s, loc + i, n, false);
 		i += n > 0 ? n : 1;
 	}
@@ -283,12 +292,12 @@ param_walker(Node *node, ParamSearch *ps)
 		bool		key = true;
 
 		if (IsA(name, Const) && !((Const *) name)->constisnull)
-			key = is_key_guc(TextDatumGetCString(((Const *) name)->constvalue));
+			key = ec_is_extension_guc(TextDatumGetCString(((Const *) name)->constvalue));
 		else if (IsA(name, Param) && ((Param *) name)->paramid <= list_length(ps->names))
 		{
 			char	   *v = list_nth(ps->names, ((Param *) name)->paramid - 1);
 
-			key = (v == NULL || is_key_guc(v));
+			key = (v == NULL || ec_is_extension_guc(v));
 		}
 		if (key && IsA(value, Param) && ((Param *) value)->paramid <= MAX_ARGS)
 			ps->marked[((Param *) value)->paramid - 1] = true;
@@ -352,7 +361,7 @@ finish_call(KeyScan *s, bool at_end)
 	}
 	/* set_config: the name is the first argument, the value the second */
 	key = s->named || s->nargs == 0 || !s->arg_sconst[0] ||
-		is_key_guc(s->arg_value[0]);
+		ec_is_extension_guc(s->arg_value[0]);
 	keep = s->named ? 0 : 1;
 	if (!key)
 	{
@@ -415,7 +424,7 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 				}
 				return;
 			}
-			if (s->name_empty || !(s->name_unknown || is_key_guc(s->name)))
+			if (s->name_empty || !(s->name_unknown || ec_is_extension_guc(s->name)))
 			{
 				s->state = ST_IDLE;
 				break;			/* look at this token afresh */
@@ -587,7 +596,7 @@ ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
 	scanner_finish(yyscanner);
 	*open_from = -1;
 	if (s.state == ST_NAME && !s.name_empty &&
-		(s.name_unknown || is_key_guc(s.name)))
+		(s.name_unknown || ec_is_extension_guc(s.name)))
 		*open_from = len;
 	else if (s.state == ST_VALUE)
 		*open_from = s.open_from >= 0 ? s.open_from : len;

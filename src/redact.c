@@ -56,8 +56,6 @@
 #include "encrypted_column.h"
 #include "redact.h"
 
-#define MIN_SECRET_HEX_RUN	16
-
 static emit_log_hook_type prev_emit_log_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
@@ -92,19 +90,13 @@ static EcMaskRange *scanned_ranges = NULL;
 static int	scanned_n = 0;
 static bool scanned_by_param = false;
 
-/* Is c a hex digit? */
-static bool
-is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /*
- * Overwrite every run of MIN_SECRET_HEX_RUN or more hex digits with '*',
+ * Overwrite every run of EC_MIN_SECRET_HEX_RUN or more hex digits with '*',
  * in place.  Keys are 64 hex digits (the key settings accept nothing
  * else); key ids have 8.  Used only in messages about a statement that
  * the scanner found to set a key, where a key bound as a parameter can
- * show up without being in the text.
+ * show up without being in the text, and while a transaction's keys are
+ * in Citus's hands (scaleout.c).
  */
 static void
 mask_hex_runs(char *s)
@@ -115,11 +107,9 @@ mask_hex_runs(char *s)
 		return;
 	while (s[i] != '\0')
 	{
-		size_t		n = 0;
+		size_t		n = ec_hex_run(s + i);
 
-		while (is_hex(s[i + n]))
-			n++;
-		if (n >= MIN_SECRET_HEX_RUN)
+		if (n >= EC_MIN_SECRET_HEX_RUN)
 			memset(s + i, '*', n);
 		i += n > 0 ? n : 1;
 	}
@@ -493,21 +483,8 @@ copy_into_encrypted(CopyStmt *stmt)
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid))
 		return false;
-	for (AttrNumber attnum = 1;; attnum++)
-	{
-		HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
-										   Int16GetDatum(attnum));
-		Form_pg_attribute att;
-		bool		found;
-
-		if (!HeapTupleIsValid(tuple))
-			return false;
-		att = (Form_pg_attribute) GETSTRUCT(tuple);
-		found = !att->attisdropped && ec_type_holds_encrypted(att->atttypid);
-		ReleaseSysCache(tuple);
-		if (found)
-			return true;
-	}
+	/* the table's row type, whose columns guard.c looks through */
+	return ec_type_holds_encrypted(get_rel_type_id(relid));
 }
 
 /*

@@ -21,6 +21,15 @@ typedef struct EcMaskRange
 	bool		quote;			/* write '***' rather than *** */
 } EcMaskRange;
 
+/*
+ * Where a key can only be known by its form (a DO block's body, messages
+ * about a statement that sets a key by parameter), runs of this many hex
+ * digits or more are masked: keys have 64, key ids 8.
+ */
+#define EC_MIN_SECRET_HEX_RUN	16
+
+extern int	ec_hex_run(const char *s);
+extern bool ec_is_extension_guc(const char *name);
 extern int	ec_find_key_values(const char *text, int len, int *open_from,
 							   bool *by_param, EcMaskRange **ranges);
 extern void ec_apply_ranges(char *text, int len, const EcMaskRange *ranges,
@@ -33,5 +42,6 @@ extern void ec_apply_ranges(char *text, int len, const EcMaskRange *ranges,
 extern void ec_citus_before_statement(ProcessUtility_hook_type next);
 extern bool ec_citus_forward_set(VariableSetStmt *stmt,
 								 ProcessUtility_hook_type next);
+extern void ec_citus_check_execute(Oid funcid);
 
 #endif							/* EC_REDACT_H */

@@ -20,26 +20,49 @@
  *	- Values already encrypted.  The coordinator encrypts literals and
  *	  parameters, then ships each value in the shard query as its
  *	  ciphertext text form, which a worker's input function would refuse
- *	  (the laundering rule).  A worker accepts it only from a session
- *	  that authenticated with the cluster's node certificate: a TLS client
- *	  certificate that the server verified against its ssl_ca_file and
- *	  whose common name is encrypted_column.trusted_node_cn (a
- *	  postgresql.conf setting).  That is a fact of the connection, which a
- *	  client without the node's private key cannot forge; what the node
- *	  ships has passed the coordinator's own rules.
+ *	  (the laundering rule).  A worker accepts it only when three things
+ *	  hold:
+ *	  - the session authenticated with the cluster's node certificate: a
+ *		TLS client certificate that the server verified against its
+ *		ssl_ca_file and whose common name is
+ *		encrypted_column.trusted_node_cn (a postgresql.conf setting), a fact
+ *		of the connection that a client without the node's private key
+ *		cannot forge;
+ *	  - the value is a literal or a parameter of the statement as the node
+ *		received it: the input function is called while no planner,
+ *		executor, DO block or procedural function of the session runs.
+ *		Whatever a shard query computes (a cast from a text column, an
+ *		inlined function, a trigger) follows the one-server rule, so a
+ *		pushed-down expression cannot launder a ciphertext on a worker;
+ *	  - the statement came from Citus, not from a client: Citus's functions
+ *		that send a client's SQL text to other nodes over these
+ *		connections (run_command_on_workers() and the like) are refused to
+ *		roles that could not turn the restore switch on anyway.
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "commands/extension.h"
+#include "executor/executor.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
+#include "optimizer/planner.h"
 #include "tcop/dest.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "compat.h"
 #include "encrypted_column.h"
@@ -121,6 +144,20 @@ guard_citus_logging(void)
 }
 
 /*
+ * How many planners, executor runs, DO blocks and (in a node's session)
+ * procedural functions of this backend are running.  Zero while a
+ * statement is parsed and its parameters are read.
+ */
+static int	computing = 0;
+
+static planner_hook_type prev_planner = NULL;
+static ExecutorRun_hook_type prev_executor_run = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+/*
  * Is this session a cluster node's connection, authenticated with the
  * node certificate?
  */
@@ -135,6 +172,199 @@ ec_trusted_node_session(void)
 #else
 	return false;
 #endif
+}
+
+/*
+ * May the input function take this ciphertext text form as it is?  Only
+ * in a node's session, and only for a literal or parameter of the
+ * statement as the node received it (see the header).
+ */
+bool
+ec_node_may_ship(void)
+{
+	return computing == 0 && ec_trusted_node_session();
+}
+
+/* planner_hook: count the planner (it inlines SQL functions). */
+static PlannedStmt *
+counting_planner(Query *parse, const char *query_string, int cursorOptions,
+				 ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+
+	computing++;
+	PG_TRY();
+	{
+		if (prev_planner)
+			result = prev_planner(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		computing--;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* ExecutorRun_hook: count the executor while it computes. */
+static void
+counting_executor_run(QueryDesc *queryDesc, ScanDirection direction,
+					  uint64 count, bool execute_once)
+{
+	computing++;
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		computing--;
+	}
+	PG_END_TRY();
+}
+
+/* ExecutorFinish_hook: AFTER triggers run here. */
+static void
+counting_executor_finish(QueryDesc *queryDesc)
+{
+	computing++;
+	PG_TRY();
+	{
+		if (prev_executor_finish)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		computing--;
+	}
+	PG_END_TRY();
+}
+
+/* ProcessUtility_hook: count DO blocks, whose code runs outside any executor. */
+static void
+counting_process_utility(PlannedStmt *pstmt, const char *queryString,
+						 bool readOnlyTree, ProcessUtilityContext context,
+						 ParamListInfo params, QueryEnvironment *queryEnv,
+						 DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		counted = IsA(pstmt->utilityStmt, DoStmt);
+
+	if (counted)
+		computing++;
+	PG_TRY();
+	{
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (counted)
+			computing--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * needs_fmgr_hook: in a node's session, watch procedural functions
+ * (triggers, deferred ones at commit among them, run their code outside
+ * any executor).  Other sessions are not affected.
+ */
+static bool
+counting_needs_fmgr_hook(Oid fn_oid)
+{
+	bool		procedural = false;
+
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
+		return true;
+	if (ec_trusted_node_session())
+	{
+		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+
+		if (HeapTupleIsValid(tuple))
+		{
+			Oid			lang = ((Form_pg_proc) GETSTRUCT(tuple))->prolang;
+
+			procedural = lang != INTERNALlanguageId && lang != ClanguageId &&
+				lang != SQLlanguageId;
+			ReleaseSysCache(tuple);
+		}
+	}
+	return procedural;
+}
+
+/* fmgr_hook: count the procedural functions that needs_fmgr_hook chose. */
+static void
+counting_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+{
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, private);
+	if (event == FHET_START)
+		computing++;
+	else if (event == FHET_END || event == FHET_ABORT)
+		computing--;
+}
+
+/*
+ * Citus's functions that run SQL text written by their caller on other
+ * nodes, over connections that authenticate with the node certificate.
+ */
+static const char *const command_shippers[] = {
+	"run_command_on_workers",
+	"run_command_on_placements",
+	"run_command_on_colocated_placements",
+	"run_command_on_shards",
+	"run_command_on_all_nodes",
+	"run_command_on_coordinator",
+	"master_run_on_worker",
+};
+
+/*
+ * Object access check before a function runs: refuse Citus's command
+ * shippers to a role that could not turn the restore switch on, where
+ * nodes trust the node certificate.  The function is known by catalog
+ * facts: its name in pg_catalog, and membership of the citus extension.
+ */
+void
+ec_citus_check_execute(Oid funcid)
+{
+	char	   *name;
+	bool		shipper = false;
+	Oid			ext;
+
+	if (ec_trusted_node_cn == NULL || ec_trusted_node_cn[0] == '\0')
+		return;
+	name = get_func_name(funcid);
+	if (name == NULL)
+		return;
+	for (int i = 0; i < (int) lengthof(command_shippers); i++)
+		if (strcmp(name, command_shippers[i]) == 0)
+			shipper = true;
+	if (!shipper || get_func_namespace(funcid) != PG_CATALOG_NAMESPACE)
+		return;
+	ext = getExtensionOfObject(ProcedureRelationId, funcid);
+	if (!OidIsValid(ext) || strcmp(get_extension_name(ext), "citus") != 0)
+		return;
+	if (superuser() ||
+		pg_parameter_aclcheck("encrypted_column.accept_ciphertext", GetUserId(),
+							  ACL_SET) == ACLCHECK_OK)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for function %s", name),
+			 errdetail("Cluster nodes accept ciphertext text forms from the connections this function uses, "
+					   "so it would let its caller store a copied ciphertext."),
+			 errhint("Only superusers and roles granted SET on encrypted_column.accept_ciphertext may run it.")));
 }
 
 /*
@@ -156,15 +386,17 @@ citus_propagates(void)
 
 /*
  * Run "SET LOCAL name TO 'value'" through the rest of the utility hook
- * chain (Citus's among them), with a text that carries the value, then
- * wipe that text.
+ * chain (Citus's among them), with a text that carries the value.  value
+ * is a palloc'd copy that this function wipes and frees, with the text
+ * and the quoted copy, on every path.
  */
 static void
-set_local_for_citus(VariableSetStmt *stmt, const char *name, const char *value,
+set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
 					ProcessUtility_hook_type next)
 {
 	PlannedStmt *pstmt = makeNode(PlannedStmt);
 	StringInfoData sql;
+	char	   *quoted = NULL;
 
 	pstmt->commandType = CMD_UTILITY;
 	pstmt->canSetTag = false;
@@ -172,21 +404,30 @@ set_local_for_citus(VariableSetStmt *stmt, const char *name, const char *value,
 	pstmt->stmt_location = -1;
 	pstmt->stmt_len = 0;
 
+	/* sized once, so that no outgrown copy of the text is left unwiped */
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SET LOCAL %s TO ", name);
-	appendStringInfoString(&sql, quote_literal_cstr(value));
+	enlargeStringInfo(&sql, strlen(name) + 2 * strlen(value) + 32);
 
 	forwarding = true;
 	PG_TRY();
 	{
-		next(pstmt, sql.data, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+		quoted = quote_literal_cstr(value);
+		appendStringInfo(&sql, "SET LOCAL %s TO %s", name, quoted);
+		next(pstmt, sql.data, true, PROCESS_UTILITY_QUERY, NULL, NULL,
 			 None_Receiver, NULL);
 	}
 	PG_FINALLY();
 	{
 		forwarding = false;
-		ec_wipe(sql.data, sql.len);
+		if (quoted != NULL)
+		{
+			ec_wipe(quoted, strlen(quoted));
+			pfree(quoted);
+		}
+		ec_wipe(sql.data, sql.maxlen);
 		pfree(sql.data);
+		ec_wipe(value, strlen(value));
+		pfree(value);
 	}
 	PG_END_TRY();
 	ec_citus_keys_in_flight = true;
@@ -205,15 +446,18 @@ refuse_while_logging(void)
 				 errhint("Turn citus.log_remote_commands off for transactions that use the keys.")));
 }
 
-/* A SET LOCAL statement for one key setting, with its value. */
+/*
+ * A SET LOCAL statement for one key setting, with its value (not copied:
+ * set_local_for_citus wipes it).
+ */
 static VariableSetStmt *
-make_set_local(const char *name, const char *value)
+make_set_local(const char *name, char *value)
 {
 	VariableSetStmt *stmt = makeNode(VariableSetStmt);
 	A_Const    *arg = makeNode(A_Const);
 
 	arg->val.sval.type = T_String;
-	arg->val.sval.sval = pstrdup(value);
+	arg->val.sval.sval = value;
 	arg->location = -1;
 	stmt->kind = VAR_SET_VALUE;
 	stmt->name = pstrdup(name);
@@ -242,7 +486,6 @@ ec_citus_before_statement(ProcessUtility_hook_type next)
 
 		set_local_for_citus(make_set_local("encrypted_column.previous_keys", value),
 							"encrypted_column.previous_keys", value, next);
-		ec_wipe(value, strlen(value));
 	}
 	if (ec_key_guc != NULL && ec_key_guc[0] != '\0')
 	{
@@ -250,7 +493,6 @@ ec_citus_before_statement(ProcessUtility_hook_type next)
 
 		set_local_for_citus(make_set_local("encrypted_column.key", value),
 							"encrypted_column.key", value, next);
-		ec_wipe(value, strlen(value));
 	}
 	keys_sent = true;
 	sent_subxact = GetCurrentSubTransactionId();
@@ -260,8 +502,9 @@ ec_citus_before_statement(ProcessUtility_hook_type next)
  * A client's own SET LOCAL of a setting in the extension's prefix, in a
  * transaction block that Citus propagates: Citus would send the client's
  * statement text, which is masked by then.  Run it with a text made from
- * the parse tree instead.  Returns false when the statement is not one of
- * these, and the caller runs it as usual.
+ * the parse tree instead (a name that needs quoting is left as it is: no
+ * setting of the extension has one).  Returns false when the statement is
+ * not one of these, and the caller runs it as usual.
  */
 bool
 ec_citus_forward_set(VariableSetStmt *stmt, ProcessUtility_hook_type next)
@@ -269,8 +512,9 @@ ec_citus_forward_set(VariableSetStmt *stmt, ProcessUtility_hook_type next)
 	char	   *value;
 
 	if (forwarding || stmt->kind != VAR_SET_VALUE || !stmt->is_local ||
-		stmt->name == NULL ||
-		strncmp(stmt->name, "encrypted_column.", strlen("encrypted_column.")) != 0 ||
+		stmt->name == NULL || !ec_is_extension_guc(stmt->name) ||
+		strspn(stmt->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+		strlen(stmt->name) ||
 		!citus_propagates())
 		return false;
 	refuse_while_logging();
@@ -278,7 +522,6 @@ ec_citus_forward_set(VariableSetStmt *stmt, ProcessUtility_hook_type next)
 	if (value == NULL)
 		return false;
 	set_local_for_citus(stmt, stmt->name, value, next);
-	ec_wipe(value, strlen(value));
 	/* the other key setting may not have been handed over yet */
 	keys_sent = false;
 	return true;
@@ -319,7 +562,10 @@ scaleout_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		sent_subxact = parentSubid;
 }
 
-/* Register the setting and the callbacks; called once from _PG_init. */
+/*
+ * Register the setting, the callbacks and the counting hooks; called once
+ * from _PG_init.
+ */
 void
 ec_scaleout_install(void)
 {
@@ -334,4 +580,17 @@ ec_scaleout_install(void)
 							   NULL, NULL, NULL);
 	RegisterXactCallback(scaleout_xact_callback, NULL);
 	RegisterSubXactCallback(scaleout_subxact_callback, NULL);
+
+	prev_planner = planner_hook;
+	planner_hook = counting_planner;
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = counting_executor_run;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = counting_executor_finish;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = counting_process_utility;
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = counting_needs_fmgr_hook;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = counting_fmgr_hook;
 }

@@ -9,7 +9,8 @@
  * Text coming in is plaintext and is encrypted here.  Text that starts
  * with the ciphertext prefix is refused unless the session has set
  * encrypted_column.accept_ciphertext, so a stolen ciphertext cannot be
- * laundered through an ordinary insert; with the switch on it must be a
+ * laundered through an ordinary insert (a Citus node's shipped values are
+ * the one other exception, see scaleout.c); with the switch on it must be a
  * well-formed envelope and is stored as it is.  Text going out is always
  * the ciphertext text form.  The binary path carries envelopes only.
  */
@@ -63,18 +64,19 @@ ciphertext_in(const ec_type *type, const char *str, size_t len,
 
 /*
  * The single way in from text: encrypt plaintext, or take a ciphertext text
- * form when the restore switch is on.
+ * form when the restore switch is on, or when the input function reads a
+ * value that a cluster node shipped (ec_node_may_ship, scaleout.c).
  */
 static struct varlena *
 text_to_encrypted(const ec_type *type, const char *str, size_t len,
-				  Node *escontext)
+				  bool input_function, Node *escontext)
 {
 	ErrorContextCallback *saved_context;
 	struct varlena *result;
 
 	if (ec_text_has_prefix(str, len))
 	{
-		if (!ec_accept_ciphertext && !ec_trusted_node_session())
+		if (!ec_accept_ciphertext && !(input_function && ec_node_may_ship()))
 			ereturn(escontext, NULL,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("input looks like an %s ciphertext", type->name),
@@ -105,7 +107,7 @@ type_in(FunctionCallInfo fcinfo, const ec_type *type)
 	char	   *str = PG_GETARG_CSTRING(0);
 	struct varlena *result;
 
-	result = text_to_encrypted(type, str, strlen(str), EC_ESCONTEXT(fcinfo));
+	result = text_to_encrypted(type, str, strlen(str), true, EC_ESCONTEXT(fcinfo));
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_POINTER(result);
@@ -193,7 +195,7 @@ encrypted_text_send(PG_FUNCTION_ARGS)
 static struct varlena *
 cast_plain(const char *plain, size_t len, void *arg)
 {
-	return text_to_encrypted((const ec_type *) arg, plain, len, NULL);
+	return text_to_encrypted((const ec_type *) arg, plain, len, false, NULL);
 }
 
 /* Cast from text and varchar to encrypted_text: the input function's rules. */

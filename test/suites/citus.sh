@@ -24,7 +24,11 @@
 #     on the coordinator without the restore switch, and on a worker from
 #     any session that did not authenticate with the node certificate
 #     (none, or a certificate of another name from the same CA); with the
-#     switch, a restore through the coordinator works;
+#     switch, a restore through the coordinator works; an ordinary role
+#     cannot launder through what the coordinator ships: a pushed-down cast
+#     of a text column or a composite's I/O conversion is refused on the
+#     worker, a SQL function's literal where it is inlined, and Citus's functions that send
+#     SQL text to other nodes are refused to it;
 #   - citus.log_remote_commands cannot print the keys; Citus's connections
 #     to the workers use TLS; no key reaches any node's files (data
 #     directory with catalogs and pg_dist_* tables, WAL, logs with
@@ -141,6 +145,9 @@ check "... and say why" grep -q 'only inside a transaction block' \
 check_eq "a key handed in with SET LOCAL reaches the workers too" "39" \
 	"$(pq "$PC" app -c "BEGIN" -c "SET LOCAL encrypted_column.key = '$KEY1'" \
 		-c "SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'" -c "COMMIT")"
+check_eq "... also with a quoted name in other case" "39" \
+	"$(pq "$PC" app -c "BEGIN" -c "SET LOCAL \"Encrypted_Column\".\"KEY\" = '$KEY1'" \
+		-c "SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'" -c "COMMIT")"
 
 # --- citus.log_remote_commands cannot print the keys ---
 check_eq "keys are not handed over while citus.log_remote_commands is on (42501)" "42501" \
@@ -206,6 +213,44 @@ check "with the restore switch, a ciphertext restores through the coordinator" \
 	pq "$PC" app -c "SET encrypted_column.accept_ciphertext = on" \
 	-c "INSERT INTO users VALUES (5000, '$CT', '$CTH')"
 check_eq "... byte for byte" "$CT" "$(kq -c "SELECT email::text FROM users WHERE id = 5000")"
+
+# --- no laundering through what Citus ships, by an ordinary role ---
+kq <<EOF >/dev/null || exit 1
+CREATE ROLE app_user LOGIN;
+GRANT ALL ON users TO app_user;
+CREATE TYPE wrapped AS (c encrypted_text);
+CREATE TABLE stolen (id int PRIMARY KEY, t text);
+SELECT create_distributed_table('stolen', 'id', colocate_with => 'users');
+INSERT INTO stolen VALUES (1, '$CT'), (2, '$CT');
+GRANT ALL ON stolen TO app_user;
+GRANT CREATE ON SCHEMA public TO app_user;
+EOF
+# as app_user, with the key; the error must come from a worker
+on_worker_refused() {
+	local out
+	out=$(PGOPTIONS="$K1" "$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose -h "$REL_TMP" \
+		-p "$PC" -U app_user -d app -c "$1" 2>&1)
+	grep -q '^ERROR:  22023' <<<"$out" && grep -q 'while executing command on' <<<"$out"
+}
+check "a pushed-down cast of a text column is refused on the worker (22023)" on_worker_refused \
+	"INSERT INTO users SELECT id + 6000, t::encrypted_text, t::encrypted_text_det FROM stolen"
+check "... so is a pushed-down composite I/O conversion" on_worker_refused \
+	"INSERT INTO users (id, email) SELECT id + 6100, (('(' || t || ')')::wrapped).c FROM stolen"
+check_eq "... and a SQL function's ciphertext literal (22023)" "22023" "$(PGOPTIONS="$K1" ROLE=app_user state_of "$PC" \
+	"SET check_function_bodies = off;
+	 CREATE FUNCTION launder(int) RETURNS encrypted_text IMMUTABLE LANGUAGE sql
+	   AS \$\$SELECT '$CT'::encrypted_text\$\$;
+	 INSERT INTO users (id, email) SELECT id + 6200, launder(id) FROM stolen")"
+check_eq "run_command_on_shards() is refused to an ordinary role (42501)" "42501" \
+	"$(ROLE=app_user state_of "$PC" "SELECT run_command_on_shards('users',
+		\$\$INSERT INTO %s VALUES (6300, '$CT', '$CTH')\$\$)")"
+check_eq "... and run_command_on_workers()" "42501" \
+	"$(ROLE=app_user state_of "$PC" "SELECT run_command_on_workers('SELECT 1')")"
+check_eq "... and so are Citus's monitoring functions that use them (the price)" "42501" \
+	"$(ROLE=app_user state_of "$PC" "SELECT count(*) FROM citus_stat_activity")"
+check_eq "nothing was stored" "0" "$(kq -c "SELECT count(*) FROM users WHERE id >= 6000")"
+check "a superuser may still run commands on the workers" \
+	quiet kq -c "SELECT run_command_on_workers('SELECT 1')"
 
 # --- TLS, and no key or plaintext in any node's files ---
 check_eq "Citus's connections to the workers use TLS, with the node certificate" "t" \
