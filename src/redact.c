@@ -787,6 +787,10 @@ redact_process_utility(PlannedStmt *pstmt, const char *queryString,
 					   QueryCompletion *qc)
 {
 	mask_statement(queryString);
+	/* (SET may turn the logging off again; ending the transaction is fine) */
+	if (!IsA(pstmt->utilityStmt, VariableSetStmt) &&
+		!IsA(pstmt->utilityStmt, TransactionStmt))
+		ec_citus_check_logging();
 	if (IsA(pstmt->utilityStmt, VariableSetStmt) &&
 		ec_citus_forward_set((VariableSetStmt *) pstmt->utilityStmt,
 							 next_process_utility))

@@ -43,5 +43,6 @@ extern void ec_citus_before_statement(ProcessUtility_hook_type next);
 extern bool ec_citus_forward_set(VariableSetStmt *stmt,
 								 ProcessUtility_hook_type next);
 extern void ec_citus_check_execute(Oid funcid);
+extern void ec_citus_check_logging(void);
 
 #endif							/* EC_REDACT_H */

@@ -98,6 +98,8 @@ static bool forwarding = false;
 static struct config_bool *citus_log_remote = NULL;
 static GucBoolCheckHook prev_log_remote_check = NULL;
 
+static void refuse_while_logging(void);
+
 static bool
 check_log_remote(bool *newval, void **extra, GucSource source)
 {
@@ -408,6 +410,8 @@ set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
 	initStringInfo(&sql);
 	enlargeStringInfo(&sql, strlen(name) + 2 * strlen(value) + 32);
 
+	/* from here on messages may quote the text: mask key-shaped runs */
+	ec_citus_keys_in_flight = true;
 	forwarding = true;
 	PG_TRY();
 	{
@@ -430,7 +434,21 @@ set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
 		pfree(value);
 	}
 	PG_END_TRY();
-	ec_citus_keys_in_flight = true;
+}
+
+/*
+ * Before a statement, while this transaction's keys are in Citus's hands:
+ * Citus sends them again to each worker session it opens, so
+ * citus.log_remote_commands must still be off.  The check hook stops it
+ * being set; this catches a value restored without a check (RESET, SET
+ * ... TO DEFAULT, ROLLBACK TO, a function's SET clause) before the next
+ * statement can open a connection.
+ */
+void
+ec_citus_check_logging(void)
+{
+	if (ec_citus_keys_in_flight && !forwarding)
+		refuse_while_logging();
 }
 
 /* Hand no key over while Citus prints the commands it sends. */
@@ -474,6 +492,7 @@ make_set_local(const char *name, char *value)
 void
 ec_citus_before_statement(ProcessUtility_hook_type next)
 {
+	ec_citus_check_logging();
 	if (keys_sent || forwarding || !citus_propagates())
 		return;
 	if ((ec_key_guc == NULL || ec_key_guc[0] == '\0') &&

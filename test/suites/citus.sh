@@ -24,7 +24,8 @@
 #     on the coordinator without the restore switch, and on a worker from
 #     any session that did not authenticate with the node certificate
 #     (none, or a certificate of another name from the same CA); with the
-#     switch, a restore through the coordinator works; an ordinary role
+#     switch, a restore through the coordinator works (also refused: TLS
+#     with no certificate, or with a name that extends the trusted one); an ordinary role
 #     cannot launder through what the coordinator ships: a pushed-down cast
 #     of a text column or a composite's I/O conversion is refused on the
 #     worker, a SQL function's literal where it is inlined, and Citus's functions that send
@@ -67,6 +68,9 @@ quiet() {
 	local out
 	out=$("$@" 2>&1) || { printf '%s\n' "$out"; return 1; }
 }
+# SQLSTATE of the first error of a statement on the coordinator, with the
+# options in $OPTS
+state_of_opts() { PGOPTIONS="${OPTS:-$K1}" state_of "$PC" "$1"; }
 # SQLSTATE of the first error of a statement, or "none"
 state_of() {
 	local out
@@ -109,17 +113,17 @@ check "INSERT into a reference table" kq -c "INSERT INTO codes VALUES (1, 'code-
 WANT=$(kq -c "SELECT string_agg(id || '=' || 'citus-' || (id % 100) || '@example.com', ',' ORDER BY id)
 	FROM (SELECT generate_series(1, 13) UNION ALL SELECT generate_series(101, 113)
 	      UNION ALL SELECT generate_series(1001, 1013)) s(id)")
+[[ -n $WANT ]] || exit 1
 check_eq "every row decrypts to what was written, once (both types)" "$WANT" \
 	"$(kt "SELECT string_agg(id || '=' || decrypt(email), ',' ORDER BY id)
 		FROM users WHERE decrypt(email) = decrypt(handle)")"
-check_eq "the pushed-down copy holds the same envelopes" "0" \
-	"$(kq -c "SELECT count(*) FROM users u JOIN users_copy c USING (id)
-		WHERE u.email::text <> c.email::text OR u.handle::text <> c.handle::text")"
-check_eq "a reference table's placements are byte-identical on every node" "1" \
-	"$(kq -c "SELECT count(DISTINCT result) FROM run_command_on_placements('codes',
+check_eq "the pushed-down copy holds the same envelopes (differing/rows)" "0/26" \
+	"$(kq -c "SELECT count(*) FILTER (WHERE u.email::text <> c.email::text OR u.handle::text <> c.handle::text)
+		|| '/' || count(*) FROM users u JOIN users_copy c USING (id)")"
+check_eq "a reference table's three placements are byte-identical (placements/read/distinct)" "3/true/1" \
+	"$(kq -c "SELECT count(*) || '/' || bool_and(success) || '/' || count(DISTINCT result)
+		FROM run_command_on_placements('codes',
 		\$\$SELECT md5(string_agg(label::text, ',' ORDER BY code)) FROM %s\$\$)")"
-check_eq "... and there are three of them" "3" \
-	"$(kq -c "SELECT count(*) FROM run_command_on_placements('codes', 'SELECT 1 FROM %s LIMIT 1')")"
 
 # --- decrypt() on the shards ---
 check_eq "decrypt() in a router query" "citus-7@example.com" \
@@ -150,12 +154,27 @@ check_eq "... also with a quoted name in other case" "39" \
 		-c "SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'" -c "COMMIT")"
 
 # --- citus.log_remote_commands cannot print the keys ---
-check_eq "keys are not handed over while citus.log_remote_commands is on (42501)" "42501" \
-	"$(PGOPTIONS="$K1 -c citus.log_remote_commands=on" state_of "$PC" \
-		"BEGIN; SELECT count(*) FROM users; COMMIT")"
-check_eq "... nor can it be turned on once they are (set_config)" "42501" \
-	"$(PGOPTIONS="$K1" state_of "$PC" "BEGIN; SELECT count(*) FROM users;
+# everything the client is sent, NOTICEs included: no command Citus
+# issued that sets a key may show, nor any part of the key
+printed_nothing() {
+	! grep -q -i -E "issuing.*encrypted_column|${KEY1:0:16}|${KEY1:16:16}|${KEY1:32:16}|${KEY1:48:16}" <<<"$1"
+}
+OUT=$(OPTS="$K1 -c citus.log_remote_commands=on" said "BEGIN; SELECT count(*) FROM users; COMMIT")
+check "keys are not handed over while citus.log_remote_commands is on (42501)" grep -q 42501 <<<"$(
+	OPTS="$K1 -c citus.log_remote_commands=on" state_of_opts "BEGIN; SELECT count(*) FROM users; COMMIT")"
+check "... and no key was printed" printed_nothing "$OUT"
+check "... nor can it be turned on once they are (set_config, 42501)" grep -q 42501 <<<"$(
+	OPTS="$K1" state_of_opts "BEGIN; SELECT count(*) FROM users;
 		SELECT set_config('citus.log_remote_commands', 'on', true); COMMIT")"
+# (one statement per message: Citus forwards a SET LOCAL with its whole
+# query string)
+OUT=$(PGOPTIONS="$K1 -c citus.log_remote_commands=on" "$PG_BINDIR/psql" -X -q -A -t \
+	-v VERBOSITY=verbose -v ON_ERROR_STOP=1 -h "$REL_TMP" -p "$PC" -U postgres -d app \
+	-c "BEGIN" -c "SET LOCAL citus.log_remote_commands = off" -c "SELECT count(*) FROM users" \
+	-c "RESET citus.log_remote_commands" -c "SELECT count(*) FROM codes" -c "COMMIT" 2>&1)
+check "... nor come back on by RESET before the next statement (42501)" grep -q 'ERROR:  42501' <<<"$OUT"
+check "... and no key was printed" printed_nothing "$OUT"
+check "... while Citus's commands were being printed (control)" grep -q 'issuing ROLLBACK' <<<"$OUT"
 
 # --- rotation in batches ---
 K2OPTS="-c encrypted_column.key=$KEY2 -c encrypted_column.previous_keys=$KEY1"
@@ -196,6 +215,7 @@ check_eq "co-located tables join on it" "40|10" \
 # --- the laundering rule on every node ---
 CT=$(kq -c "SELECT email::text FROM users WHERE id = 1")
 CTH=$(kq -c "SELECT handle::text FROM users WHERE id = 1")
+[[ $CT == ecv1:* && $CTH == ecv1:* ]] || exit 1
 check_eq "a ciphertext literal is refused on the coordinator (22023)" "22023" \
 	"$(PGOPTIONS="$K1" state_of "$PC" "INSERT INTO users VALUES (5000, '$CT', 'x')")"
 SHARD=$(kq -c "SELECT shard_name('users'::regclass, shardid) FROM pg_dist_shard_placement
@@ -208,7 +228,19 @@ OTHER=$("$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose \
 check "... and from one with another certificate of the same CA" \
 	grep -q -E '^(t)$' <<<"$(head -n 1 <<<"$OTHER")"
 check "... which is refused too" grep -q 'ERROR:  22023' <<<"$OTHER"
-check_eq "nothing was stored" "0" "$(kq -c "SELECT count(*) FROM users WHERE id = 5000")"
+for cert in prefix none; do
+	case $cert in
+	prefix) conn="sslmode=verify-ca sslrootcert=$TLS/ca.crt sslcert=$TLS/prefix.crt sslkey=$TLS/prefix.key" ;;
+	none) conn="sslmode=require sslcert=/nonexistent sslkey=/nonexistent" ;;
+	esac
+	OUT=$("$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose \
+		"host=127.0.0.1 port=$PW1 dbname=app user=postgres $conn" \
+		-c "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" -c "INSERT INTO $SHARD VALUES (5000, '$CT', 'x')" 2>&1)
+	check "... and over TLS with $( [[ $cert == prefix ]] && echo "a name that extends the trusted one" || echo "no certificate")" \
+		grep -q -x 't' <<<"$(head -n 1 <<<"$OUT")"
+	check "... which is refused too" grep -q 'ERROR:  22023' <<<"$OUT"
+done
+check_eq "nothing was stored in that shard" "0" "$(pq "$PW1" app -c "SELECT count(*) FROM $SHARD WHERE id = 5000")"
 check "with the restore switch, a ciphertext restores through the coordinator" \
 	pq "$PC" app -c "SET encrypted_column.accept_ciphertext = on" \
 	-c "INSERT INTO users VALUES (5000, '$CT', '$CTH')"
@@ -241,13 +273,20 @@ check_eq "... and a SQL function's ciphertext literal (22023)" "22023" "$(PGOPTI
 	 CREATE FUNCTION launder(int) RETURNS encrypted_text IMMUTABLE LANGUAGE sql
 	   AS \$\$SELECT '$CT'::encrypted_text\$\$;
 	 INSERT INTO users (id, email) SELECT id + 6200, launder(id) FROM stolen")"
-check_eq "run_command_on_shards() is refused to an ordinary role (42501)" "42501" \
-	"$(ROLE=app_user state_of "$PC" "SELECT run_command_on_shards('users',
-		\$\$INSERT INTO %s VALUES (6300, '$CT', '$CTH')\$\$)")"
-check_eq "... and run_command_on_workers()" "42501" \
-	"$(ROLE=app_user state_of "$PC" "SELECT run_command_on_workers('SELECT 1')")"
-check_eq "... and so are Citus's monitoring functions that use them (the price)" "42501" \
-	"$(ROLE=app_user state_of "$PC" "SELECT count(*) FROM citus_stat_activity")"
+# refused by the extension (its detail), not by a missing EXECUTE grant
+guarded() {
+	local out
+	out=$(PGOPTIONS="$K1" "$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose -h "$REL_TMP" \
+		-p "$PC" -U app_user -d app -c "$1" 2>&1)
+	grep -q 'Cluster nodes accept ciphertext text forms' <<<"$out"
+}
+check "run_command_on_shards() is refused to an ordinary role (42501)" guarded \
+	"SELECT run_command_on_shards('users', \$\$INSERT INTO %s VALUES (6300, '$CT', '$CTH')\$\$)"
+check "... and run_command_on_workers()" guarded "SELECT run_command_on_workers('SELECT 1')"
+check "... and master_run_on_worker()" guarded \
+	"SELECT master_run_on_worker(ARRAY['127.0.0.1'], ARRAY[$PW1], ARRAY['SELECT 1'], false)"
+check "... and so are Citus's monitoring functions that use them (the price)" guarded \
+	"SELECT count(*) FROM citus_stat_activity"
 check_eq "nothing was stored" "0" "$(kq -c "SELECT count(*) FROM users WHERE id >= 6000")"
 check "a superuser may still run commands on the workers" \
 	quiet kq -c "SELECT run_command_on_workers('SELECT 1')"

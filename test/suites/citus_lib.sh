@@ -2,8 +2,8 @@
 # Citus" says; source it after lib.sh and rel_init.
 #
 # citus_tls: a test CA in $REL_TMP/tls that signs the servers' certificate
-# (127.0.0.1), the nodes' client certificate (ec-cluster-node) and another
-# client certificate (ec-app-client).
+# (127.0.0.1), the nodes' client certificate (ec-cluster-node) and two
+# other client certificates (ec-app-client, ec-cluster-node2).
 # citus_node NAME PORT: initdb, configure and start one node (extra
 # postgresql.conf lines in $CITUS_EXTRA_CONF, shared_preload_libraries
 # from $CITUS_PRELOAD if set), and create the database
@@ -17,7 +17,8 @@ citus_tls() {
 		cd "$TLS" || exit 1
 		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ec-test-ca \
 			-keyout ca.key -out ca.crt
-		for name in server:127.0.0.1 node:ec-cluster-node other:ec-app-client; do
+		for name in server:127.0.0.1 node:ec-cluster-node other:ec-app-client \
+			prefix:ec-cluster-node2; do
 			openssl req -newkey rsa:2048 -nodes -subj "/CN=${name#*:}" \
 				-keyout "${name%%:*}.key" -out "${name%%:*}.csr"
 			openssl x509 -req -in "${name%%:*}.csr" -CA ca.crt -CAkey ca.key \
