@@ -72,6 +72,16 @@ FROM moved WHERE name = 'latin1 new';
 UPDATE moved SET c = reencrypt(c) WHERE name = 'kat 0.2.0 latin1';
 SELECT get_byte(encrypted_text_send(c), 1) AS algorithm_byte, decrypt(c) = U&'gr\00FC\00DFe' AS same
 FROM moved WHERE name = 'kat 0.2.0 latin1';
+-- encrypted_text_det compared with a text here: a filter finds what the
+-- index finds, although the plaintext is shorter in LATIN1 than in UTF-8
+CREATE TABLE det_moved (id int, e encrypted_text_det);
+INSERT INTO det_moved VALUES (1, U&'caf\00E9'), (2, 'plain'), (3, U&'gr\00FC\00DFe');
+SELECT id FROM det_moved WHERE e = U&'caf\00E9'::text ORDER BY id;
+SELECT id FROM det_moved WHERE e <> U&'gr\00FC\00DFe'::text ORDER BY id;
+CREATE UNIQUE INDEX ON det_moved (e);
+SET enable_seqscan = off;
+SELECT id FROM det_moved WHERE e = U&'caf\00E9'::text ORDER BY id;
+RESET enable_seqscan;
 SELECT c::text AS latin1_new FROM moved WHERE name = 'latin1 new' \gset
 SELECT c::text AS latin1_reencrypted FROM moved WHERE name = 'kat 0.2.0 latin1' \gset
 

@@ -797,7 +797,14 @@ plain_matches(const char *plain, size_t len, void *arg)
 	const ec_key *keys[MAX_CANDIDATES];
 	int			nkeys;
 
-	if (stored->env.has_context || stored->len != len + EC_SIV_OVERHEAD)
+	/*
+	 * The envelope holds the UTF-8 form: the lengths can only be compared
+	 * where the plaintext is UTF-8 already (SQL_ASCII refuses anything else).
+	 */
+	if (stored->env.has_context)
+		return NULL;
+	if ((GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII) &&
+		stored->len != len + EC_SIV_OVERHEAD)
 		return NULL;
 	nkeys = ec_find_keys(stored->env.key_id, keys, MAX_CANDIDATES);
 	for (int i = 0; i < nkeys; i++)

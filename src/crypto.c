@@ -397,10 +397,28 @@ siv_cmac(ec_siv *siv, const uint8_t *a, size_t a_len,
 		size_t		avail = pos < a_len ? a_len - pos : b_len - (pos - a_len);
 		size_t		step = todo - pos;
 
+		if (pos < a_len && avail < EC_SIV_IV_LEN)
+		{
+			/*
+			 * A block that straddles a and b is put together here: given
+			 * in two pieces, OpenSSL would keep the first in its context,
+			 * which lives as long as the key.
+			 */
+			uint8_t		block[EC_SIV_IV_LEN];
+
+			for (size_t i = 0; i < EC_SIV_IV_LEN; i++)
+				block[i] = pos + i < a_len ? a[pos + i] : b[pos + i - a_len];
+			ok = EVP_EncryptUpdate(siv->cbc, scratch, &n, block, sizeof(block)) == 1;
+			ec_wipe(block, sizeof(block));
+			pos += EC_SIV_IV_LEN;
+			continue;
+		}
 		if (step > avail)
 			step = avail;
 		if (step > SIV_CHUNK)
 			step = SIV_CHUNK;
+		/* whole blocks only, so that OpenSSL buffers nothing */
+		step -= step % EC_SIV_IV_LEN;
 		ok = EVP_EncryptUpdate(siv->cbc, scratch, &n, src, (int) step) == 1;
 		pos += step;
 	}

@@ -268,11 +268,16 @@ ring_ensure(void)
 	ring_valid = true;
 }
 
-/* Forget the ring; called by the GUC assign hooks, so it must not fail. */
+/*
+ * Forget the ring, and free its contexts at once: a session that changes
+ * or resets its key and then encrypts nothing more must not keep the old
+ * key schedules.  Called by the GUC assign hooks, so it must not fail;
+ * freeing cannot.  No caller holds a key across a change of the settings.
+ */
 void
 ec_keyring_invalidate(void)
 {
-	ring_valid = false;
+	ring_clear();
 }
 
 /* The current key, or NULL when encrypted_column.key is not set. */

@@ -158,6 +158,13 @@ type_recv(FunctionCallInfo fcinfo, const ec_type *type)
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid binary representation of an %s value", type->name),
 				 errdetail("%s", ec_envelope_status_detail(status))));
+	/* no longer than an encrypting function would make it: it must print */
+	if (env.ciphertext_len > ec_max_plaintext_len(type->overhead))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary representation of an %s value", type->name),
+				 errdetail("The envelope is longer than any that encryption makes (at most %zu bytes of plaintext), and its text form could not be printed.",
+						   ec_max_plaintext_len(type->overhead))));
 	result = (struct varlena *) palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), bytes, len);

@@ -18,7 +18,13 @@
  * the block size, both key sizes, zero to three associated strings) are
  * also compared with it, in an order that alternates short and long
  * messages on the same contexts.
+ *
+ * Last, plaintexts of every length from 17 to 47 bytes (whose last
+ * block straddles the plaintext and S2V's value) are sealed and opened
+ * and wiped by the caller, and the process heap, where OpenSSL keeps its
+ * contexts, must hold no 8-byte run of any of them.
  */
+#define _GNU_SOURCE				/* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +276,92 @@ cross_check(size_t key_len, const char *cipher_name)
 	return checked;
 }
 
+/* Does the process heap hold needle?  (Read through /proc/self/mem.) */
+static bool
+heap_holds(const uint8_t *needle, size_t len)
+{
+	FILE	   *maps = fopen("/proc/self/maps", "r");
+	char		line[512];
+	bool		found = false;
+
+	if (maps == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), maps) != NULL)
+	{
+		unsigned long start,
+					end;
+		FILE	   *mem;
+		uint8_t    *copy;
+
+		if (strstr(line, "[heap]") == NULL ||
+			sscanf(line, "%lx-%lx", &start, &end) != 2)
+			continue;
+		copy = malloc(end - start);
+		mem = fopen("/proc/self/mem", "rb");
+		if (copy != NULL && mem != NULL && fseek(mem, (long) start, SEEK_SET) == 0 &&
+			fread(copy, 1, end - start, mem) == end - start)
+			found = memmem(copy, end - start, needle, len) != NULL;
+		if (mem != NULL)
+			fclose(mem);
+		if (copy != NULL)
+		{
+			memset(copy, 0, end - start);
+			free(copy);
+		}
+	}
+	fclose(maps);
+	return found;
+}
+
+/*
+ * Seal and open plaintexts whose last block straddles the plaintext and
+ * S2V's value, wipe them, and look for them in the heap.
+ */
+static void
+no_plaintext_left(void)
+{
+	uint8_t		key[EC_SIV_KEY_LEN];
+	ec_siv	   *siv;
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t) (i * 7 + 3);
+	siv = ec_siv_new(key, sizeof(key));
+	if (siv == NULL)
+	{
+		fail("heap check", "no context");
+		return;
+	}
+	for (size_t len = 17; len < 48; len++)
+	{
+		uint8_t		plain[48];
+		uint8_t		out[48];
+		uint8_t		back[48];
+		uint8_t		iv[EC_SIV_IV_LEN];
+		uint8_t		probe[8];
+
+		/* a pattern made at run time, so that no constant holds it */
+		for (size_t i = 0; i < len; i++)
+			plain[i] = (uint8_t) (0xA5 ^ (len * 31 + i * 13));
+		if (ec_siv_seal(siv, NULL, 0, plain, len, out, iv) != EC_CRYPTO_OK ||
+			ec_siv_open(siv, NULL, 0, iv, out, len, back) != EC_CRYPTO_OK ||
+			memcmp(back, plain, len) != 0)
+			fail("heap check", "round trip");
+		memcpy(probe, plain, sizeof(probe));
+		ec_wipe(plain, sizeof(plain));
+		ec_wipe(back, sizeof(back));
+		if (heap_holds(probe, sizeof(probe)))
+		{
+			char		what[64];
+
+			snprintf(what, sizeof(what), "a %zu-byte plaintext", len);
+			fail("left in the heap", what);
+		}
+		ec_wipe(probe, sizeof(probe));
+	}
+	ec_siv_free(siv);
+	ec_wipe(key, sizeof(key));
+}
+
 int
 main(void)
 {
@@ -280,6 +372,8 @@ main(void)
 		run(&vectors[i]);
 	cross = cross_check(EC_SIV_KEY_LEN, "AES-256-SIV") +
 		cross_check(EC_SIV_KEY_LEN / 2, "AES-128-SIV");
+
+	no_plaintext_left();
 
 	/* a key of any other length is refused */
 	if (ec_siv_new(key, sizeof(key)) != NULL)
