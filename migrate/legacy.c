@@ -390,7 +390,31 @@ passphrase_key(FunctionCallInfo fcinfo, const char *fn, int argno,
 				 errmsg("%s: passphrase is not valid UTF-8", fn),
 				 errdetail("The libraries hash the passphrase's UTF-8 bytes.")));
 	}
-	utf8 = pg_server_to_any(src, src_len, PG_UTF8);
+	{
+		MemoryContext oldcxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			utf8 = pg_server_to_any(src, src_len, PG_UTF8);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			/* the server's message quotes the bytes it could not convert */
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			if (edata->message)
+				ec_wipe(edata->message, strlen(edata->message));
+			wipe_secret_arg(fcinfo, argno, secret);
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("%s: passphrase has a character with no UTF-8 form", fn),
+					 errdetail("The libraries hash the passphrase's UTF-8 bytes.")));
+		}
+		PG_END_TRY();
+	}
 	len = utf8 == src ? (size_t) src_len : strlen(utf8);
 	status = ec_legacy_sha256((const uint8_t *) utf8, len, key);
 	if (utf8 != src)

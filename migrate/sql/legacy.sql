@@ -226,5 +226,20 @@ SELECT count(*) FROM pg_proc WHERE proname ~ '^decrypt_(sqlalchemy_|fernet)';
 SELECT count(*) FILTER (WHERE decrypt(u.email) = v.plaintext) AS decrypted
   FROM users u JOIN legacy_vectors v ON v.id = u.vector_id;
 
+-- A passphrase with a character that has no UTF-8 form (EUC_TW 0xfefe is
+-- well formed but unassigned): the error names no byte of it.
 \c :regress_db
+CREATE DATABASE legacy_euc_tw ENCODING 'EUC_TW' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c legacy_euc_tw
+SET client_min_messages = warning;
+CREATE EXTENSION encrypted_column_migrate CASCADE;
+RESET client_min_messages;
+SET client_encoding = 'EUC_TW';
+\set VERBOSITY default
+SELECT decrypt_sqlalchemy_aesgcm(convert_to(repeat('A', 64), 'SQL_ASCII'), E'pass\xfe\xfeword');
+SELECT decrypt_sqlalchemy_aesgcm(convert_to(repeat('A', 64), 'SQL_ASCII'), 'password');
+RESET client_encoding;
+
+\c :regress_db
+DROP DATABASE legacy_euc_tw;
 DROP DATABASE legacy_regress;
