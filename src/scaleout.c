@@ -277,15 +277,67 @@ counting_process_utility(PlannedStmt *pstmt, const char *queryString,
 	PG_END_TRY();
 }
 
+/* Is funcid one of Citus's functions (pg_catalog, citus extension) named in names? */
+static bool
+is_citus_function(Oid funcid, const char *const *names, int n)
+{
+	char	   *name = get_func_name(funcid);
+	bool		named = false;
+	Oid			ext;
+
+	if (name == NULL)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			named = true;
+	pfree(name);
+	if (!named || get_func_namespace(funcid) != PG_CATALOG_NAMESPACE)
+		return false;
+	ext = getExtensionOfObject(ProcedureRelationId, funcid);
+	return OidIsValid(ext) && strcmp(get_extension_name(ext), "citus") == 0;
+}
+
+/*
+ * Citus's functions through which a node runs SQL text that the
+ * coordinator built from what it had already parsed and checked: shard DDL
+ * and the query of a repartitioned INSERT ... SELECT.  A statement run
+ * inside one is a statement as the node received it, so its literals may
+ * be shipped values; whatever it computes is counted again.
+ */
+static const char *const statement_runners[] = {
+	"worker_apply_shard_ddl_command",
+	"worker_apply_inter_shard_ddl_command",
+	"worker_partition_query_result",
+};
+
+#define MAX_RUNNERS 16
+static Oid	runner_oids[MAX_RUNNERS];
+static int	n_runner_oids = 0;
+
+/* the depth to go back to when a statement runner returns */
+#define MAX_RUNNER_DEPTH 32
+static int	saved_computing[MAX_RUNNER_DEPTH];
+static int	n_saved = 0;
+
+static bool
+is_runner(Oid fn_oid)
+{
+	for (int i = 0; i < n_runner_oids; i++)
+		if (runner_oids[i] == fn_oid)
+			return true;
+	return false;
+}
+
 /*
  * needs_fmgr_hook: in a node's session, watch procedural functions
  * (triggers, deferred ones at commit among them, run their code outside
- * any executor).  Other sessions are not affected.
+ * any executor) and Citus's statement runners.  Other sessions are not
+ * affected.
  */
 static bool
 counting_needs_fmgr_hook(Oid fn_oid)
 {
-	bool		procedural = false;
+	bool		watch = false;
 
 	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
 		return true;
@@ -297,21 +349,42 @@ counting_needs_fmgr_hook(Oid fn_oid)
 		{
 			Oid			lang = ((Form_pg_proc) GETSTRUCT(tuple))->prolang;
 
-			procedural = lang != INTERNALlanguageId && lang != ClanguageId &&
+			watch = lang != INTERNALlanguageId && lang != ClanguageId &&
 				lang != SQLlanguageId;
 			ReleaseSysCache(tuple);
 		}
+		if (!watch && !is_runner(fn_oid) && n_runner_oids < MAX_RUNNERS &&
+			is_citus_function(fn_oid, statement_runners, lengthof(statement_runners)))
+			runner_oids[n_runner_oids++] = fn_oid;
+		watch = watch || is_runner(fn_oid);
 	}
-	return procedural;
+	return watch;
 }
 
-/* fmgr_hook: count the procedural functions that needs_fmgr_hook chose. */
+/*
+ * fmgr_hook: count the procedural functions that needs_fmgr_hook chose;
+ * a statement runner starts from zero and gives the depth back after.
+ */
 static void
 counting_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 {
 	if (prev_fmgr_hook)
 		prev_fmgr_hook(event, flinfo, private);
-	if (event == FHET_START)
+	if (is_runner(flinfo->fn_oid))
+	{
+		if (event == FHET_START)
+		{
+			if (n_saved >= MAX_RUNNER_DEPTH)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many nested Citus statement runners")));
+			saved_computing[n_saved++] = computing;
+			computing = 0;
+		}
+		else if ((event == FHET_END || event == FHET_ABORT) && n_saved > 0)
+			computing = saved_computing[--n_saved];
+	}
+	else if (event == FHET_START)
 		computing++;
 	else if (event == FHET_END || event == FHET_ABORT)
 		computing--;
@@ -340,22 +413,8 @@ static const char *const command_shippers[] = {
 void
 ec_citus_check_execute(Oid funcid)
 {
-	char	   *name;
-	bool		shipper = false;
-	Oid			ext;
-
-	if (ec_trusted_node_cn == NULL || ec_trusted_node_cn[0] == '\0')
-		return;
-	name = get_func_name(funcid);
-	if (name == NULL)
-		return;
-	for (int i = 0; i < (int) lengthof(command_shippers); i++)
-		if (strcmp(name, command_shippers[i]) == 0)
-			shipper = true;
-	if (!shipper || get_func_namespace(funcid) != PG_CATALOG_NAMESPACE)
-		return;
-	ext = getExtensionOfObject(ProcedureRelationId, funcid);
-	if (!OidIsValid(ext) || strcmp(get_extension_name(ext), "citus") != 0)
+	if (ec_trusted_node_cn == NULL || ec_trusted_node_cn[0] == '\0' ||
+		!is_citus_function(funcid, command_shippers, lengthof(command_shippers)))
 		return;
 	if (superuser() ||
 		pg_parameter_aclcheck("encrypted_column.accept_ciphertext", GetUserId(),
@@ -363,7 +422,7 @@ ec_citus_check_execute(Oid funcid)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for function %s", name),
+			 errmsg("permission denied for function %s", get_func_name(funcid)),
 			 errdetail("Cluster nodes accept ciphertext text forms from the connections this function uses, "
 					   "so it would let its caller store a copied ciphertext."),
 			 errhint("Only superusers and roles granted SET on encrypted_column.accept_ciphertext may run it.")));

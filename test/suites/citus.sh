@@ -10,7 +10,8 @@
 # option.  Checks:
 #   - every way in (literals, multi-row VALUES, encrypt()/encrypt_det(),
 #     prepared parameters, COPY text and binary, INSERT ... SELECT pushed
-#     down and through the coordinator) stores each value once: it
+#     down, through the coordinator and repartitioned with a constant, an
+#     encrypted DEFAULT added by shard DDL) stores each value once: it
 #     decrypts to what was written, and a reference table's placements are
 #     byte-identical on every node;
 #   - decrypt() in router and multi-shard queries, filters and aggregates,
@@ -109,6 +110,14 @@ check "INSERT ... SELECT between co-located tables (pushed down)" kq \
 check "INSERT ... SELECT through the coordinator" kq \
 	-c "INSERT INTO users SELECT id + 1000, email, handle FROM users WHERE id <= 13 ORDER BY id LIMIT 13"
 check "INSERT into a reference table" kq -c "INSERT INTO codes VALUES (1, 'code-one'), (2, 'code-two')"
+check "INSERT ... SELECT of a constant, repartitioned through the workers" kq \
+	-c "CREATE TABLE notes (id int PRIMARY KEY, note encrypted_text)" \
+	-c "SELECT create_distributed_table('notes', 'id')" \
+	-c "INSERT INTO notes SELECT id * 2, 'same note' FROM users WHERE id <= 13"
+check "a column added with an encrypted DEFAULT (shard DDL on the workers)" kq \
+	-c "ALTER TABLE notes ADD COLUMN tag encrypted_text DEFAULT 'default tag'"
+check_eq "... both decrypt on every shard" "13|same note|default tag" \
+	"$(kt "SELECT count(*) || '|' || min(decrypt(note)) || '|' || min(decrypt(tag)) FROM notes")"
 
 WANT=$(kq -c "SELECT string_agg(id || '=' || 'citus-' || (id % 100) || '@example.com', ',' ORDER BY id)
 	FROM (SELECT generate_series(1, 13) UNION ALL SELECT generate_series(101, 113)
