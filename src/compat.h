@@ -47,5 +47,19 @@
 	} while (0)
 #endif
 
+/*
+ * PostgreSQL 18 drops ExecutorRun's execute_once argument.  The
+ * extension's hook declares its parameters with EC_EXECUTOR_RUN_PARAMS and
+ * hands them on with EC_EXECUTOR_RUN_ARGS.
+ */
+#if PG_VERSION_NUM >= 180000
+#define EC_EXECUTOR_RUN_PARAMS \
+	QueryDesc *queryDesc, ScanDirection direction, uint64 count
+#define EC_EXECUTOR_RUN_ARGS queryDesc, direction, count
+#else
+#define EC_EXECUTOR_RUN_PARAMS \
+	QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once
+#define EC_EXECUTOR_RUN_ARGS queryDesc, direction, count, execute_once
+#endif
 
 #endif							/* EC_COMPAT_H */

@@ -212,16 +212,15 @@ counting_planner(Query *parse, const char *query_string, int cursorOptions,
 
 /* ExecutorRun_hook: count the executor while it computes. */
 static void
-counting_executor_run(QueryDesc *queryDesc, ScanDirection direction,
-					  uint64 count, bool execute_once)
+counting_executor_run(EC_EXECUTOR_RUN_PARAMS)
 {
 	computing++;
 	PG_TRY();
 	{
 		if (prev_executor_run)
-			prev_executor_run(queryDesc, direction, count, execute_once);
+			prev_executor_run(EC_EXECUTOR_RUN_ARGS);
 		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+			standard_ExecutorRun(EC_EXECUTOR_RUN_ARGS);
 	}
 	PG_FINALLY();
 	{
