@@ -195,6 +195,10 @@ sqlstate() {
 pq "$PORT" postgres <<SQL || exit 1
 CREATE EXTENSION encrypted_column_migrate;
 CREATE FUNCTION wrap(encrypted_text) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
+CREATE FUNCTION wpoly(anyelement) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
+CREATE FUNCTION wrec(record) RETURNS text LANGUAGE plpgsql STABLE AS 'BEGIN RETURN \$1::text; END';
+CREATE FUNCTION wop(anyelement, int) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
+CREATE OPERATOR ## (LEFTARG = anyelement, RIGHTARG = int, FUNCTION = wop);
 CREATE TABLE s (id int, c encrypted_text, legacy text);
 SQL
 PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres \
@@ -202,13 +206,21 @@ PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres \
 n=0
 # a migration reader returns plaintext too (it lives in encrypted_column_migrate)
 fernet=("decrypt_fernet(legacy, 'k')")
+# wrappers that declare polymorphic or record arguments: their actual
+# arguments hold the encrypted values
 for expr in "decrypt(c)" "lower(decrypt(c))" "decrypt(c, 'ctx')" "length(decrypt(c))" "wrap(c)" \
-	"${fernet[@]}" "(decrypt(c) = 'x')" "key_id(c)"; do
+	"${fernet[@]}" "(decrypt(c) = 'x')" "key_id(c)" "wpoly(c)" "lower(wpoly(c))" "wrec(ROW(c))" \
+	"(c ## 1)"; do
 	n=$((n + 1))
 	check_eq "CREATE STATISTICS ON ($expr) is refused" 42P17 \
 		"$(sqlstate "CREATE STATISTICS st$n ON ($expr), id FROM s")"
 done
 check "the refusal has a hint" grep -q "HINT:" "$REL_TMP/sqlstate.err"
+# (PostgreSQL itself refuses a whole row in statistics: 0A000)
+check "CREATE STATISTICS ON (wrec(s)) (a whole row) is refused" \
+	grep -q -E "^(42P17|0A000)$" <<<"$(sqlstate "CREATE STATISTICS st_row ON (wrec(s)), id FROM s")"
+check_eq "CREATE STATISTICS on (wrec(ROW(id, legacy))) is accepted (no encrypted value)" 00000 \
+	"$(sqlstate "CREATE STATISTICS st_poly ON (wrec(ROW(id, legacy))), id FROM s")"
 check_eq "CREATE STATISTICS on (c::text) is accepted (ciphertext)" 00000 \
 	"$(sqlstate "CREATE STATISTICS st_text ON (c::text), id FROM s")"
 check_eq "CREATE TABLE (LIKE ... INCLUDING STATISTICS) copies the accepted ones" 00000 \
