@@ -7,7 +7,8 @@
 #      dollar quoting, set_config() with each string syntax) and each way
 #      a statement can fail or never run (missing '=', unterminated quote,
 #      unquoted key, aborted transaction, Parse without Execute, bound
-#      parameter, SQL PREPARE/EXECUTE), for both key settings; each is
+#      parameter, SQL PREPARE/EXECUTE, set_config() of a column or of a
+#      name that is no setting), for both key settings; each is
 #      searched for in the server log, pg_stat_statements and the
 #      pg_stat_activity row of the idle session, as sent and as decoded.
 #   2. Statistics: every DDL that would make the server store decrypted
@@ -162,6 +163,12 @@ run_case prepare_execute_name app "simple:PREPARE q(text, text) AS SELECT set_co
 	"simple:EXECUTE q('encrypted_column.previous_keys', '@K@')"
 run_case do_block app "simple:DO \$\$BEGIN PERFORM set_config('encrypted_column.key', '@K@', false); END\$\$"
 run_case do_block_language app "simple:DO LANGUAGE plpgsql 'BEGIN EXECUTE ''SET encrypted_column.previous_keys = @K@''; END'"
+# set_config() whose value is not a constant: the key comes from elsewhere
+run_case sc_values app "simple:SELECT set_config(n, v, false) FROM (VALUES ('encrypted_column.key', '@K@')) s(n, v)"
+run_case sc_value_column app "simple:SELECT set_config('encrypted_column.key', v, false) FROM (VALUES ('@K@')) s(v)"
+# a name that is no setting (a leading space) is refused with the value
+# in the STATEMENT: line
+run_case sc_name_space app "simple:SELECT set_config(' encrypted_column.key', '@K@', false)"
 run_case current_query app "simple:SELECT set_config('encrypted_column.key', '@K@', false) || current_query()"
 
 for c in plain quoted estring ustring; do
@@ -169,6 +176,8 @@ for c in plain quoted estring ustring; do
 done
 check "alter_role: refused (42P17 or 22023)" grep -q "PGRES_FATAL_ERROR 22023" "$REL_TMP/case-alter_role.out"
 check "fail_no_equals: a syntax error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-fail_no_equals.out"
+check "sc_values: the key setting still takes effect" grep -q "PGRES_TUPLES_OK" "$REL_TMP/case-sc_values.out"
+check "sc_name_space: refused (42602)" grep -q "PGRES_FATAL_ERROR 42602" "$REL_TMP/case-sc_name_space.out"
 check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
 pq "$PORT" postgres -c "SELECT query FROM pg_stat_statements" >"$REL_TMP/pgss.txt"
 check "pg_stat_statements recorded the SET statements" grep -q -i "encrypted_column" "$REL_TMP/pgss.txt"
