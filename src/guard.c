@@ -219,6 +219,54 @@ could_decrypt(Oid funcid, void *context)
 	return OidIsValid(s->found);
 }
 
+/* Does some Var below node hold one of the extension's types? */
+static bool
+var_holds_walker(Node *node, DecryptSearch *s)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return holds_type(exprType(node), s->types, s->ntypes, 0);
+	return expression_tree_walker(node, var_holds_walker, (void *) s);
+}
+
+/*
+ * Does this actual argument hand a function an encrypted value?  Its own
+ * type says so, whatever the function declares (anyelement, record); an
+ * anonymous record (ROW(c)) is looked into.
+ */
+static bool
+arg_holds_encrypted(Node *arg, DecryptSearch *s)
+{
+	Oid			type = exprType(arg);
+
+	if (holds_type(type, s->types, s->ntypes, 0))
+		return true;
+	return get_typtype(type) == TYPTYPE_PSEUDO && var_holds_walker(arg, s);
+}
+
+/*
+ * A call of a function outside the extension with an encrypted value as
+ * an actual argument: a polymorphic wrapper (w(anyelement), w(record))
+ * declares no encrypted type and could still call decrypt().
+ */
+static bool
+call_takes_encrypted(Oid funcid, List *args, DecryptSearch *s)
+{
+	ListCell   *lc;
+
+	if (!OidIsValid(funcid) ||
+		getExtensionOfObject(ProcedureRelationId, funcid) == s->extoid)
+		return false;
+	foreach(lc, args)
+		if (arg_holds_encrypted((Node *) lfirst(lc), s))
+		{
+			s->found = funcid;
+			return true;
+		}
+	return false;
+}
+
 /* Walk an expression for a function that could decrypt. */
 static bool
 decrypt_walker(Node *node, DecryptSearch *s)
@@ -227,6 +275,26 @@ decrypt_walker(Node *node, DecryptSearch *s)
 		return false;
 	if (check_functions_in_node(node, could_decrypt, s))
 		return true;
+	if (IsA(node, FuncExpr) &&
+		call_takes_encrypted(((FuncExpr *) node)->funcid,
+							 ((FuncExpr *) node)->args, s))
+		return true;
+	if (IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr))
+	{
+		OpExpr	   *op = (OpExpr *) node;
+
+		set_opfuncid(op);
+		if (call_takes_encrypted(op->opfuncid, op->args, s))
+			return true;
+	}
+	if (IsA(node, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) node;
+
+		set_sa_opfuncid(op);
+		if (call_takes_encrypted(op->opfuncid, op->args, s))
+			return true;
+	}
 	return expression_tree_walker(node, decrypt_walker, (void *) s);
 }
 

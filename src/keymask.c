@@ -31,6 +31,7 @@
 #include "parser/scanner.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/plancache.h"
 
 #include "compat.h"
@@ -130,12 +131,14 @@ typedef struct KeyScan
 	int			arg_start[MAX_ARGS];	/* byte offset of its first token */
 	int			arg_tokens[MAX_ARGS];
 	bool		arg_sconst[MAX_ARGS];	/* a single string constant */
+	bool		arg_simple[MAX_ARGS];	/* a single constant or $n */
 	char	   *arg_value[MAX_ARGS];	/* ... and its value */
 	bool		named;			/* name => value notation */
 	int			value_first;	/* first range of a SET value */
 	int			body_pending;	/* after DO or AS: tokens until a body */
 	int			open_from;		/* where an unfinished value starts */
 	bool		by_param;		/* a value is a bound parameter ($n) */
+	bool		all_hex;		/* mask every long hex run of the text */
 } KeyScan;
 
 /* Length of the run of hex digits at s (0 if s does not start one). */
@@ -157,6 +160,20 @@ ec_is_extension_guc(const char *name)
 
 	return pg_strncasecmp(name, KEY_PREFIX, len) == 0 &&
 		(name[len] == '\0' || name[len] == '.');
+}
+
+/*
+ * May set_config() with this constant name set a key?  Every name in the
+ * extension's prefix may; so may a name that is no setting at all (it is
+ * refused with an error whose STATEMENT: line prints the value, as for
+ * ' encrypted_column.key' with its leading space).  Only an existing
+ * setting outside the prefix is known not to be a key.
+ */
+static bool
+name_may_be_key(const char *name)
+{
+	return ec_is_extension_guc(name) ||
+		GetConfigOption(name, true, false) == NULL;
 }
 
 /* Record a range to mask. */
@@ -292,12 +309,12 @@ param_walker(Node *node, ParamSearch *ps)
 		bool		key = true;
 
 		if (IsA(name, Const) && !((Const *) name)->constisnull)
-			key = ec_is_extension_guc(TextDatumGetCString(((Const *) name)->constvalue));
+			key = name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue));
 		else if (IsA(name, Param) && ((Param *) name)->paramid <= list_length(ps->names))
 		{
 			char	   *v = list_nth(ps->names, ((Param *) name)->paramid - 1);
 
-			key = (v == NULL || ec_is_extension_guc(v));
+			key = (v == NULL || name_may_be_key(v));
 		}
 		if (key && IsA(value, Param) && ((Param *) value)->paramid <= MAX_ARGS)
 			ps->marked[((Param *) value)->paramid - 1] = true;
@@ -361,13 +378,21 @@ finish_call(KeyScan *s, bool at_end)
 	}
 	/* set_config: the name is the first argument, the value the second */
 	key = s->named || s->nargs == 0 || !s->arg_sconst[0] ||
-		ec_is_extension_guc(s->arg_value[0]);
+		name_may_be_key(s->arg_value[0]);
 	keep = s->named ? 0 : 1;
 	if (!key)
 	{
 		s->nranges = s->nargs > 0 ? s->arg_first[0] : s->nranges;
 		return;
 	}
+
+	/*
+	 * A value that is not one constant or $n (a column, an expression) may
+	 * come from anywhere in the statement (a VALUES list, a subquery): a
+	 * key there can only be known by its form.
+	 */
+	for (int i = s->named ? 0 : 1; i < (s->named ? s->nargs : Min(s->nargs, 2)); i++)
+		s->all_hex |= !s->arg_simple[i];
 	if (at_end)
 		s->open_from = s->nargs > keep && s->arg_start[keep] >= 0 ?
 			s->arg_start[keep] : s->len;
@@ -397,6 +422,7 @@ start_arg(KeyScan *s)
 	s->arg_start[s->nargs] = -1;
 	s->arg_tokens[s->nargs] = 0;
 	s->arg_sconst[s->nargs] = false;
+	s->arg_simple[s->nargs] = false;
 	s->arg_value[s->nargs] = NULL;
 	s->nargs++;
 }
@@ -495,6 +521,8 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 				if (s->arg_tokens[a]++ == 0)
 					s->arg_start[a] = loc;
 				s->arg_sconst[a] = (tok == SCONST && s->arg_tokens[a] == 1);
+				s->arg_simple[a] = s->arg_tokens[a] == 1 && tok != IDENT &&
+					tok != UIDENT && tok < ABORT_P;
 				if (s->arg_sconst[a])
 					s->arg_value[a] = pstrdup(val->str);
 			}
@@ -543,6 +571,16 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 		s->is_execute = true;
 		s->stmt_name[0] = '\0';
 	}
+}
+
+/* qsort comparator: ranges by their start. */
+static int
+mask_range_cmp(const void *a, const void *b)
+{
+	int			sa = ((const EcMaskRange *) a)->start;
+	int			sb = ((const EcMaskRange *) b)->start;
+
+	return (sa > sb) - (sa < sb);
 }
 
 /*
@@ -608,6 +646,18 @@ ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
 	}
 	else if (s.state == ST_CALL && !s.is_execute)
 		*open_from = len;
+	if (s.all_hex)
+	{
+		for (int i = 0; i < len;)
+		{
+			int			n = ec_hex_run(copy + i);
+
+			if (n >= EC_MIN_SECRET_HEX_RUN)
+				add_range(&s, i, n, false);
+			i += n > 0 ? n : 1;
+		}
+		qsort(s.ranges, s.nranges, sizeof(EcMaskRange), mask_range_cmp);
+	}
 	pfree(copy);
 	*by_param = s.by_param;
 	*ranges = s.ranges;

@@ -18,11 +18,13 @@
  *	  syntax error when it lies in a key, keys bound as parameters in the
  *	  "parameters:" detail; statements that never reach analysis (syntax
  *	  errors, an aborted transaction) are masked here, in
- *	  pg_stat_activity too;
+ *	  pg_stat_activity too; the statement of a function or DO block that
+ *	  a message quotes on its QUERY: line;
  *	- COPY ... FROM into a table with encrypted columns: PostgreSQL's
  *	  error context quotes the raw line or field, which is plaintext, so
  *	  errors of such a COPY are re-thrown without the row data (see
- *	  redact_copy_error).
+ *	  redact_copy_error), and its warnings and notices that reach the
+ *	  server log lose it too.
  * Masking keeps the text's length, so error positions stay valid.  Only
  * the client's own text (debug_query_string) is changed in place; the
  * text of statements inside functions is left alone, since PL/pgSQL
@@ -62,6 +64,7 @@ static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static ExecutorStart_hook_type prev_executor_start = NULL;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
 
+static void redact_copy_message(ErrorData *edata);
 static void next_process_utility(PlannedStmt *pstmt, const char *queryString,
 								 bool readOnlyTree,
 								 ProcessUtilityContext context,
@@ -89,6 +92,13 @@ static int	scanned_len = 0;
 static EcMaskRange *scanned_ranges = NULL;
 static int	scanned_n = 0;
 static bool scanned_by_param = false;
+
+/*
+ * Nesting depth of COPY ... FROM into tables with encrypted columns: while
+ * one runs, lower-level messages (a trigger's WARNING, COPY's own NOTICEs)
+ * lose the row data the way its errors do.
+ */
+static int	copy_depth = 0;
 
 /*
  * Overwrite every run of EC_MIN_SECRET_HEX_RUN or more hex digits with '*',
@@ -289,6 +299,100 @@ from_raw_parser(ErrorData *edata)
 }
 
 /*
+ * Is this error the encoding check's (pg_verifymbstr and the conversions,
+ * in mbutils.c)?  The raw parser calls it on a string constant with
+ * escapes, or on a U&'' escape, before the text is fully lexed; such an
+ * error may carry no cursor, or one that the scanner's callback set.
+ */
+static bool
+from_encoding_check(ErrorData *edata)
+{
+	const char *file = edata->filename;
+	const char *base;
+
+	if (edata->sqlerrcode == ERRCODE_CHARACTER_NOT_IN_REPERTOIRE ||
+		edata->sqlerrcode == ERRCODE_UNTRANSLATABLE_CHARACTER)
+		return true;
+	if (file == NULL)
+		return false;
+	base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	return strcmp(base, "mbutils.c") == 0;
+}
+
+/*
+ * The text a message quotes was never lexed and may not lex: the scanner
+ * would throw inside error reporting, where an error wipes the message
+ * being reported and the statement text with it.  A key it holds can
+ * only be known by its form: runs of hex digits are masked in the
+ * message, in the statement text (so also in pg_stat_activity), and the
+ * STATEMENT line is left out.
+ */
+static void
+mask_unlexed(ErrorData *edata, const char *text)
+{
+	char	   *copy = pstrdup(text);
+
+	mask_hex_runs(edata->message);
+	mask_hex_runs(edata->detail);
+	mask_hex_runs(edata->detail_log);
+	mask_hex_runs(edata->hint);
+	mask_hex_runs(edata->context);
+	mask_hex_runs(edata->internalquery);
+	mask_hex_runs((char *) text);
+	if (strcmp(copy, text) != 0)
+		pgstat_report_activity(STATE_RUNNING, text);
+	pfree(copy);
+	edata->hide_stmt = true;
+}
+
+/*
+ * Mask, in the message's fields, the longest run that equals the start of
+ * the token at which the raw parser failed: "syntax error at or near" and
+ * its kin quote it.
+ */
+static void
+mask_error_token(ErrorData *edata, const char *token)
+{
+	char	   *fields[] = {edata->message, edata->detail, edata->hint};
+
+	for (int f = 0; f < (int) lengthof(fields); f++)
+	{
+		char	   *best = NULL;
+		int			best_k = 0;
+
+		if (fields[f] == NULL)
+			continue;
+		/* the longest run of the message that equals the token's start */
+		for (char *at = fields[f]; *at != '\0'; at++)
+		{
+			int			k = 0;
+
+			while (at[k] != '\0' && at[k] == token[k])
+				k++;
+			if (k > best_k)
+			{
+				best = at;
+				best_k = k;
+			}
+		}
+		if (best != NULL)
+			memset(best, '*', best_k);
+	}
+}
+
+/* Byte offset of the character at 1-based position pos in text[0..len). */
+static int
+char_offset(const char *text, int len, int pos)
+{
+	int			off = 0;
+
+	for (int i = 1; i < pos && off < len; i++)
+		off += pg_mblen(text + off);
+	return Min(off, len);
+}
+
+/*
  * The raw parser failed at the cursor: the text before it lexes, the rest
  * may not (an unterminated quote), so only the part before is scanned, and
  * if a key's value is still open there, everything after it is masked.
@@ -298,46 +402,54 @@ from_raw_parser(ErrorData *edata)
 static void
 scan_failed_text(ErrorData *edata, const char *text, int len)
 {
-	int			cursor = 0;
+	int			cursor = char_offset(text, len, edata->cursorpos);
 	EcMaskRange *ranges = NULL;
 	int			n;
 	int			open_from;
 	bool		by_param;
 
-	for (int i = 1; i < edata->cursorpos && cursor < len; i++)
-		cursor += pg_mblen(text + cursor);
 	n = ec_find_key_values(text, cursor, &open_from, &by_param, &ranges);
 	remember_scan(text, len, ranges, n, open_from, by_param);
+	/* the error's token starts at the cursor: mask it where quoted */
 	if (open_from >= 0 && open_from <= cursor && cursor < len)
+		mask_error_token(edata, text + cursor);
+}
+
+/*
+ * Mask the statement a message quotes on its QUERY: line (a statement of
+ * a function or DO block).  The scanner reads it only where that cannot
+ * throw: before the raw parser's error position, where the text lexed a
+ * moment ago (after it, a value left open is masked to the end).  Other
+ * errors may come after the settings that decide how it lexes changed
+ * (standard_conforming_strings), or from a language's own parser, so
+ * there, as everywhere, a key is known by its form: runs of hex digits
+ * are masked (keys have 64).
+ */
+static void
+mask_internal_query(ErrorData *edata)
+{
+	char	   *q = edata->internalquery;
+	int			len;
+
+	if (q == NULL)
+		return;
+	len = strlen(q);
+	if (from_raw_parser(edata) && edata->internalpos > 0)
 	{
-		/* the error's token starts at the cursor: mask it where quoted */
-		const char *token = text + cursor;
-		char	   *fields[] = {edata->message, edata->detail, edata->hint};
+		int			cursor = char_offset(q, len, edata->internalpos);
+		EcMaskRange *ranges;
+		int			open_from;
+		bool		by_param;
+		int			n = ec_find_key_values(q, cursor, &open_from, &by_param,
+										   &ranges);
 
-		for (int f = 0; f < (int) lengthof(fields); f++)
-		{
-			char	   *best = NULL;
-			int			best_k = 0;
-
-			if (fields[f] == NULL)
-				continue;
-			/* the longest run of the message that equals the token's start */
-			for (char *at = fields[f]; *at != '\0'; at++)
-			{
-				int			k = 0;
-
-				while (at[k] != '\0' && at[k] == token[k])
-					k++;
-				if (k > best_k)
-				{
-					best = at;
-					best_k = k;
-				}
-			}
-			if (best != NULL)
-				memset(best, '*', best_k);
-		}
+		if (open_from >= 0 && open_from <= cursor && cursor < len)
+			mask_error_token(edata, q + cursor);
+		ec_apply_ranges(q, len, ranges, n);
+		if (open_from >= 0 && open_from < len)
+			memset(q + open_from, '*', len - open_from);
 	}
+	mask_hex_runs(q);
 }
 
 /*
@@ -352,7 +464,11 @@ redact_emit_log(ErrorData *edata)
 {
 	const char *text = debug_query_string;
 
-	if (text != NULL && from_raw_parser(edata) && edata->cursorpos <= 0)
+	mask_internal_query(edata);
+	if (copy_depth > 0 && edata->elevel < ERROR)
+		redact_copy_message(edata);
+	if (text != NULL && from_raw_parser(edata) && edata->cursorpos <= 0 &&
+		edata->internalquery == NULL)
 	{
 		/*
 		 * A notice from the middle of lexing (an identifier truncated):
@@ -363,6 +479,9 @@ redact_emit_log(ErrorData *edata)
 		mask_hex_runs(edata->detail);
 		edata->hide_stmt = true;
 	}
+	else if (text != NULL && !from_raw_parser(edata) &&
+			 from_encoding_check(edata) && !is_scanned(text, strlen(text)))
+		mask_unlexed(edata, text);
 	else if (text != NULL)
 	{
 		int			len = strlen(text);
@@ -387,6 +506,7 @@ redact_emit_log(ErrorData *edata)
 			mask_field(edata->detail_log);
 			mask_field(edata->hint);
 			mask_field(edata->context);
+			mask_field(edata->internalquery);
 			/*
 			 * Keys bound as parameters are not in the text: they show in
 			 * the "parameters:" detail and, folded into the plan, in
@@ -729,6 +849,58 @@ redact_copy_error(ErrorData *edata)
 	ec_wipe(value, value_len);
 }
 
+/*
+ * The NOTICE that COPY ... FROM (ON_ERROR ignore, LOG_VERBOSITY verbose)
+ * writes for each row it skips quotes the field as its last argument:
+ * its message ids as PostgreSQL 17 and later spell them (the line
+ * number's format differs between builds).
+ */
+static const char *const COPY_DATA_MESSAGES[] = {
+	"skipping row due to data type incompatibility at line %llu for column \"%s\": \"%s\"",
+	"skipping row due to data type incompatibility at line %lu for column \"%s\": \"%s\"",
+};
+
+/*
+ * A message below ERROR raised while a COPY into encrypted columns runs
+ * (a trigger's WARNING, COPY's own NOTICE about a skipped row): the same
+ * cut as for its errors, and the skipped row's field out of COPY's NOTICE.
+ * Runs inside error reporting: nothing here may throw.
+ */
+static void
+redact_copy_message(ErrorData *edata)
+{
+	Template	tp;
+	int			arg_start[MAX_CONVERSIONS];
+	int			arg_len[MAX_CONVERSIONS];
+	bool		known = false;
+	StringInfoData buf;
+
+	redact_copy_error(edata);
+	if (edata->message_id == NULL || edata->message == NULL)
+		return;
+	for (int i = 0; i < (int) lengthof(COPY_DATA_MESSAGES); i++)
+		known |= strcmp(edata->message_id, COPY_DATA_MESSAGES[i]) == 0;
+	if (!known)
+		return;
+	if (!parse_template(dgettext(edata->domain, edata->message_id), &tp) ||
+		!match_template(&tp, edata->message, strlen(edata->message),
+						arg_start, arg_len))
+	{
+		edata->message = pstrdup(_("invalid input in COPY"));
+		return;
+	}
+	initStringInfo(&buf);
+	for (int c = 0; c < tp.nconv; c++)
+		if (tp.argno[c] == tp.nconv)
+		{
+			appendBinaryStringInfo(&buf, edata->message, arg_start[c]);
+			appendStringInfoString(&buf, "...");
+			appendStringInfoString(&buf, edata->message + arg_start[c] + arg_len[c]);
+			edata->message = buf.data;
+			return;
+		}
+}
+
 /* Hand a utility statement to the next hook, or to PostgreSQL. */
 static void
 next_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -745,7 +917,10 @@ next_process_utility(PlannedStmt *pstmt, const char *queryString,
 								context, params, queryEnv, dest, qc);
 }
 
-/* Run a COPY into encrypted columns; its errors lose the quoted row data. */
+/*
+ * Run a COPY into encrypted columns; its errors, and the messages below
+ * ERROR raised while it runs, lose the quoted row data.
+ */
 static void
 copy_redacted(PlannedStmt *pstmt, const char *queryString,
 			  bool readOnlyTree,
@@ -755,6 +930,7 @@ copy_redacted(PlannedStmt *pstmt, const char *queryString,
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 
+	copy_depth++;
 	PG_TRY();
 	{
 		next_process_utility(pstmt, queryString, readOnlyTree,
@@ -764,6 +940,7 @@ copy_redacted(PlannedStmt *pstmt, const char *queryString,
 	{
 		ErrorData  *edata;
 
+		copy_depth--;
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -771,6 +948,7 @@ copy_redacted(PlannedStmt *pstmt, const char *queryString,
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	copy_depth--;
 }
 
 /*

@@ -7,7 +7,10 @@
 #      dollar quoting, set_config() with each string syntax) and each way
 #      a statement can fail or never run (missing '=', unterminated quote,
 #      unquoted key, aborted transaction, Parse without Execute, bound
-#      parameter, SQL PREPARE/EXECUTE), for both key settings; each is
+#      parameter, SQL PREPARE/EXECUTE, a later statement that fails the
+#      encoding check, a DO block's statement quoted on a QUERY: line,
+#      set_config() of a column or of a name that is no setting), for
+#      both key settings; each is
 #      searched for in the server log, pg_stat_statements and the
 #      pg_stat_activity row of the idle session, as sent and as decoded.
 #   2. Statistics: every DDL that would make the server store decrypted
@@ -15,7 +18,9 @@
 #   3. COPY errors into tables with encrypted values, nested in composite
 #      types, domains and arrays, with lc_messages in English and German:
 #      no plaintext of the bad line in client output or log; good rows
-#      unchanged.
+#      unchanged.  A trigger's WARNING during such a COPY, and (17 and
+#      later) the NOTICE of ON_ERROR ignore about a skipped row: no
+#      plaintext either.
 REL_NAME=redact
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -162,6 +167,18 @@ run_case prepare_execute_name app "simple:PREPARE q(text, text) AS SELECT set_co
 	"simple:EXECUTE q('encrypted_column.previous_keys', '@K@')"
 run_case do_block app "simple:DO \$\$BEGIN PERFORM set_config('encrypted_column.key', '@K@', false); END\$\$"
 run_case do_block_language app "simple:DO LANGUAGE plpgsql 'BEGIN EXECUTE ''SET encrypted_column.previous_keys = @K@''; END'"
+# the raw parser stops in the encoding check (no cursor) on a later
+# statement of the same message: the text never lexes
+run_case bad_encoding app "simple:SET encrypted_column.key = '@K@'; SELECT E'\\xff'"
+# a syntax error in a statement of a DO block: its QUERY: line
+run_case do_query_line app "simple:DO \$\$BEGIN EXECUTE 'SET encrypted_column.key = ''@K@'' x'; END\$\$"
+run_case do_query_line_sc app "simple:DO \$\$BEGIN EXECUTE 'SELECT set_config(''encrypted_column.previous_keys'', ''@K@'' x)'; END\$\$"
+# set_config() whose value is not a constant: the key comes from elsewhere
+run_case sc_values app "simple:SELECT set_config(n, v, false) FROM (VALUES ('encrypted_column.key', '@K@')) s(n, v)"
+run_case sc_value_column app "simple:SELECT set_config('encrypted_column.key', v, false) FROM (VALUES ('@K@')) s(v)"
+# a name that is no setting (a leading space) is refused with the value
+# in the STATEMENT: line
+run_case sc_name_space app "simple:SELECT set_config(' encrypted_column.key', '@K@', false)"
 run_case current_query app "simple:SELECT set_config('encrypted_column.key', '@K@', false) || current_query()"
 
 for c in plain quoted estring ustring; do
@@ -169,6 +186,10 @@ for c in plain quoted estring ustring; do
 done
 check "alter_role: refused (42P17 or 22023)" grep -q "PGRES_FATAL_ERROR 22023" "$REL_TMP/case-alter_role.out"
 check "fail_no_equals: a syntax error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-fail_no_equals.out"
+check "bad_encoding: refused by the encoding check (22021)" grep -q "PGRES_FATAL_ERROR 22021" "$REL_TMP/case-bad_encoding.out"
+check "do_query_line: a syntax error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-do_query_line.out"
+check "sc_values: the key setting still takes effect" grep -q "PGRES_TUPLES_OK" "$REL_TMP/case-sc_values.out"
+check "sc_name_space: refused (42602)" grep -q "PGRES_FATAL_ERROR 42602" "$REL_TMP/case-sc_name_space.out"
 check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
 pq "$PORT" postgres -c "SELECT query FROM pg_stat_statements" >"$REL_TMP/pgss.txt"
 check "pg_stat_statements recorded the SET statements" grep -q -i "encrypted_column" "$REL_TMP/pgss.txt"
@@ -195,6 +216,10 @@ sqlstate() {
 pq "$PORT" postgres <<SQL || exit 1
 CREATE EXTENSION encrypted_column_migrate;
 CREATE FUNCTION wrap(encrypted_text) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
+CREATE FUNCTION wpoly(anyelement) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
+CREATE FUNCTION wrec(record) RETURNS text LANGUAGE plpgsql STABLE AS 'BEGIN RETURN \$1::text; END';
+CREATE FUNCTION wop(anyelement, int) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
+CREATE OPERATOR ## (LEFTARG = anyelement, RIGHTARG = int, FUNCTION = wop);
 CREATE TABLE s (id int, c encrypted_text, legacy text);
 SQL
 PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres \
@@ -202,13 +227,21 @@ PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres \
 n=0
 # a migration reader returns plaintext too (it lives in encrypted_column_migrate)
 fernet=("decrypt_fernet(legacy, 'k')")
+# wrappers that declare polymorphic or record arguments: their actual
+# arguments hold the encrypted values
 for expr in "decrypt(c)" "lower(decrypt(c))" "decrypt(c, 'ctx')" "length(decrypt(c))" "wrap(c)" \
-	"${fernet[@]}" "(decrypt(c) = 'x')" "key_id(c)"; do
+	"${fernet[@]}" "(decrypt(c) = 'x')" "key_id(c)" "wpoly(c)" "lower(wpoly(c))" "wrec(ROW(c))" \
+	"(c ## 1)"; do
 	n=$((n + 1))
 	check_eq "CREATE STATISTICS ON ($expr) is refused" 42P17 \
 		"$(sqlstate "CREATE STATISTICS st$n ON ($expr), id FROM s")"
 done
 check "the refusal has a hint" grep -q "HINT:" "$REL_TMP/sqlstate.err"
+# (PostgreSQL itself refuses a whole row in statistics: 0A000)
+check "CREATE STATISTICS ON (wrec(s)) (a whole row) is refused" \
+	grep -q -E "^(42P17|0A000)$" <<<"$(sqlstate "CREATE STATISTICS st_row ON (wrec(s)), id FROM s")"
+check_eq "CREATE STATISTICS on (wrec(ROW(id, legacy))) is accepted (no encrypted value)" 00000 \
+	"$(sqlstate "CREATE STATISTICS st_poly ON (wrec(ROW(id, legacy))), id FROM s")"
 check_eq "CREATE STATISTICS on (c::text) is accepted (ciphertext)" 00000 \
 	"$(sqlstate "CREATE STATISTICS st_text ON (c::text), id FROM s")"
 check_eq "CREATE TABLE (LIKE ... INCLUDING STATISTICS) copies the accepted ones" 00000 \
@@ -335,6 +368,40 @@ done
 if [[ -n $GERMAN ]]; then
 	check "COPY (German): messages really are German" grep -q "^FEHLER:" "$REL_TMP/copy-$GERMAN.out"
 fi
+
+# messages below ERROR while such a COPY runs: a trigger's WARNING, and on
+# PostgreSQL 17 and later the NOTICE of ON_ERROR ignore that quotes the
+# skipped field; both reach the server log (log_min_messages = notice)
+pq "$PORT" postgres <<'SQL' || exit 1
+CREATE TABLE cw (id int, c encrypted_text);
+CREATE FUNCTION cw_warn() RETURNS trigger LANGUAGE plpgsql AS
+	'BEGIN RAISE WARNING ''row seen''; RETURN NEW; END';
+CREATE TRIGGER cw_warn BEFORE INSERT ON cw FOR EACH ROW EXECUTE FUNCTION cw_warn();
+CREATE TABLE ci (id int, c encrypted_text);
+SQL
+off=$(stat -c %s "$LOG")
+printf '1\tLEAKWARN-row\n' >"$REL_TMP/warn.dat"
+PGOPTIONS="$KEYOPT -c log_min_messages=notice" "$PG_BINDIR/psql" -X -q -v SHOW_CONTEXT=always \
+	-h "$REL_TMP" -p "$PORT" -U postgres -d postgres -c "\\copy cw FROM '$REL_TMP/warn.dat'" >"$REL_TMP/copy-warn.out" 2>&1
+check "COPY with a trigger's WARNING: the warning is reported" grep -q "WARNING:  row seen" "$REL_TMP/copy-warn.out"
+check "COPY with a trigger's WARNING: the context still names table and line" \
+	grep -q "COPY cw, line 1" "$REL_TMP/copy-warn.out"
+check_eq "COPY with a trigger's WARNING: no plaintext in client output" 0 "$(grep -c LEAKWARN "$REL_TMP/copy-warn.out")"
+SERVER_NUM=$(pq "$PORT" postgres -c "SHOW server_version_num")
+if ((SERVER_NUM >= 170000)); then
+	printf '1\tgood\nLEAKSKIP-id\tx\n' >"$REL_TMP/skip.dat"
+	PGOPTIONS="$KEYOPT -c log_min_messages=notice" "$PG_BINDIR/psql" -X -q -v SHOW_CONTEXT=always \
+		-h "$REL_TMP" -p "$PORT" -U postgres -d postgres -c "\\copy ci FROM '$REL_TMP/skip.dat' (ON_ERROR ignore, LOG_VERBOSITY verbose)" >"$REL_TMP/copy-skip.out" 2>&1
+	check "COPY ON_ERROR ignore: the skipped row is reported" grep -q "NOTICE:  skipping row" "$REL_TMP/copy-skip.out"
+	check_eq "COPY ON_ERROR ignore: no plaintext in client output" 0 "$(grep -c LEAKSKIP "$REL_TMP/copy-skip.out")"
+else
+	say "PostgreSQL $SERVER_NUM has no COPY ... ON_ERROR: its NOTICE is not checked"
+fi
+tail -c +"$((off + 1))" "$LOG" >"$REL_TMP/copy-notice.log"
+check "COPY with a trigger's WARNING: the warning is in the server log" grep -q "WARNING:  row seen" "$REL_TMP/copy-notice.log"
+check "COPY with a trigger's WARNING: the log's context names table and line" grep -q "COPY cw, line 1" "$REL_TMP/copy-notice.log"
+check_eq "COPY warnings and notices: no plaintext in the server log" 0 \
+	"$(grep -E "LEAKWARN|LEAKSKIP" "$REL_TMP/copy-notice.log" | grep -c -v "LOG:  statement")"
 
 check "no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$LOG"
 rel_finish
