@@ -35,6 +35,10 @@
 #     to the workers use TLS; no key reaches any node's files (data
 #     directory with catalogs and pg_dist_* tables, WAL, logs with
 #     log_statement = 'all'), and no plaintext any worker's data files;
+#   - a deterministic distribution column rotated by INSERT and DELETE;
+#   - pg_dump of the coordinator: ciphertext only; restored into a new
+#     Citus database (tables, create_distributed_table, data, constraints)
+#     it is refused without the restore switch and byte-identical with it;
 #   - a worker added later, without the library preloaded, gets the
 #     extension from Citus and serves the shards moved to it; but with
 #     log_statement = 'all' it logs the first statement of each session,
@@ -64,6 +68,8 @@ kq() { PGOPTIONS="$K1" pq "$PC" app "$@"; }
 kt() { PGOPTIONS="${OPTS:-$K1}" pq "$PC" app -c "BEGIN" -c "$1" -c "COMMIT"; }
 # everything psql prints for a statement, errors included
 said() { PGOPTIONS="${OPTS:-$K1}" "$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$PC" -U postgres -d app -c "$1" 2>&1; }
+# the file holds no match of the extended regular expression
+not_in_file() { ! grep -q -a -i -E -e "$1" "$2"; }
 # run a command, showing its output only if it fails
 quiet() {
 	local out
@@ -221,6 +227,29 @@ check_eq "... also as a prepared parameter" "Name 9" \
 check_eq "co-located tables join on it" "40|10" \
 	"$(kq -c "SELECT count(*), count(DISTINCT a.email) FROM accounts a JOIN logins l USING (email)")"
 
+# rotation of a deterministic distribution column: a rotated value is a
+# new distribution key, so the rotated rows are inserted and the old ones
+# deleted, in one transaction, for co-located tables alike
+check "a deterministic distribution column rotates by INSERT and DELETE" \
+	env PGOPTIONS="$K2OPTS" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+	-h "$REL_TMP" -p "$PC" -U postgres -d app -c "BEGIN" \
+	-c "INSERT INTO accounts SELECT reencrypt(email), reencrypt(name) FROM accounts
+		WHERE key_id(email) <> current_key_id()" \
+	-c "DELETE FROM accounts WHERE key_id(email) <> current_key_id()" \
+	-c "INSERT INTO logins SELECT reencrypt(email), at FROM logins WHERE key_id(email) <> current_key_id()" \
+	-c "DELETE FROM logins WHERE key_id(email) <> current_key_id()" -c "COMMIT"
+check_eq "... every row under the new key (accounts, logins)" "50/50|40/40" \
+	"$(kq -c "SELECT (SELECT count(*) FILTER (WHERE key_id(email) = '$K2ID' AND key_id(name) = '$K2ID')
+		|| '/' || count(*) FROM accounts) || '|' || (SELECT count(*) FILTER (WHERE key_id(email) = '$K2ID')
+		|| '/' || count(*) FROM logins)")"
+check_eq "... found by plaintext with the new key alone, on one shard" "Name 7|1" \
+	"$(OPTS="-c encrypted_column.key=$KEY2" kt "SELECT decrypt(name) || '|' || count(*) OVER ()
+		FROM accounts WHERE email = 'acct-7@example.com'")"
+check "... (routed)" grep -q -x ' *Task Count: 1' \
+	<<<"$(OPTS="-c encrypted_column.key=$KEY2" said "EXPLAIN (COSTS OFF) SELECT * FROM accounts WHERE email = 'acct-7@example.com'")"
+check_eq "... and the co-located join still pairs every row" "40|10" \
+	"$(kq -c "SELECT count(*), count(DISTINCT a.email) FROM accounts a JOIN logins l USING (email)")"
+
 # --- the laundering rule on every node ---
 CT=$(kq -c "SELECT email::text FROM users WHERE id = 1")
 CTH=$(kq -c "SELECT handle::text FROM users WHERE id = 1")
@@ -299,6 +328,40 @@ check "... and so are Citus's monitoring functions that use them (the price)" gu
 check_eq "nothing was stored" "0" "$(kq -c "SELECT count(*) FROM users WHERE id >= 6000")"
 check "a superuser may still run commands on the workers" \
 	quiet kq -c "SELECT run_command_on_workers('SELECT 1')"
+
+# --- a dump of the coordinator, restored into a new Citus database ---
+DUMP=$REL_TMP/app.dump
+check "pg_dump of the coordinator's distributed tables" \
+	quiet "$PG_BINDIR/pg_dump" -h "$REL_TMP" -p "$PC" -U postgres -d app -Fc \
+	-t users -t accounts -f "$DUMP"
+"$PG_BINDIR/pg_restore" -f "$REL_TMP/app.sql" "$DUMP" || exit 1
+check "... holds ciphertexts (control)" grep -q "ecv1:" "$REL_TMP/app.sql"
+check "... and no plaintext" not_in_file 'citus-7@example.com' "$REL_TMP/app.sql"
+check "... and no key" not_in_file "${KEY1:0:16}|${KEY1:16:16}|${KEY1:32:16}|${KEY1:48:16}|${KEY2:0:16}|${KEY2:16:16}|${KEY2:32:16}|${KEY2:48:16}" "$REL_TMP/app.sql"
+for port in "$PC" "$PW1" "$PW2"; do
+	pq "$port" postgres -c "CREATE DATABASE app2" >/dev/null &&
+		pq "$port" app2 -c "CREATE EXTENSION citus" -c "CREATE EXTENSION encrypted_column" >/dev/null || exit 1
+done
+pq "$PC" app2 -c "SELECT citus_set_coordinator_host('127.0.0.1', $PC)" \
+	-c "SELECT citus_add_node('127.0.0.1', $PW1)" -c "SELECT citus_add_node('127.0.0.1', $PW2)" >/dev/null || exit 1
+RESTORE=("$PG_BINDIR/pg_restore" -h "$REL_TMP" -p "$PC" -U postgres -d app2 --exit-on-error)
+check "the tables restore (pre-data)" quiet "${RESTORE[@]}" --section=pre-data "$DUMP"
+check "... and are distributed as before" quiet pq "$PC" app2 -c "SELECT create_distributed_table('users', 'id')" \
+	-c "SELECT create_distributed_table('accounts', 'email')"
+OUT=$("${RESTORE[@]}" --section=data "$DUMP" 2>&1)
+check "the data does not restore without the restore switch" grep -q -E 'input looks like an encrypted_text(_det)? ciphertext' <<<"$OUT"
+check_eq "... and nothing is stored" "0|0" "$(pq "$PC" app2 -c "SELECT (SELECT count(*) FROM users) || '|' || (SELECT count(*) FROM accounts)")"
+check "with the switch, it restores through the coordinator" \
+	quiet env PGOPTIONS="-c encrypted_column.accept_ciphertext=on" "${RESTORE[@]}" --section=data "$DUMP"
+check "... with its constraints" quiet "${RESTORE[@]}" --section=post-data "$DUMP"
+FP="SELECT md5(string_agg(id || email::text || handle::text, ',' ORDER BY id)) FROM users"
+FPA="SELECT md5(string_agg(email::text || name::text, ',' ORDER BY email::text)) FROM accounts"
+check_eq "the restored ciphertexts are byte-identical" "$(pq "$PC" app -c "$FP")|$(pq "$PC" app -c "$FPA")" \
+	"$(pq "$PC" app2 -c "$FP")|$(pq "$PC" app2 -c "$FPA")"
+check_eq "... and decrypt on the new cluster's shards" "$WANT" \
+	"$(PGOPTIONS="-c encrypted_column.key=$KEY2" pq "$PC" app2 -c "BEGIN" \
+		-c "SELECT string_agg(id || '=' || decrypt(email), ',' ORDER BY id) FROM users
+			WHERE decrypt(email) = decrypt(handle) AND id < 5000" -c "COMMIT")"
 
 # --- TLS, and no key or plaintext in any node's files ---
 check_eq "Citus's connections to the workers use TLS, with the node certificate" "t" \
