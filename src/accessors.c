@@ -311,14 +311,15 @@ parse_stored(const ec_type *type, struct varlena *datum, ec_envelope *env)
  * quotes nothing.
  */
 struct varlena *
-ec_plain_to_text(struct varlena *plain, bool utf8)
+ec_plain_to_text(struct varlena *plain_arg, bool utf8)
 {
+	struct varlena *volatile plain = plain_arg;
 	int			db_encoding = GetDatabaseEncoding();
 	size_t		len = VARSIZE(plain) - VARHDRSZ;
-	text	   *result;
+	text	   *volatile result = NULL;
 	size_t		result_len;
 	Oid			proc;
-	int			done;
+	volatile int done = 0;
 
 	if (!utf8 || db_encoding == PG_UTF8 || db_encoding == PG_SQL_ASCII || len == 0)
 	{
@@ -332,34 +333,48 @@ ec_plain_to_text(struct varlena *plain, bool utf8)
 		return plain;
 	}
 
-	proc = FindDefaultConversionProc(PG_UTF8, db_encoding);
-	if (!OidIsValid(proc))
+	/* a lookup or an allocation that fails must not leave the plaintext */
+	PG_TRY();
+	{
+		proc = FindDefaultConversionProc(PG_UTF8, db_encoding);
+		if (!OidIsValid(proc))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("no conversion from encoding UTF8 to \"%s\"",
+							GetDatabaseEncodingName())));
+		result = (text *) MemoryContextAllocHuge(CurrentMemoryContext,
+												 VARHDRSZ + len * MAX_CONVERSION_GROWTH + 1);
+		/* noError: the conversion stops short rather than quote a character */
+		done = DatumGetInt32(OidFunctionCall6(proc,
+											  Int32GetDatum(PG_UTF8),
+											  Int32GetDatum(db_encoding),
+											  CStringGetDatum(VARDATA(plain)),
+											  CStringGetDatum(VARDATA(result)),
+											  Int32GetDatum((int) len),
+											  BoolGetDatum(true)));
+	}
+	PG_FINALLY();
 	{
 		ec_wipe(VARDATA(plain), len);
 		pfree(plain);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("no conversion from encoding UTF8 to \"%s\"",
-						GetDatabaseEncodingName())));
 	}
-	result = (text *) MemoryContextAllocHuge(CurrentMemoryContext,
-											 VARHDRSZ + len * MAX_CONVERSION_GROWTH + 1);
-	/* noError: the conversion stops short rather than quote a character */
-	done = DatumGetInt32(OidFunctionCall6(proc,
-										  Int32GetDatum(PG_UTF8),
-										  Int32GetDatum(db_encoding),
-										  CStringGetDatum(VARDATA(plain)),
-										  CStringGetDatum(VARDATA(result)),
-										  Int32GetDatum((int) len),
-										  BoolGetDatum(true)));
-	ec_wipe(VARDATA(plain), len);
-	pfree(plain);
+	PG_END_TRY();
 	result_len = strlen(VARDATA(result));
-	if ((size_t) done != len || result_len > MaxAllocSize - VARHDRSZ)
+	if ((size_t) done != len)
 	{
 		ec_wipe(VARDATA(result), result_len);
 		pfree(result);
 		encoding_error();
+	}
+	if (result_len > MaxAllocSize - VARHDRSZ)
+	{
+		ec_wipe(VARDATA(result), result_len);
+		pfree(result);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("decrypted value is too long in the database encoding"),
+				 errdetail("Converted to \"%s\", the plaintext would exceed the largest text value.",
+						   GetDatabaseEncodingName())));
 	}
 	SET_VARSIZE(result, VARHDRSZ + result_len);
 	return result;
