@@ -305,7 +305,8 @@ ec_current_key(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("encrypted_column.key is not set"),
 				 errhint("This is a cluster node's session: the coordinator hands it "
-						 "the keys when citus.propagate_set_commands = 'local' there.")));
+						 "the keys only inside a transaction block (BEGIN ... COMMIT), "
+						 "with citus.propagate_set_commands = 'local'.")));
 	if (key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

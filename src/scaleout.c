@@ -428,66 +428,27 @@ ec_citus_check_execute(Oid funcid)
 }
 
 /*
- * Is Citus loaded and set up to carry SET LOCAL commands to the worker
- * sessions of a transaction?  Not in a parallel query, which cannot SET
- * and whose leader has handed the keys over.
+ * Will Citus carry a SET LOCAL to the worker sessions of this
+ * transaction?  Only in a transaction block, not in a parallel query
+ * (which cannot SET, and whose leader has handed the keys over), and only
+ * when the cluster is set up to propagate SET LOCAL.
  */
 static bool
-citus_set_up(void)
+citus_propagates(void)
 {
 	const char *mode;
 
-	if (IsInParallelMode())
+	if (!IsTransactionBlock() || IsInParallelMode())
 		return false;
 	mode = GetConfigOption("citus.propagate_set_commands", true, false);
 	return mode != NULL && strcmp(mode, "local") == 0;
 }
 
-/* Will Citus carry a client's SET LOCAL to the worker sessions? */
-static bool
-citus_propagates(void)
-{
-	return IsTransactionBlock() && citus_set_up();
-}
-
-/*
- * Outside a transaction block Citus opens no transaction on the workers
- * for a statement, so it has no SET LOCAL to send.  The extension then
- * asks it for one, with two functions of Citus's library:
- * UseCoordinatedTransaction() (the statement's worker sessions run in a
- * transaction, as in a block) and PostprocessVariableSetStmt() (what
- * Citus calls for a client's SET LOCAL: the command goes to every worker
- * session of the transaction, at its start).  Both have had these
- * signatures since Citus 11; a Citus without them leaves autocommit
- * statements as they were (no key on the workers).
- */
-typedef void (*citus_use_coordinated_fn) (void);
-typedef void (*citus_propagate_set_fn) (VariableSetStmt *setStmt,
-										const char *setStmtString);
-static citus_use_coordinated_fn citus_use_coordinated = NULL;
-static citus_propagate_set_fn citus_propagate_set = NULL;
-static bool citus_looked_up = false;
-
-static bool
-citus_functions(void)
-{
-	if (!citus_looked_up)
-	{
-		citus_looked_up = true;
-		citus_use_coordinated = (citus_use_coordinated_fn)
-			load_external_function("citus", "UseCoordinatedTransaction", false, NULL);
-		citus_propagate_set = (citus_propagate_set_fn)
-			load_external_function("citus", "PostprocessVariableSetStmt", false, NULL);
-	}
-	return citus_use_coordinated != NULL && citus_propagate_set != NULL;
-}
-
 /*
  * Run "SET LOCAL name TO 'value'" through the rest of the utility hook
- * chain (Citus's among them), with a text that carries the value; or,
- * when next is NULL (outside a transaction block), hand the text to Citus
- * only.  value is a palloc'd copy that this function wipes and frees,
- * with the text and the quoted copy, on every path.
+ * chain (Citus's among them), with a text that carries the value.  value
+ * is a palloc'd copy that this function wipes and frees, with the text
+ * and the quoted copy, on every path.
  */
 static void
 set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
@@ -514,11 +475,8 @@ set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
 	{
 		quoted = quote_literal_cstr(value);
 		appendStringInfo(&sql, "SET LOCAL %s TO %s", name, quoted);
-		if (next != NULL)
-			next(pstmt, sql.data, true, PROCESS_UTILITY_QUERY, NULL, NULL,
-				 None_Receiver, NULL);
-		else
-			citus_propagate_set(stmt, sql.data);
+		next(pstmt, sql.data, true, PROCESS_UTILITY_QUERY, NULL, NULL,
+			 None_Receiver, NULL);
 	}
 	PG_FINALLY();
 	{
@@ -585,33 +543,20 @@ make_set_local(const char *name, char *value)
 }
 
 /*
- * Before a statement runs: if Citus may open worker sessions for it,
- * hand them the session's keys, unless that was done already in this
- * transaction with the same values.  In a transaction block through
- * Citus's own SET LOCAL propagation; outside one (the statement's
- * implicit transaction) by asking Citus for a transaction on the workers
- * and giving it the SET LOCAL commands directly.
+ * Before a statement runs: if Citus will open worker sessions for it in
+ * this transaction block, hand them the session's keys, unless that was
+ * done already with the same values.
  */
 void
 ec_citus_before_statement(ProcessUtility_hook_type next)
 {
-	bool		block;
-
 	ec_citus_check_logging();
-	if (keys_sent || forwarding || !citus_set_up())
+	if (keys_sent || forwarding || !citus_propagates())
 		return;
 	if ((ec_key_guc == NULL || ec_key_guc[0] == '\0') &&
 		(ec_previous_keys_guc == NULL || ec_previous_keys_guc[0] == '\0'))
 		return;
-	block = IsTransactionBlock();
-	if (!block && !citus_functions())
-		return;
 	refuse_while_logging();
-	if (!block)
-	{
-		citus_use_coordinated();
-		next = NULL;
-	}
 	if (ec_previous_keys_guc != NULL && ec_previous_keys_guc[0] != '\0')
 	{
 		char	   *value = pstrdup(ec_previous_keys_guc);
