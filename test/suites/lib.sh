@@ -173,9 +173,12 @@ tree_has() {
 	grep -r -a -q -F -e "$2" "$1" 2>/dev/null
 }
 
-# Succeed when the command fails: check "no X" not grep -q X FILE
+# Succeed when the command finds nothing (exit status 1), as in
+# check "no X" not grep -q X FILE; an error (status 2 and above, such as
+# grep's for a missing file) is a failure too.
 not() {
-	! "$@"
+	"$@"
+	(($? == 1))
 }
 
 # Does the server log $1 show no crash: no backend ended by a signal, no
