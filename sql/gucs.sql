@@ -72,4 +72,3 @@ RESET encrypted_column.key;
 SELECT current_key_id();
 SELECT count(*) AS rows_with_key_bytes FROM pg_settings
 WHERE setting LIKE '%0a0b0c0d%' OR reset_val LIKE '%0a0b0c0d%' OR boot_val LIKE '%0a0b0c0d%';
-SELECT count(*) AS activity_rows_with_key FROM pg_stat_activity WHERE query LIKE '%0a0b0c0d0e0f1011%' AND pid <> pg_backend_pid();

@@ -225,6 +225,12 @@ check "apt-get install of the package" test $? -eq 0 || cat "$tmp/install.log"
 check "encrypted_column.so on the system belongs to $pkg" \
 	bash -c 'dpkg -S "$1" 2>/dev/null | grep -q "^$2:"' _ "/$libdir/encrypted_column.so" "$pkg"
 files=$(dpkg -L "$pkg" 2>/dev/null | grep -E "^/usr/(lib|share)/postgresql/")
+nfiles=0
+for f in $files; do
+	[[ -f $f ]] && nfiles=$((nfiles + 1))
+done
+check "dpkg -L lists the package's files, all on the system ($nfiles files)" \
+	test "$nfiles" -gt 0 -a "$nfiles" -eq "$(wc -l < "$tmp/pkg.list")"
 
 # The tests in REGRESS of the top-level Makefile, through PGXS's own
 # pg_regress command line, in a private output directory.
@@ -263,7 +269,7 @@ left=0
 for f in $files; do
 	[[ -f $f ]] && left=$((left + 1))
 done
-check "none of its files left on the system" test "$left" -eq 0
+check "none of its $nfiles files left on the system" test "$nfiles" -gt 0 -a "$left" -eq 0
 ours=""
 
 echo "deb: the package is removed, and with it the extension's files; running make install from the tree again"

@@ -22,6 +22,7 @@ KEY3=8b14effb91c061c42805993536f230faa3d2701e2f81fb821a4daa6359bb8b2d
 
 REL_PASS=0
 REL_FAIL=0
+REL_NA=0
 REL_NAME=${REL_NAME:-reliability}
 REL_CLUSTERS=()
 REL_TMP=""
@@ -56,10 +57,19 @@ check_eq() {
 	fi
 }
 
+# Record a check that cannot mean anything here (its control did not
+# hold), neither passed nor failed: not_applicable "description" "why"
+not_applicable() {
+	REL_NA=$((REL_NA + 1))
+	printf 'n/a    - %s (not applicable: %s)\n' "$1" "$2"
+}
+
 # Print "name: N passed, M failed" and return non-zero on any failure.
 rel_finish() {
 	say "done in ${SECONDS}s"
-	echo "$REL_NAME checks: $REL_PASS passed, $REL_FAIL failed"
+	local na=""
+	((REL_NA > 0)) && na=", $REL_NA not applicable"
+	echo "$REL_NAME checks: $REL_PASS passed, $REL_FAIL failed$na"
 	((REL_FAIL == 0 && REL_PASS > 0))
 }
 
@@ -161,6 +171,55 @@ pq() {
 # Does the file or directory tree contain the fixed string?  (binary-safe)
 tree_has() {
 	grep -r -a -q -F -e "$2" "$1" 2>/dev/null
+}
+
+# Succeed when the command finds nothing (exit status 1), as in
+# check "no X" not grep -q X FILE; an error (status 2 and above, such as
+# grep's for a missing file) is a failure too.
+not() {
+	"$@"
+	(($? == 1))
+}
+
+# Does the server log $1 show no crash: no backend ended by a signal, no
+# PANIC, no failed assertion, no restart after a crash?
+no_crash() {
+	not grep -a -q -E "terminated by signal|was terminated|PANIC|TRAP:|all server processes terminated" "$1"
+}
+
+# Slices of keys, for searches that must also find a partly masked key.
+# key_slices [-w WIDTH] [-t FUNC] STRING...: each string cut into pieces
+# of WIDTH characters (default 8; the last piece is the string's last
+# WIDTH characters), one a line, each passed through FUNC when given (for
+# a key's escaped spellings: FUNC gets a slice of the key and prints its
+# escaped form).  With width 8 a key of 64 hex digits of which only the
+# first or the last 8 are left unmasked is still found, and any 15
+# characters of it in a row.
+key_slices() {
+	local w=8 fn="" s i len
+	while (($#)); do
+		case $1 in
+		-w) w=$2; shift 2 ;;
+		-t) fn=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	for s in "$@"; do
+		len=${#s}
+		((len >= w)) || continue
+		for ((i = 0; i + w <= len; i += w)); do
+			if [[ -n $fn ]]; then "$fn" "${s:i:w}"; echo; else echo "${s:i:w}"; fi
+		done
+		if ((len % w)); then
+			if [[ -n $fn ]]; then "$fn" "${s:len-w:w}"; echo; else echo "${s:len-w:w}"; fi
+		fi
+	done
+}
+
+# An extended regex (for grep -E -i) that matches any slice of the keys:
+# key_slices_re [-w WIDTH] [-t FUNC] STRING...
+key_slices_re() {
+	key_slices "$@" | sed -e 's/[][\\.*^$+?(){}|]/\\&/g' | paste -s -d '|'
 }
 
 # Wait, at most $1 seconds, until the command succeeds.

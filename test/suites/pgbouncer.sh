@@ -97,7 +97,8 @@ bq() {
 	"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
 		-h 127.0.0.1 -p "$port" -U app -d "$db" "$@"
 }
-KEYS_RE="$KEY1|$KEY2|$KEY3"
+# any 8-character slice of a key: a partly masked key shows too
+KEYS_RE=$(key_slices_re "$KEY1" "$KEY2" "$KEY3")
 count() { grep -a -c -i -E -e "$2" "$1" 2>/dev/null || true; }
 size() { stat -c %s "$1"; }
 since() { tail -c +"$(($2 + 1))" "$1"; }
@@ -125,7 +126,7 @@ pyout=$REL_TMP/pytest.out
 rc=$?
 tail -n 3 "$pyout"
 check "pytest of the per-transaction key through PgBouncer passed" [ "$rc" = 0 ]
-check "pytest ran its tests (none skipped)" bash -c '! grep -q -E "skipped|no tests ran" "$1"' _ "$pyout"
+check "pytest ran its tests (none skipped)" not grep -q -E "skipped|no tests ran" "$pyout"
 check_eq "recommended set-up: no key in the server log (log_statement = all)" 0 \
 	"$(since "$SLOG" "$soff" | grep -a -c -i -E "$KEYS_RE")"
 check_eq "recommended set-up: no run of 64 hex digits (the pytest keys) in the server log" 0 \
@@ -138,7 +139,7 @@ for db in tx1 sess; do
 	err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$B" "$db" -c "SELECT 1" 2>&1)
 	check "options startup parameter refused by PgBouncer ($db)" \
 		grep -q "unsupported startup parameter: options" <<<"$err"
-	check "the client's error does not carry the key ($db)" bash -c '! grep -q -i "$1" <<<"$2"' _ "$KEY3" "$err"
+	check "the client's error does not carry the key ($db)" not grep -q -i -E "$(key_slices_re "$KEY3")" <<<"$err"
 done
 check "PgBouncer's log holds the refused key (its WARNING line)" \
 	grep -q "unsupported startup parameter: options=-c encrypted_column.key=$KEY3" "$BLOG"
@@ -184,6 +185,6 @@ done
 check "server_reset_query (DISCARD ALL) ran between the two clients" \
 	grep -q "DISCARD ALL" "$SLOG"
 
-check "no backend crashed" bash -c '! grep -q "terminated by signal" "$1"' _ "$SLOG"
+check "no backend crashed" no_crash "$SLOG"
 say "figures: $(wc -l <"$SLOG") server log lines, $(wc -l <"$BLOG") PgBouncer log lines searched"
 rel_finish

@@ -218,12 +218,12 @@ pq "$P1" app -c "CHECKPOINT" && pq "$P2" app -c "CHECKPOINT" && pq "$P3" postgre
 for c in primary standby subscriber; do
 	check "$c data directory holds the control column" tree_has "$REL_TMP/$c" REPLCONTROL-
 	check "$c data directory (heap, TOAST, WAL, slots) holds no plaintext" \
-		bash -c '! grep -r -a -q -F REPLSECRET "$1"' _ "$REL_TMP/$c"
-	check "$c data directory holds no key" \
-		bash -c '! grep -r -a -q -E "$2|$3" "$1"' _ "$REL_TMP/$c" "$KEY1" "$KEY2"
+		not grep -r -a -q -F REPLSECRET "$REL_TMP/$c"
+	check "$c data directory holds no key (no 8-character slice of one)" \
+		not grep -r -a -q -i -E "$(key_slices_re "$KEY1" "$KEY2")" "$REL_TMP/$c"
 done
 check "no server log holds a plaintext or a key" \
-	bash -c '! grep -a -q -E "REPLSECRET|$1|$2" "$3"/*.log' _ "$KEY1" "$KEY2" "$REL_TMP"
+	not grep -a -q -i -E "REPLSECRET|$(key_slices_re "$KEY1" "$KEY2")" "$REL_TMP"/*.log
 
 say "figures: $nrows rows ($rotated rotated) replicated to 1 standby and 2 subscriptions"
 rel_finish
