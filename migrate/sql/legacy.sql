@@ -32,47 +32,11 @@ SELECT pg_describe_object(d.classid, d.objid, 0) AS uncommented
    AND obj_description(d.objid, (SELECT relname FROM pg_class
 								  WHERE oid = d.classid)) IS NULL;
 
--- The fixed vectors.
-CREATE TABLE legacy_vectors (
-	id text PRIMARY KEY,
-	fn text NOT NULL,
-	storage text NOT NULL,
-	value text NOT NULL,
-	secret text NOT NULL,
-	padding text,
-	ttl bigint,
-	plaintext text,			-- expected result, or
-	sqlstate text			-- the expected error
-);
+-- The fixed vectors, in legacy_vectors, and run_vector().
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set vectors :abs_srcdir '/test/vectors.sql'
-\set ECHO none
-\i :vectors
-\set ECHO all
+\set harness :abs_srcdir '/test/harness.sql'
+\i :harness
 ANALYZE legacy_vectors;
-
--- Run one vector with the value as bytea, text or varchar: '=' and the
--- result, or '!' and the SQLSTATE.
-CREATE FUNCTION run_vector(v legacy_vectors, as_type text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	args text := CASE as_type WHEN 'bytea' THEN 'convert_to($1, ''UTF8'')'
-							  ELSE '$1::' || as_type END || ', $2';
-	result text;
-BEGIN
-	IF v.padding IS NOT NULL THEN
-		args := args || ', $3';
-	END IF;
-	IF v.ttl IS NOT NULL THEN
-		args := args || ', $4';
-	END IF;
-	EXECUTE format('SELECT %I(%s)', v.fn, args) INTO result
-		USING v.value, v.secret, v.padding, v.ttl;
-	RETURN '=' || result;
-EXCEPTION WHEN OTHERS THEN
-	RETURN '!' || SQLSTATE;
-END
-$$;
 
 CREATE TEMP TABLE outcomes AS
 SELECT v.id, v.fn, s.as_type, v.plaintext IS NOT NULL AS decrypts,

@@ -23,42 +23,9 @@ SELECT p.oid::regprocedure AS core_member_at_0_2_0
 
 -- Every fixed vector through the readers of 0.2.0, each as bytea, text
 -- and (for text) varchar: the result, or the SQLSTATE.
-CREATE TABLE legacy_vectors (
-	id text PRIMARY KEY,
-	fn text NOT NULL,
-	storage text NOT NULL,
-	value text NOT NULL,
-	secret text NOT NULL,
-	padding text,
-	ttl bigint,
-	plaintext text,
-	sqlstate text
-);
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set vectors :abs_srcdir '/test/vectors.sql'
-\set ECHO none
-\i :vectors
-\set ECHO all
-CREATE FUNCTION run_vector(v legacy_vectors, as_type text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	args text := CASE as_type WHEN 'bytea' THEN 'convert_to($1, ''UTF8'')'
-							  ELSE '$1::' || as_type END || ', $2';
-	result text;
-BEGIN
-	IF v.padding IS NOT NULL THEN
-		args := args || ', $3';
-	END IF;
-	IF v.ttl IS NOT NULL THEN
-		args := args || ', $4';
-	END IF;
-	EXECUTE format('SELECT %I(%s)', v.fn, args) INTO result
-		USING v.value, v.secret, v.padding, v.ttl;
-	RETURN '=' || result;
-EXCEPTION WHEN OTHERS THEN
-	RETURN '!' || SQLSTATE;
-END
-$$;
+\set harness :abs_srcdir '/test/harness.sql'
+\i :harness
 CREATE VIEW outcomes AS
 SELECT v.id, s.as_type, run_vector(v, s.as_type) AS outcome,
 	   coalesce('=' || v.plaintext, '!' || v.sqlstate) AS expected
