@@ -64,7 +64,39 @@ _IN_OPS = (operators.in_op,
            getattr(operators, "not_in_op", None) or operators.notin_op)
 
 
-class EncryptedText(UserDefinedType):
+class _EncryptedTextBase(UserDefinedType):
+    """What ``EncryptedText`` and ``EncryptedTextDet`` share: the column
+    type ``type_name``, plain ``str`` values sent as they are (checked
+    here), literals rendered as SQL strings.  Not a column type itself;
+    each subclass sets ``cache_ok``, which SQLAlchemy reads from the
+    class's own namespace only.
+    """
+
+    type_name = None        # the SQL type, for CREATE TABLE
+    _public_name = None     # the class, for the bind_processor's TypeError
+
+    @property
+    def python_type(self):
+        return str
+
+    def get_col_spec(self, **kw):
+        return self.type_name
+
+    def bind_processor(self, dialect):
+        name = self._public_name
+
+        def process(value):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(
+                    "%s takes str values, not %s" % (name, type(value).__name__))
+            return value
+        return process
+
+    def literal_processor(self, dialect):
+        return String().literal_processor(dialect)
+
+
+class EncryptedText(_EncryptedTextBase):
     """A column of the extension's ``encrypted_text`` type.
 
     Writes send the plain string as an ordinary parameter and the server's
@@ -76,6 +108,8 @@ class EncryptedText(UserDefinedType):
     """
 
     cache_ok = True
+    type_name = "encrypted_text"
+    _public_name = "EncryptedText"
 
     class comparator_factory(UserDefinedType.Comparator):
         """Operators act on the decrypted text, not on the ciphertext."""
@@ -93,29 +127,11 @@ class EncryptedText(UserDefinedType):
         def reverse_operate(self, op, other, **kwargs):
             return op(other, self.plaintext, **kwargs)
 
-    @property
-    def python_type(self):
-        return str
-
-    def get_col_spec(self, **kw):
-        return "encrypted_text"
-
-    def bind_processor(self, dialect):
-        def process(value):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(
-                    "EncryptedText takes str values, not %s" % type(value).__name__)
-            return value
-        return process
-
-    def literal_processor(self, dialect):
-        return String().literal_processor(dialect)
-
     def column_expression(self, colexpr):
         return func.decrypt(colexpr, type_=self)
 
 
-class EncryptedTextDet(UserDefinedType):
+class EncryptedTextDet(_EncryptedTextBase):
     """A column of the deterministic type ``encrypted_text_det``.
 
     Writes send the plain string and the server encrypts it with AES-SIV
@@ -138,6 +154,8 @@ class EncryptedTextDet(UserDefinedType):
     """
 
     cache_ok = True
+    type_name = "encrypted_text_det"
+    _public_name = "EncryptedTextDet"
 
     def __init__(self, context=None):
         if context is not None and (not isinstance(context, str) or context == ""):
@@ -204,21 +222,6 @@ class EncryptedTextDet(UserDefinedType):
             return (expr,)
         return (expr, bindparam(None, self.context, type_=Text()))
 
-    @property
-    def python_type(self):
-        return str
-
-    def get_col_spec(self, **kw):
-        return "encrypted_text_det"
-
-    def bind_processor(self, dialect):
-        def process(value):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(
-                    "EncryptedTextDet takes str values, not %s" % type(value).__name__)
-            return value
-        return process
-
     def bind_expression(self, bindvalue):
         # with a context the value must be encrypted by encrypt_det(); the
         # input function alone knows no context
@@ -227,9 +230,6 @@ class EncryptedTextDet(UserDefinedType):
         return func.encrypt_det(cast(bindvalue, Text()),
                                 bindparam(None, self.context, type_=Text()),
                                 type_=self)
-
-    def literal_processor(self, dialect):
-        return String().literal_processor(dialect)
 
     def column_expression(self, colexpr):
         return func.decrypt(*self._context_args(colexpr), type_=self)

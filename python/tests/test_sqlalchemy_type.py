@@ -13,6 +13,7 @@ from sqlalchemy.schema import CreateTable
 
 from encrypted_column.sqlalchemy import (
     EncryptedText,
+    EncryptedTextDet,
     connect_args,
     key_options,
     libpq_options,
@@ -55,6 +56,24 @@ def test_comparisons_use_plaintext_but_null_tests_do_not():
         "decrypt(users.email) IN")
     assert str(User.email.is_(None).compile(dialect=d)) == "users.email IS NULL"
     assert str(User.email.plaintext.compile(dialect=d)) == "decrypt(users.email)"
+
+
+@pytest.mark.parametrize("cls, type_name", [
+    (EncryptedText, "encrypted_text"),
+    (EncryptedTextDet, "encrypted_text_det"),
+])
+def test_both_types_take_str_and_render_literals(cls, type_name):
+    d = postgresql.dialect()
+    col = cls()
+    assert col.python_type is str
+    assert col.compile(dialect=d) == type_name
+    assert col._static_cache_key != sa.sql.traversals.NO_CACHE
+    process = col.bind_processor(d)
+    assert process("a") == "a" and process(None) is None
+    with pytest.raises(TypeError, match=r"^%s takes str values, not int$"
+                       % cls.__name__):
+        process(42)
+    assert col.literal_processor(d)("it's") == "'it''s'"
 
 
 def test_orm_round_trip(make_engine, key, table_name):
