@@ -222,6 +222,31 @@ key_slices_re() {
 	key_slices "$@" | sed -e 's/[][\\.*^$+?(){}|]/\\&/g' | paste -s -d '|'
 }
 
+# Any slice of the three test keys, for searches of logs and outputs.
+KEYS_RE=$(key_slices_re "$KEY1" "$KEY2" "$KEY3")
+
+# Reading what a file (a server log) gained after an offset:
+# file_size FILE prints the offset to remember, since FILE OFF prints what
+# came after it.
+file_size() {
+	stat -c %s "$1"
+}
+since() {
+	tail -c +"$(($2 + 1))" "$1"
+}
+
+# Does what FILE gained since offset OFF match the extended regex?
+# has_since FILE OFF REGEX (binary-safe; for check)
+has_since() {
+	grep -a -q -E -e "$3" < <(since "$1" "$2")
+}
+
+# How many lines of FILE match the extended regex, in any case (binary-safe;
+# nothing when the file cannot be read): count_in FILE REGEX
+count_in() {
+	grep -a -c -i -E -e "$2" "$1" 2>/dev/null || true
+}
+
 # Wait, at most $1 seconds, until the command succeeds.
 wait_for() {
 	local limit=$1

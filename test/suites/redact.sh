@@ -124,7 +124,7 @@ run_case() {
 	check_eq "$name: no key in pg_stat_activity" 0 "$(grep -c -i -E -e "$re" "$act")"
 }
 
-LOG_OFF=$(stat -c %s "$LOG")
+LOG_OFF=$(file_size "$LOG")
 run_case plain app "simple:SET encrypted_column.key = '@K@'" "simple:SELECT decrypt(encrypt('works'))"
 run_case quoted app "simple:SET \"encrypted_column\".\"key\" = '@K@'" "simple:SELECT decrypt(encrypt('works'))"
 run_case quoted_whole app "simple:SET \"encrypted_column.key\" TO '@K@'"
@@ -204,8 +204,7 @@ check "sc_name_space: refused (42602)" grep -q "PGRES_FATAL_ERROR 42602" "$REL_T
 check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
 cat "$REL_TMP"/case-*.pgss >"$REL_TMP/pgss.txt"
 check "pg_stat_statements recorded the SET statements" grep -q -i "encrypted_column" "$REL_TMP/pgss.txt"
-log_since() { tail -c +"$((LOG_OFF + 1))" "$LOG"; }
-log_since >"$REL_TMP/log-1.txt"
+since "$LOG" "$LOG_OFF" >"$REL_TMP/log-1.txt"
 check "the log holds the masked statements" grep -q "statement: SET encrypted_column.key = '\*\*\*\*" "$REL_TMP/log-1.txt"
 check "the log holds the masked syntax error" grep -q 'syntax error at or near "\*\*\*\*' "$REL_TMP/log-1.txt"
 # pg_stat_statements replaces the constants of the statements it
@@ -372,7 +371,7 @@ langs=(C)
 [[ -n $GERMAN ]] && langs+=("$GERMAN")
 [[ -z $GERMAN ]] && say "no German locale or translations here: COPY checked in English only"
 for lang in "${langs[@]}"; do
-	off=$(stat -c %s "$LOG")
+	off=$(file_size "$LOG")
 	: >"$REL_TMP/copy-$lang.out"
 	NBAD=0
 	for table in cp cd; do
@@ -388,7 +387,7 @@ for lang in "${langs[@]}"; do
 	copy_bad "$lang" ca '3\t{LEAKNEST-arr}\textra\n'
 	copy_bad "$lang" cs '3\tLEAKNEST-dom\tx\n'
 	copy_bad "$lang" cs 'LEAKNEST-domid\tx\n'
-	tail -c +"$((off + 1))" "$LOG" >"$REL_TMP/copy-$lang.log"
+	since "$LOG" "$off" >"$REL_TMP/copy-$lang.log"
 	check_eq "COPY ($lang): errors reported for every bad file" "$NBAD" "$(grep -c -E "^(ERROR|FEHLER):" "$REL_TMP/copy-$lang.out")"
 	check "COPY ($lang): the context still names table and line" grep -q -E "^(CONTEXT|KONTEXT):  COPY c[pdqas], (line|Zeile) 2" "$REL_TMP/copy-$lang.out"
 	check_eq "COPY ($lang): no plaintext of the bad lines in client output" 0 "$(grep -c LEAKNEST "$REL_TMP/copy-$lang.out")"
@@ -410,7 +409,7 @@ CREATE FUNCTION cw_warn() RETURNS trigger LANGUAGE plpgsql AS
 CREATE TRIGGER cw_warn BEFORE INSERT ON cw FOR EACH ROW EXECUTE FUNCTION cw_warn();
 CREATE TABLE ci (id int, c encrypted_text);
 SQL
-off=$(stat -c %s "$LOG")
+off=$(file_size "$LOG")
 printf '1\tLEAKWARN-row\n' >"$REL_TMP/warn.dat"
 PGOPTIONS="$KEYOPT -c log_min_messages=notice" "$PG_BINDIR/psql" -X -q -v SHOW_CONTEXT=always \
 	-h "$REL_TMP" -p "$PORT" -U postgres -d postgres -c "\\copy cw FROM '$REL_TMP/warn.dat'" >"$REL_TMP/copy-warn.out" 2>&1
@@ -428,7 +427,7 @@ if ((SERVER_NUM >= 170000)); then
 else
 	say "PostgreSQL $SERVER_NUM has no COPY ... ON_ERROR: its NOTICE is not checked"
 fi
-tail -c +"$((off + 1))" "$LOG" >"$REL_TMP/copy-notice.log"
+since "$LOG" "$off" >"$REL_TMP/copy-notice.log"
 check "COPY with a trigger's WARNING: the warning is in the server log" grep -q "WARNING:  row seen" "$REL_TMP/copy-notice.log"
 check "COPY with a trigger's WARNING: the log's context names table and line" grep -q "COPY cw, line 1" "$REL_TMP/copy-notice.log"
 check_eq "COPY warnings and notices: no plaintext in the server log" 0 \
