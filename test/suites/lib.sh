@@ -168,6 +168,18 @@ pq() {
 		-h "$REL_TMP" -p "$port" -U postgres -d "$db" "$@"
 }
 
+# The SQLSTATE of the last statement that failed, 00000 when none did
+# (psql's LAST_ERROR_SQLSTATE), nothing when psql could not connect; the
+# error output goes to $REL_TMP/sqlstate.err.  The statements come as psql
+# arguments, which may also override the user (-U).
+# Usage: sqlstate PORT DB [psql args...]
+sqlstate() {
+	local port=$1 db=$2
+	shift 2
+	"$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$port" -U postgres -d "$db" "$@" \
+		-c '\echo :LAST_ERROR_SQLSTATE' 2>"$REL_TMP/sqlstate.err" | tail -n 1
+}
+
 # Does the file or directory tree contain the fixed string?  (binary-safe)
 tree_has() {
 	grep -r -a -q -F -e "$2" "$1" 2>/dev/null

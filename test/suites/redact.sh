@@ -231,10 +231,8 @@ FINDING_CURRENT_QUERY=$(grep -c -i -F -e "$key" "$REL_TMP/case-current_query.out
 say "finding: current_query() returned the key to its own session: $FINDING_CURRENT_QUERY"
 
 # ---- 2. statistics and other stored expressions ----
-sqlstate() {
-	"$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$PORT" -U postgres -d postgres \
-		-c "$1" -c '\echo :LAST_ERROR_SQLSTATE' 2>"$REL_TMP/sqlstate.err" | tail -n 1
-}
+# the SQLSTATE of a statement on the main server, 00000 on success
+state() { sqlstate "$PORT" postgres -c "$1"; }
 pq "$PORT" postgres <<SQL || exit 1
 CREATE EXTENSION encrypted_column_migrate;
 CREATE FUNCTION wrap(encrypted_text) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
@@ -256,24 +254,24 @@ for expr in "decrypt(c)" "lower(decrypt(c))" "decrypt(c, 'ctx')" "length(decrypt
 	"(c ## 1)"; do
 	n=$((n + 1))
 	check_eq "CREATE STATISTICS ON ($expr) is refused" 42P17 \
-		"$(sqlstate "CREATE STATISTICS st$n ON ($expr), id FROM s")"
+		"$(state "CREATE STATISTICS st$n ON ($expr), id FROM s")"
 done
 check "the refusal has a hint" grep -q "HINT:" "$REL_TMP/sqlstate.err"
 # (PostgreSQL itself refuses a whole row in statistics: 0A000)
 check "CREATE STATISTICS ON (wrec(s)) (a whole row) is refused" \
-	grep -q -E "^(42P17|0A000)$" <<<"$(sqlstate "CREATE STATISTICS st_row ON (wrec(s)), id FROM s")"
+	grep -q -E "^(42P17|0A000)$" <<<"$(state "CREATE STATISTICS st_row ON (wrec(s)), id FROM s")"
 check_eq "CREATE STATISTICS on (wrec(ROW(id, legacy))) is accepted (no encrypted value)" 00000 \
-	"$(sqlstate "CREATE STATISTICS st_poly ON (wrec(ROW(id, legacy))), id FROM s")"
+	"$(state "CREATE STATISTICS st_poly ON (wrec(ROW(id, legacy))), id FROM s")"
 check_eq "CREATE STATISTICS on (c::text) is accepted (ciphertext)" 00000 \
-	"$(sqlstate "CREATE STATISTICS st_text ON (c::text), id FROM s")"
+	"$(state "CREATE STATISTICS st_text ON (c::text), id FROM s")"
 check_eq "CREATE TABLE (LIKE ... INCLUDING STATISTICS) copies the accepted ones" 00000 \
-	"$(sqlstate "CREATE TABLE s2 (LIKE s INCLUDING STATISTICS)")"
-check_eq "index on (decrypt(c)) is refused" 42P17 "$(sqlstate "CREATE INDEX ON s ((decrypt(c)))")"
-check_eq "partial index WHERE decrypt(c) is refused" 42P17 "$(sqlstate "CREATE INDEX ON s (id) WHERE decrypt(c) = 'x'")"
+	"$(state "CREATE TABLE s2 (LIKE s INCLUDING STATISTICS)")"
+check_eq "index on (decrypt(c)) is refused" 42P17 "$(state "CREATE INDEX ON s ((decrypt(c)))")"
+check_eq "partial index WHERE decrypt(c) is refused" 42P17 "$(state "CREATE INDEX ON s (id) WHERE decrypt(c) = 'x'")"
 check_eq "generated column of decrypt(c) is refused" 42P17 \
-	"$(sqlstate "ALTER TABLE s ADD COLUMN g text GENERATED ALWAYS AS (decrypt(c)) STORED")"
+	"$(state "ALTER TABLE s ADD COLUMN g text GENERATED ALWAYS AS (decrypt(c)) STORED")"
 check_eq "partition key on decrypt(c) is refused" 42P17 \
-	"$(sqlstate "CREATE TABLE p (c encrypted_text) PARTITION BY LIST ((decrypt(c)))")"
+	"$(state "CREATE TABLE p (c encrypted_text) PARTITION BY LIST ((decrypt(c)))")"
 PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres -c "ANALYZE s" 2>"$REL_TMP/analyze.err"
 check "ANALYZE with the key succeeds" [ $? = 0 ]
 pq "$PORT" postgres -c "ANALYZE s" 2>>"$REL_TMP/analyze.err"
@@ -290,11 +288,8 @@ cluster_start nopre "$P2" || exit 1
 pq "$P2" postgres -c "CREATE EXTENSION encrypted_column" \
 	-c "CREATE TABLE s (id int, c encrypted_text)" >/dev/null || exit 1
 check_eq "not preloaded: refused once the session used the extension" 42P17 \
-	"$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
-		-c "SELECT current_key_id()" -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" \
-		-c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)"
-FINDING_FIRST=$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
-	-c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" -c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)
+	"$(sqlstate "$P2" postgres -c "SELECT current_key_id()" -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s")"
+FINDING_FIRST=$(sqlstate "$P2" postgres -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s")
 say "finding: not preloaded, CREATE STATISTICS ON (decrypt(c)) as a session's first statement: SQLSTATE $FINDING_FIRST"
 cluster_stop nopre
 
