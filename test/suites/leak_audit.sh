@@ -23,8 +23,7 @@ REL_NAME=leak-audit
 source "$(dirname "$0")/lib.sh"
 rel_init
 
-PORT=$(free_port 55440) || exit 1
-cluster_init audit <<EOF || exit 1
+PORT=$(cluster_up audit 55440 <<EOF
 shared_preload_libraries = 'pg_stat_statements,auto_explain,encrypted_column'
 log_line_prefix = '%m [%p] '
 log_statement = 'all'
@@ -38,7 +37,7 @@ auto_explain.log_nested_statements = on
 pg_stat_statements.track = all
 pg_stat_statements.track_utility = on
 EOF
-cluster_start audit "$PORT" || exit 1
+) || exit 1
 LOG=$REL_TMP/audit.log
 say "cluster on port $PORT with log_statement = all, auto_explain, pg_stat_statements"
 
@@ -378,9 +377,7 @@ check "D: no backend crashed" no_crash "$LOG"
 # ==== end of encrypted_text_det ====
 
 # ---- either library order: the redact suite checks pg_stat_statements ----
-P2=$(free_port $((PORT + 1))) || exit 1
-cluster_init misordered <<<"shared_preload_libraries = 'encrypted_column,pg_stat_statements'" || exit 1
-cluster_start misordered "$P2" || exit 1
+P2=$(cluster_up misordered $((PORT + 1)) <<<"shared_preload_libraries = 'encrypted_column,pg_stat_statements'") || exit 1
 check "the library order needs no warning (masking is in place, before pg_stat_statements stores)" \
 	not grep -q "loaded before pg_stat_statements" "$REL_TMP/misordered.log"
 

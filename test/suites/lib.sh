@@ -24,7 +24,6 @@ REL_PASS=0
 REL_FAIL=0
 REL_NA=0
 REL_NAME=${REL_NAME:-reliability}
-REL_CLUSTERS=()
 REL_TMP=""
 
 # Print a line with the suite name and elapsed seconds.
@@ -95,10 +94,12 @@ rel_init() {
 # Stop every cluster this suite started and remove the temporary directory.
 rel_cleanup() {
 	local d
-	for d in "${REL_CLUSTERS[@]}"; do
-		[[ -f $d/postmaster.pid ]] &&
-			as_pg "$PG_BINDIR/pg_ctl" -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1
-	done
+	if [[ -f $REL_TMP/.clusters ]]; then
+		while read -r d; do
+			[[ -f $d/postmaster.pid ]] &&
+				as_pg "$PG_BINDIR/pg_ctl" -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1
+		done <"$REL_TMP/.clusters"
+	fi
 	if [[ -n $REL_TMP && -d $REL_TMP ]]; then
 		if [[ ${EC_KEEP_TMP:-0} == 1 ]]; then
 			echo "kept $REL_TMP"
@@ -125,6 +126,12 @@ free_port() {
 	return 1
 }
 
+# Have rel_cleanup stop the cluster in data directory $1 (recorded in a
+# file, so that it holds for clusters made in a subshell too).
+cluster_track() {
+	echo "$1" >>"$REL_TMP/.clusters"
+}
+
 # initdb a cluster in $REL_TMP/$1 with trust authentication on loopback.
 # Extra postgresql.conf lines come on standard input.
 cluster_init() {
@@ -141,7 +148,7 @@ cluster_init() {
 		echo "max_connections = 40"
 		cat
 	} | as_pg tee -a "$dir/postgresql.conf" >/dev/null
-	REL_CLUSTERS+=("$dir")
+	cluster_track "$dir"
 }
 
 # Start the cluster in $REL_TMP/$1 on port $2; its log is $REL_TMP/$1.log.
@@ -152,6 +159,17 @@ cluster_start() {
 		tail -n 30 "$REL_TMP/$1.log"
 		return 1
 	}
+}
+
+# Make and start a cluster: cluster_up NAME BASEPORT, extra postgresql.conf
+# lines on standard input.  Prints its port, the first free one from
+# BASEPORT; fails, saying why on standard error, when it cannot.
+cluster_up() {
+	local port
+	port=$(free_port "$2") || { echo "no free port from $2" >&2; return 1; }
+	cluster_init "$1" >&2 || return 1
+	cluster_start "$1" "$port" >&2 || return 1
+	echo "$port"
 }
 
 # Stop the cluster in $REL_TMP/$1 cleanly.

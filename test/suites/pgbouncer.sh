@@ -29,15 +29,14 @@ PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 	{ echo "skipped: psycopg 3 is not installed (Debian package python3-psycopg)"; exit 77; }
 rel_init
 
-P=$(free_port 55470) || exit 1
-cluster_init pg <<EOF || exit 1
+P=$(cluster_up pg 55470 <<EOF
 shared_preload_libraries = 'encrypted_column'
 log_line_prefix = '%m [%p] '
 log_statement = 'all'
 log_connections = on
 log_min_error_statement = error
 EOF
-cluster_start pg "$P" || exit 1
+) || exit 1
 SLOG=$REL_TMP/pg.log
 pq "$P" postgres <<SQL || exit 1
 CREATE EXTENSION encrypted_column;

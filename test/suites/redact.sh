@@ -45,8 +45,7 @@ if [[ -f /usr/share/locale/de/LC_MESSAGES/postgres-$PG_MAJOR.mo ]]; then
 	locale -a 2>/dev/null | grep -q -i '^de_DE\.utf-\?8$' && GERMAN=de_DE.UTF-8
 fi
 
-PORT=$(free_port 55470) || exit 1
-cluster_init red <<EOF || exit 1
+PORT=$(cluster_up red 55470 <<EOF
 shared_preload_libraries = 'pg_stat_statements,encrypted_column'
 log_line_prefix = '%m [%p] '
 log_statement = 'all'
@@ -54,7 +53,7 @@ log_min_error_statement = error
 pg_stat_statements.track = all
 pg_stat_statements.track_utility = on
 EOF
-cluster_start red "$PORT" || exit 1
+) || exit 1
 LOG=$REL_TMP/red.log
 say "cluster on port $PORT, log_statement = all, pg_stat_statements with utility statements"
 
@@ -282,9 +281,7 @@ check_eq "no statistics object with decrypt() exists" 0 \
 	"$(pq "$PORT" postgres -c "SELECT count(*) FROM pg_statistic_ext WHERE stxexprs::text LIKE '%decrypt%' OR stxexprs::text LIKE '%wrap%'")"
 
 # without preloading, the guard exists once the session has loaded the library
-P2=$(free_port $((PORT + 1))) || exit 1
-cluster_init nopre </dev/null || exit 1
-cluster_start nopre "$P2" || exit 1
+P2=$(cluster_up nopre $((PORT + 1)) </dev/null) || exit 1
 pq "$P2" postgres -c "CREATE EXTENSION encrypted_column" \
 	-c "CREATE TABLE s (id int, c encrypted_text)" >/dev/null || exit 1
 check_eq "not preloaded: refused once the session used the extension" 42P17 \
@@ -294,12 +291,11 @@ say "finding: not preloaded, CREATE STATISTICS ON (decrypt(c)) as a session's fi
 cluster_stop nopre
 
 # with pg_stat_statements loaded after encrypted_column, its copy is masked too
-P3=$(free_port $((PORT + 23))) || exit 1
-cluster_init misordered <<EOF || exit 1
+P3=$(cluster_up misordered $((PORT + 23)) <<EOF
 shared_preload_libraries = 'encrypted_column,pg_stat_statements'
 pg_stat_statements.track_utility = on
 EOF
-cluster_start misordered "$P3" || exit 1
+) || exit 1
 pq "$P3" postgres -c "CREATE EXTENSION pg_stat_statements" -c "CREATE EXTENSION encrypted_column" >/dev/null || exit 1
 key=$(key_for misordered)
 # the control: a SET whose value pg_stat_statements keeps as written, or
