@@ -73,17 +73,11 @@ quiet() {
 	local out
 	out=$("$@" 2>&1) || { printf '%s\n' "$out"; return 1; }
 }
-# SQLSTATE of the first error of a statement on the coordinator, with the
-# options in $OPTS
+# SQLSTATE of a statement on the coordinator, with the options in $OPTS
 state_of_opts() { PGOPTIONS="${OPTS:-$K1}" state_of "$PC" "$1"; }
-# SQLSTATE of the first error of a statement, or "none"
-state_of() {
-	local out
-	out=$("$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose -h "$REL_TMP" \
-		-p "$1" -U "${ROLE:-postgres}" -d app -c "$2" 2>&1 >/dev/null)
-	out=$(sed -n -E 's/^(ERROR|FATAL): +([0-9A-Z]{5}):.*/\2/p' <<<"$out" | head -n 1)
-	echo "${out:-none}"
-}
+# SQLSTATE of the error of a statement (or of statements in one string,
+# which stop at the first error) as $ROLE, or 00000: state_of PORT SQL
+state_of() { sqlstate "$1" app -U "${ROLE:-postgres}" -c "$2"; }
 
 # --- every way in ---
 kq <<'EOF' >/dev/null || exit 1

@@ -23,14 +23,13 @@ KILL_AFTER_ROWS=${EC_CRASH_ROWS:-5000}	# per round, committed ledger rows
 ROUND_CAP=${EC_CRASH_ROUND_SECONDS:-25}	# kill by then in any case
 STOCK=20000	# stock rows per client and round
 
-PORT=$(free_port 55420) || exit 1
-cluster_init crash <<EOF || exit 1
+PORT=$(cluster_up crash 55420 <<EOF
 max_wal_size = '64MB'
 checkpoint_timeout = '30s'
 synchronous_commit = on
 full_page_writes = on
 EOF
-cluster_start crash "$PORT" || exit 1
+) || exit 1
 say "cluster on port $PORT, $ROUNDS rounds of $CLIENTS clients"
 
 OLDOPTS="-c encrypted_column.key=$KEY1"

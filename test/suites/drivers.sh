@@ -15,13 +15,12 @@ REL_NAME=drivers
 source "$(dirname "$0")/lib.sh"
 rel_init
 
-P=$(free_port 55480) || exit 1
-cluster_init pg <<EOF || exit 1
+P=$(cluster_up pg 55480 <<EOF
 shared_preload_libraries = 'encrypted_column'
 log_line_prefix = '%m [%p] '
 log_min_error_statement = error
 EOF
-cluster_start pg "$P" || exit 1
+) || exit 1
 pq "$P" postgres <<SQL || exit 1
 CREATE EXTENSION encrypted_column;
 CREATE ROLE app LOGIN;

@@ -29,9 +29,7 @@ source "$(dirname "$0")/lib.sh"
 rel_init
 
 ROWS=${EC_DUMP_ROWS:-5000}
-PORT=$(free_port 55400) || exit 1
-cluster_init src <<<"" || exit 1
-cluster_start src "$PORT" || exit 1
+PORT=$(cluster_up src 55400 </dev/null) || exit 1
 say "cluster on port $PORT, $ROWS rows"
 
 KEYOPTS="-c encrypted_column.key=$KEY1 -c encrypted_column.previous_keys=$KEY2"

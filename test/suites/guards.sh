@@ -17,9 +17,7 @@ REL_NAME=guards
 source "$(dirname "$0")/lib.sh"
 rel_init
 
-PORT=$(free_port 55600) || exit 1
-cluster_init main <<<"" || exit 1
-cluster_start main "$PORT" || exit 1
+PORT=$(cluster_up main 55600 </dev/null) || exit 1
 say "cluster on port $PORT"
 
 SWITCH="-c encrypted_column.accept_ciphertext=on"

@@ -23,8 +23,7 @@ REL_NAME=leak-audit
 source "$(dirname "$0")/lib.sh"
 rel_init
 
-PORT=$(free_port 55440) || exit 1
-cluster_init audit <<EOF || exit 1
+PORT=$(cluster_up audit 55440 <<EOF
 shared_preload_libraries = 'pg_stat_statements,auto_explain,encrypted_column'
 log_line_prefix = '%m [%p] '
 log_statement = 'all'
@@ -38,7 +37,7 @@ auto_explain.log_nested_statements = on
 pg_stat_statements.track = all
 pg_stat_statements.track_utility = on
 EOF
-cluster_start audit "$PORT" || exit 1
+) || exit 1
 LOG=$REL_TMP/audit.log
 say "cluster on port $PORT with log_statement = all, auto_explain, pg_stat_statements"
 
@@ -53,29 +52,29 @@ SQL
 
 APP=(-U app)
 KEYOPT="-c encrypted_column.key=$KEY1"
-# any 8-character slice of a key: a partly masked key shows too
-KEYS_RE=$(key_slices_re "$KEY1" "$KEY2" "$KEY3")
 KEY2_RE=$(key_slices_re "$KEY2")
 
-log_size() { stat -c %s "$LOG"; }
-log_since() { tail -c +"$(($1 + 1))" "$LOG"; }
 # Channels of the log lines since an offset that match a regex: "count channel".
-log_channels() { log_since "$1" | awk -v needles="$2" -f "$REL_DIR/leak/classify.awk" | sort | uniq -c; }
+log_channels() { since "$LOG" "$1" | awk -v needles="$2" -f "$REL_DIR/leak/classify.awk" | sort | uniq -c; }
 # Server-side views, fetched whole and searched here (the queries hold no needle).
 pgss_dump() { pq "$PORT" postgres -c "SELECT query FROM pg_stat_statements" >"$1"; }
-activity_sample() { pq "$PORT" postgres -c "SELECT query FROM pg_stat_activity WHERE usename = 'app'" >>"$1"; }
-count_in() { grep -a -c -i -E -e "$2" "$1" 2>/dev/null || true; }
+# activity_sample FILE [ROLE]: the statements of ROLE's sessions (app)
+activity_sample() { pq "$PORT" postgres -c "SELECT query FROM pg_stat_activity WHERE usename = '${2:-app}'" >>"$1"; }
 
-# Run the recommended workload once; sample pg_stat_activity meanwhile.
+# Run a recommended workload once as a role; sample pg_stat_activity
+# meanwhile.  KIND is text (table t, workload.pgbench) or det (table td,
+# workload_det.pgbench, e-mail addresses): workload KIND ROLE PREFIX MODE
+# TXNS ID ACTIVITY
 workload() {
-	local prefix=$1 mode=$2 txns=$3 id=$4 activity=$5
-	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" "${APP[@]}" -n \
-		-M "$mode" -t "$txns" -c 1 -D id="$id" -D p1="$prefix-alpha" -D p2="$prefix-beta" \
-		-D p3="$prefix-gamma" -f "$REL_DIR/leak/workload.pgbench" postgres \
+	local kind=$1 role=$2 prefix=$3 mode=$4 txns=$5 id=$6 activity=$7 script=workload.pgbench at=""
+	[[ $kind == det ]] && script=workload_det.pgbench at=@example.org
+	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" -U "$role" -n \
+		-M "$mode" -t "$txns" -c 1 -D id="$id" -D p1="$prefix-alpha$at" -D p2="$prefix-beta$at" \
+		-D p3="$prefix-gamma$at" -f "$REL_DIR/leak/$script" postgres \
 		>"$REL_TMP/pgbench-$prefix-$mode.out" 2>&1 &
 	local pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
-		activity_sample "$activity"
+		activity_sample "$activity" "$role"
 		sleep 0.05
 	done
 	wait "$pid"
@@ -93,23 +92,105 @@ record() {
 	FINDINGS["$phase|pg_stat_activity"]=$(count_in "$activity" "$re")
 }
 
+# A phase of the recommended workload (1, 2, D1, D2): run it in extended
+# and in prepared mode (ids ID and ID + 10) and dump pg_stat_statements.
+# Sets off (the log's size before), act and pgss (the phase's files).
+# run_phase LABEL KIND ROLE PREFIX ID
+run_phase() {
+	local label=$1 kind=$2 role=$3 prefix=$4 id=$5
+	off=$(file_size "$LOG")
+	act=$REL_TMP/activity-${label,,}.txt
+	pgss=$REL_TMP/pgss-${label,,}.txt
+	: >"$act"
+	workload "$kind" "$role" "$prefix" extended 3 "$id" "$act" &&
+		workload "$kind" "$role" "$prefix" prepared 8 $((id + 10)) "$act"
+	check "$label: the workload ran" [ $? = 0 ]
+	pgss_dump "$pgss"
+}
+
+# Checks of a phase run with the audit settings as they are (1, D1): no
+# key anywhere, the plaintexts only in the log lines the README names.
+# checks_as_is LABEL PREFIX TABLE FINDING
+checks_as_is() {
+	local label=$1 prefix=$2 table=$3 unexpected
+	check_eq "$label: no key in the server log" 0 "$(count_in <(since "$LOG" "$off") "$KEYS_RE")"
+	check_eq "$label: no key in pg_stat_statements" 0 "$(count_in "$pgss" "$KEYS_RE")"
+	check_eq "$label: no key in pg_stat_activity" 0 "$(count_in "$act" "$KEYS_RE")"
+	check_eq "$label: no plaintext in pg_stat_statements" 0 "$(count_in "$pgss" "$prefix")"
+	check_eq "$label: no plaintext in pg_stat_activity ($(wc -l <"$act") samples)" 0 "$(count_in "$act" "$prefix")"
+	check "$label: activity samples saw the workload's statements" grep -q "INSERT INTO $table " "$act"
+	unexpected=$(log_channels "$off" "$prefix" | grep -v -E "log_statement bind parameters|auto_explain plan" || true)
+	check "$label: plaintext only in bind-parameter log lines and auto_explain plans" [ -z "$unexpected" ]
+	[[ -n $unexpected ]] && echo "$unexpected"
+	record "$4" "$off" "$prefix" "$pgss" "$act"
+}
+
+# Checks of a phase run as the role with the documented settings (2, D2):
+# no plaintext and no key anywhere.  checks_role_settings LABEL PREFIX FINDING
+checks_role_settings() {
+	local label=$1 prefix=$2 off2
+	off2=$(file_size "$LOG")
+	check_eq "$label: no plaintext in any server log line" 0 "$(since "$LOG" "$off" | head -c "$((off2 - off))" | grep -c "$prefix")"
+	check_eq "$label: no plaintext in pg_stat_statements" 0 "$(count_in "$pgss" "$prefix")"
+	check_eq "$label: no plaintext in pg_stat_activity" 0 "$(count_in "$act" "$prefix")"
+	check_eq "$label: no key anywhere" 0 "$(($(count_in <(since "$LOG" "$off") "$KEYS_RE") + \
+		$(count_in "$pgss" "$KEYS_RE") + $(count_in "$act" "$KEYS_RE")))"
+	record "$3" "$off" "$prefix" "$pgss" "$act"
+}
+
+# The error paths (4, D3), as app.  tamper TABLE COLUMN TYPE ID changes a
+# character of a stored ciphertext; bad_decrypts TABLE COLUMN ID1 ID2
+# decrypts row ID1 with the key and row ID2 with another.
+tamper() {
+	PGOPTIONS="-c encrypted_column.accept_ciphertext=on" pq "$PORT" postgres -c \
+		"UPDATE $1 SET $2 = overlay($2::text placing CASE WHEN substr($2::text, 20, 1) = 'A' THEN 'B' ELSE 'A' END
+			from 20 for 1)::$3 WHERE id = $4"
+}
+bad_decrypts() {
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt($2) FROM $1 WHERE id = $3"
+	PGOPTIONS="-c encrypted_column.key=$KEY3" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt($2) FROM $1 WHERE id = $4"
+}
+# copy_bad INTO OUT DATA [OPTIONS]: \copy INTO (a table and its columns)
+# from a file of DATA (printf's escapes), errors appended to OUT
+copy_bad() {
+	printf "$3" >"$REL_TMP/bad.dat"
+	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "\\copy $1 FROM '$REL_TMP/bad.dat' ${4:-}" >>"$2" 2>&1
+}
+# The bad COPY files, with plaintexts PREFIX-... and ids from ID on:
+# copy_bad_files INTO OUT PREFIX ID
+copy_bad_files() {
+	local into=$1 out=$2 p=$3 i=$4
+	copy_bad "$into" "$out" "$i\t$p-extra\tmore\n"
+	copy_bad "$into" "$out" "$((i + 1))\t$p-ok\n$p-first\t1\n"
+	copy_bad "$into" "$out" "$((i + 2)),\"$p-csv\n" "(FORMAT csv)"
+	copy_bad "$into" "$out" "$((i + 3))\t$p-ok\n$((i + 4))\tecv1:$p-prefixed\n"
+	copy_bad "$into" "$out" "$((i + 5))\t$p-ok\n$((i + 6))\n"
+	copy_bad "$into" "$out" "$((i + 7))\t$p-\377\n"
+}
+# Checks of an error phase: the errors reported, and neither plaintext
+# (NEEDLES) nor key in the client's error output or the log's errors.
+# error_checks LABEL OUT TYPE TABLE NEEDLES FINDING
+error_checks() {
+	local label=$1 out=$2 type=$3 table=$4 needles=$5 e
+	check "$label: tampered value: the generic decrypt error" grep -q "could not decrypt $type value" "$out"
+	check "$label: wrong key: the key id error" grep -q "no loaded key has key id" "$out"
+	for e in "extra data after last expected column" "invalid input syntax for type integer" \
+		"unterminated CSV quoted field" "input looks like an $type ciphertext" \
+		"missing data for column" "invalid byte sequence"; do
+		check "$label: COPY error reported: $e" grep -q "$e" "$out"
+	done
+	check "$label: COPY errors still name the line" grep -q "CONTEXT:  COPY $table, line 2" "$out"
+	check_eq "$label: no plaintext in client error output" 0 "$(grep -c -E "$needles" "$out")"
+	check_eq "$label: no plaintext in the server log's errors" 0 \
+		"$(since "$LOG" "$off" | grep -E "$needles" | grep -c -v -E "LOG:  (statement|duration)|^\s")"
+	check_eq "$label: no key in the server log or client output" 0 \
+		"$(($(count_in <(since "$LOG" "$off") "$KEYS_RE") + $(count_in "$out" "$KEYS_RE")))"
+	record "$6" "$off" "$needles" /dev/null /dev/null
+}
+
 # ---- 1. the recommended way, audit settings as they are ----
-off=$(log_size)
-act=$REL_TMP/activity-1.txt
-: >"$act"
-workload LEAKONE extended 3 10 "$act" && workload LEAKONE prepared 8 20 "$act"
-check "workload 1 ran" [ $? = 0 ]
-pgss_dump "$REL_TMP/pgss-1.txt"
-check_eq "1: no key in the server log" 0 "$(log_since "$off" | grep -c -i -E "$KEYS_RE")"
-check_eq "1: no key in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-1.txt" "$KEYS_RE")"
-check_eq "1: no key in pg_stat_activity" 0 "$(count_in "$act" "$KEYS_RE")"
-check_eq "1: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-1.txt" LEAKONE)"
-check_eq "1: no plaintext in pg_stat_activity ($(wc -l <"$act") samples)" 0 "$(count_in "$act" LEAKONE)"
-check "1: activity samples saw the workload's statements" grep -q 'INSERT INTO t' "$act"
-unexpected=$(log_channels "$off" LEAKONE | grep -v -E "log_statement bind parameters|auto_explain plan" || true)
-check "1: plaintext only in bind-parameter log lines and auto_explain plans" [ -z "$unexpected" ]
-[[ -n $unexpected ]] && echo "$unexpected"
-record "1 recommended" "$off" LEAKONE "$REL_TMP/pgss-1.txt" "$act"
+run_phase 1 text app LEAKONE 10
+checks_as_is 1 LEAKONE t "1 recommended"
 
 # ---- 2. the documented settings for the application's role ----
 pq "$PORT" postgres -c "ALTER ROLE app SET log_parameter_max_length = 0" \
@@ -120,24 +201,13 @@ if [[ $(pq "$PORT" postgres -c "SELECT count(*) FROM pg_settings WHERE name = 'a
 	pq "$PORT" postgres -c "ALTER ROLE app SET auto_explain.log_parameter_max_length = 0" || exit 1
 	say "auto_explain.log_parameter_max_length = 0 for the role too"
 fi
-off=$(log_size)
-act=$REL_TMP/activity-2.txt
-: >"$act"
-workload LEAKTWO extended 3 30 "$act" && workload LEAKTWO prepared 8 40 "$act"
-check "workload 2 ran" [ $? = 0 ]
-pgss_dump "$REL_TMP/pgss-2.txt"
+run_phase 2 text app LEAKTWO 30
 check_eq "2: decrypt() still returns the values" "LEAKTWO-alpha" \
 	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c) FROM t WHERE id = 30 LIMIT 1")"
-off2=$(log_size)
-check_eq "2: no plaintext in any server log line" 0 "$(log_since "$off" | head -c "$((off2 - off))" | grep -c LEAKTWO)"
-check_eq "2: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-2.txt" LEAKTWO)"
-check_eq "2: no plaintext in pg_stat_activity" 0 "$(count_in "$act" LEAKTWO)"
-check_eq "2: no key anywhere" 0 "$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + \
-	$(count_in "$REL_TMP/pgss-2.txt" "$KEYS_RE") + $(count_in "$act" "$KEYS_RE")))"
-record "2 recommended + role settings" "$off" LEAKTWO "$REL_TMP/pgss-2.txt" "$act"
+checks_role_settings 2 LEAKTWO "2 recommended + role settings"
 
 # ---- 3. what the README advises against ----
-off=$(log_size)
+off=$(file_size "$LOG")
 act=$REL_TMP/activity-3.txt
 : >"$act"
 # a session that SETs the key, then sits idle while pg_stat_activity is read
@@ -185,9 +255,9 @@ PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" \
 	-c "DO \$\$ BEGIN PERFORM encrypt('LEAKLIT-do'); END \$\$" >/dev/null || exit 1
 pgss_dump "$REL_TMP/pgss-3.txt"
 check_eq "3: no key in the server log (SET, set_config, ALTER ROLE)" 0 \
-	"$(log_since "$off" | grep -c -i -E "$KEYS_RE")"
+	"$(count_in <(since "$LOG" "$off") "$KEYS_RE")"
 check "3: the log shows the statements with the key masked" \
-	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "statement: SET encrypted_column.key = '"'"'\*\*\*\*"' _ "$LOG" "$off"
+	has_since "$LOG" "$off" "statement: SET encrypted_column\.key = '\*\*\*\*"
 # pg_stat_statements of 16 and later replaces the value of a SET with $1:
 # its search means something only where the control's value is kept
 n=$(count_in "$REL_TMP/pgss-3.txt" "$KEYS_RE")
@@ -202,45 +272,20 @@ check_eq "3: DML literals normalised away in pg_stat_statements" 0 \
 record "3 advised against" "$off" LEAKLIT "$REL_TMP/pgss-3.txt" "$act"
 
 # ---- 4. error paths ----
-off=$(log_size)
+off=$(file_size "$LOG")
 printf '200\tLEAKERR-tamper\n201\tLEAKERR-wrongkey\n' |
 	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "COPY t FROM STDIN" || exit 1
-PGOPTIONS="-c encrypted_column.accept_ciphertext=on" pq "$PORT" postgres -c \
-	"UPDATE t SET c = overlay(c::text placing CASE WHEN substr(c::text, 20, 1) = 'A' THEN 'B' ELSE 'A' END
-		from 20 for 1)::encrypted_text WHERE id = 200" || exit 1
+tamper t c encrypted_text 200 || exit 1
 errout=$REL_TMP/errors.out
 {
-	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c) FROM t WHERE id = 200"
-	PGOPTIONS="-c encrypted_column.key=$KEY3" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c) FROM t WHERE id = 201"
+	bad_decrypts t c 200 201
 	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c, 'ctx') FROM t WHERE id = 201"
 } >"$errout" 2>&1
-check "4: tampered value: the generic decrypt error" grep -q "could not decrypt encrypted_text value" "$errout"
-check "4: wrong key: the key id error" grep -q "no loaded key has key id" "$errout"
-copy_bad() {
-	printf "$1" >"$REL_TMP/bad.dat"
-	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "\\copy t (id, c) FROM '$REL_TMP/bad.dat' $2" >>"$errout" 2>&1
-}
-copy_bad '300\tLEAKCOPY-extra\tmore\n' ""
-copy_bad '301\tLEAKCOPY-ok\nLEAKCOPY-first\t1\n' ""
-copy_bad '302,"LEAKCOPY-csv\n' "(FORMAT csv)"
-copy_bad '303\tLEAKCOPY-ok\n304\tecv1:LEAKCOPY-prefixed\n' ""
-copy_bad '305\tLEAKCOPY-ok\n306\n' ""
-copy_bad '307\tLEAKCOPY-\377\n' ""
-for e in "extra data after last expected column" "invalid input syntax for type integer" \
-	"unterminated CSV quoted field" "input looks like an encrypted_text ciphertext" \
-	"missing data for column" "invalid byte sequence"; do
-	check "4: COPY error reported: $e" grep -q "$e" "$errout"
-done
-check "4: COPY errors still name the line" grep -q "CONTEXT:  COPY t, line 2" "$errout"
-check_eq "4: no plaintext in client error output" 0 "$(grep -c -E "LEAKERR|LEAKCOPY" "$errout")"
-check_eq "4: no plaintext in the server log's errors" 0 \
-	"$(log_since "$off" | grep -E "LEAKERR|LEAKCOPY" | grep -c -v -E "LOG:  (statement|duration)|^\s")"
-record "4 error paths" "$off" "LEAKERR|LEAKCOPY" /dev/null /dev/null
-check_eq "4: no key in the server log or client output" 0 \
-	"$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + $(grep -c -i -E "$KEYS_RE" "$errout")))"
+copy_bad_files "t (id, c)" "$errout" LEAKCOPY 300
+error_checks 4 "$errout" encrypted_text t "LEAKERR|LEAKCOPY" "4 error paths"
 
 # a documented leak: PostgreSQL's own error on a decrypt() result quotes it
-off=$(log_size)
+off=$(file_size "$LOG")
 printf '210\tLEAKCAST-not-a-date\n' |
 	PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "COPY t FROM STDIN" || exit 1
 PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c)::date FROM t WHERE id = 210" \
@@ -248,7 +293,7 @@ PGOPTIONS="$KEYOPT" pq "$PORT" postgres "${APP[@]}" -c "SELECT decrypt(c)::date 
 check "4: decrypt(c)::date fails" grep -q 'invalid input syntax for type date' "$REL_TMP/cast.out"
 check "4: documented leak: the client's error quotes the plaintext" grep -q 'LEAKCAST-not-a-date' "$REL_TMP/cast.out"
 check "4: documented leak: the server log's ERROR line quotes the plaintext" \
-	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "ERROR:  invalid input syntax for type date: \"LEAKCAST-not-a-date\""' _ "$LOG" "$off"
+	has_since "$LOG" "$off" 'ERROR:  invalid input syntax for type date: "LEAKCAST-not-a-date"'
 unexpected=$(log_channels "$off" LEAKCAST | grep -v "error message" || true)
 check "4: that plaintext is in no other log line" [ -z "$unexpected" ]
 record "4 error on a decrypt() result" "$off" LEAKCAST /dev/null /dev/null
@@ -271,106 +316,42 @@ CREATE UNIQUE INDEX td_email ON td (email);
 GRANT ALL ON td TO app, appd;
 SQL
 
-# Run the deterministic workload as a role; sample pg_stat_activity meanwhile.
-det_workload() {
-	local prefix=$1 mode=$2 txns=$3 id=$4 activity=$5 role=$6
-	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" -U "$role" -n \
-		-M "$mode" -t "$txns" -c 1 -D id="$id" -D p1="$prefix-alpha@example.org" \
-		-D p2="$prefix-beta@example.org" -D p3="$prefix-gamma@example.org" \
-		-f "$REL_DIR/leak/workload_det.pgbench" postgres >"$REL_TMP/pgbench-$prefix-$mode.out" 2>&1 &
-	local pid=$!
-	while kill -0 "$pid" 2>/dev/null; do
-		pq "$PORT" postgres -c "SELECT query FROM pg_stat_activity WHERE usename = '$role'" >>"$activity"
-		sleep 0.05
-	done
-	wait "$pid"
-}
-
 # D1: bind parameters, audit settings as they are
-off=$(log_size)
-act=$REL_TMP/activity-d1.txt
-: >"$act"
-det_workload LEAKDONE extended 3 500 "$act" appd && det_workload LEAKDONE prepared 8 510 "$act" appd
-check "D1: deterministic workload ran" [ $? = 0 ]
+run_phase D1 det appd LEAKDONE 500
 check_eq "D1: the unique index kept one row per plaintext through 11 runs" 2 \
 	"$(pq "$PORT" postgres -c "SELECT count(*) FROM td WHERE id BETWEEN 500 AND 519")"
-pgss_dump "$REL_TMP/pgss-d1.txt"
-check_eq "D1: no key in the server log" 0 "$(log_since "$off" | grep -c -i -E "$KEYS_RE")"
-check_eq "D1: no key in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-d1.txt" "$KEYS_RE")"
-check_eq "D1: no key in pg_stat_activity" 0 "$(count_in "$act" "$KEYS_RE")"
-check_eq "D1: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-d1.txt" LEAKDONE)"
-check_eq "D1: no plaintext in pg_stat_activity ($(wc -l <"$act") samples)" 0 "$(count_in "$act" LEAKDONE)"
-check "D1: activity samples saw the workload's statements" grep -q 'INSERT INTO td' "$act"
-unexpected=$(log_channels "$off" LEAKDONE | grep -v -E "log_statement bind parameters|auto_explain plan" || true)
-check "D1: plaintext only in bind-parameter log lines and auto_explain plans" [ -z "$unexpected" ]
-[[ -n $unexpected ]] && echo "$unexpected"
+checks_as_is D1 LEAKDONE td "D1 det, recommended"
 # custom plans of the text-typed lookup name the plaintext in the index condition
 check "D1: a custom plan shows encrypt_det_all() of the plaintext (the custom-plan leak)" \
-	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "encrypt_det_all('"'"'LEAKDONE-alpha@example.org'"'"'::text)"' _ "$LOG" "$off"
-record "D1 det, recommended" "$off" LEAKDONE "$REL_TMP/pgss-d1.txt" "$act"
+	has_since "$LOG" "$off" "encrypt_det_all\('LEAKDONE-alpha@example\.org'::text\)"
 
 # D2: the same as the role with the documented settings
-off=$(log_size)
-act=$REL_TMP/activity-d2.txt
-: >"$act"
-det_workload LEAKDTWO extended 3 520 "$act" app && det_workload LEAKDTWO prepared 8 530 "$act" app
-check "D2: deterministic workload ran" [ $? = 0 ]
-off2=$(log_size)
-pgss_dump "$REL_TMP/pgss-d2.txt"
-check_eq "D2: no plaintext in any server log line" 0 "$(log_since "$off" | head -c "$((off2 - off))" | grep -c LEAKDTWO)"
-check_eq "D2: no plaintext in pg_stat_statements" 0 "$(count_in "$REL_TMP/pgss-d2.txt" LEAKDTWO)"
-check_eq "D2: no plaintext in pg_stat_activity" 0 "$(count_in "$act" LEAKDTWO)"
-check_eq "D2: no key anywhere" 0 "$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + \
-	$(count_in "$REL_TMP/pgss-d2.txt" "$KEYS_RE") + $(count_in "$act" "$KEYS_RE")))"
-record "D2 det, recommended + role settings" "$off" LEAKDTWO "$REL_TMP/pgss-d2.txt" "$act"
+run_phase D2 det app LEAKDTWO 520
+checks_role_settings D2 LEAKDTWO "D2 det, recommended + role settings"
 
 # D3: error paths of the deterministic type
-off=$(log_size)
+off=$(file_size "$LOG")
 printf '600\tLEAKDERR-tamper\n601\tLEAKDERR-wrongkey\n602\tLEAKDERR-dup\n' |
 	PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "COPY td FROM STDIN" || exit 1
-PGOPTIONS="-c encrypted_column.accept_ciphertext=on" pq "$PORT" postgres -c \
-	"UPDATE td SET email = overlay(email::text placing CASE WHEN substr(email::text, 20, 1) = 'A' THEN 'B' ELSE 'A' END
-		from 20 for 1)::encrypted_text_det WHERE id = 600" || exit 1
+tamper td email encrypted_text_det 600 || exit 1
 derr=$REL_TMP/errors-det.out
 {
-	PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "SELECT decrypt(email) FROM td WHERE id = 600"
-	PGOPTIONS="-c encrypted_column.key=$KEY3" pq "$PORT" postgres -U app -c "SELECT decrypt(email) FROM td WHERE id = 601"
+	bad_decrypts td email 600 601
 	# unique violations: a COPY row and an INSERT with a bind parameter
 	printf '603\tLEAKDERR-dup\n' | PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "COPY td FROM STDIN"
 	printf 'INSERT INTO td (id, email) VALUES (604, :p1);\n' >"$REL_TMP/dup.pgbench"
 	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" -U app -n -M extended -t 1 \
 		-D p1=LEAKDERR-dup -f "$REL_TMP/dup.pgbench" postgres
 } >"$derr" 2>&1
-check "D3: tampered value: the generic decrypt error" grep -q "could not decrypt encrypted_text_det value" "$derr"
-check "D3: wrong key: the key id error" grep -q "no loaded key has key id" "$derr"
 check_eq "D3: both unique violations reported" 2 "$(grep -c 'duplicate key value violates unique constraint "td_email"' "$derr")"
 check "D3: the unique violation's DETAIL shows the ciphertext" grep -q 'Key (email)=(ecv1:' "$derr"
-det_copy_bad() {
-	printf "$1" >"$REL_TMP/bad-det.dat"
-	PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "\\copy td (id, email) FROM '$REL_TMP/bad-det.dat' $2" >>"$derr" 2>&1
-}
-det_copy_bad '700\tLEAKDCOPY-extra\tmore\n' ""
-det_copy_bad '701\tLEAKDCOPY-ok\nLEAKDCOPY-first\t1\n' ""
-det_copy_bad '702,"LEAKDCOPY-csv\n' "(FORMAT csv)"
-det_copy_bad '703\tLEAKDCOPY-ok\n704\tecv1:LEAKDCOPY-prefixed\n' ""
-det_copy_bad '705\tLEAKDCOPY-ok\n706\n' ""
-det_copy_bad '707\tLEAKDCOPY-\377\n' ""
-det_copy_bad '708\tLEAKDCOPY-twice\n709\tLEAKDCOPY-twice\n' ""
-for e in "extra data after last expected column" "invalid input syntax for type integer" \
-	"unterminated CSV quoted field" "input looks like an encrypted_text_det ciphertext" \
-	"missing data for column" "invalid byte sequence" \
-	'duplicate key value violates unique constraint "td_email"'; do
-	check "D3: COPY error reported: $e" bash -c 'grep "$1" "$2" | grep -q .' _ "$e" "$derr"
-done
-check "D3: COPY errors still name the line" grep -q "CONTEXT:  COPY td, line 2" "$derr"
-check_eq "D3: no plaintext in client error output" 0 "$(grep -c -E "LEAKDERR|LEAKDCOPY" "$derr")"
-check_eq "D3: no plaintext in the server log's errors" 0 \
-	"$(log_since "$off" | grep -E "LEAKDERR|LEAKDCOPY" | grep -c -v -E "LOG:  (statement|duration)|^\s")"
-check_eq "D3: no key in the server log or client output" 0 \
-	"$(($(log_since "$off" | grep -c -i -E "$KEYS_RE") + $(grep -c -i -E "$KEYS_RE" "$derr")))"
+copy_bad_files "td (id, email)" "$derr" LEAKDCOPY 700
+copy_bad "td (id, email)" "$derr" '708\tLEAKDCOPY-twice\n709\tLEAKDCOPY-twice\n'
+e='duplicate key value violates unique constraint "td_email"'
+check "D3: COPY error reported: $e" grep -q "$e" "$derr"
+error_checks D3 "$derr" encrypted_text_det td "LEAKDERR|LEAKDCOPY" "D3 det error paths"
 check_eq "D3: no bad row was stored" 0 \
 	"$(pq "$PORT" postgres -c "SELECT count(*) FROM td WHERE id >= 603")"
-record "D3 det error paths" "$off" "LEAKDERR|LEAKDCOPY" /dev/null /dev/null
 # lookups by literals (not part of the findings): the rows are there, and a
 # wrong key finds nothing without raising an error
 check_eq "D2: the text-typed lookup finds the row" 520 \
@@ -383,9 +364,7 @@ check "D: no backend crashed" no_crash "$LOG"
 # ==== end of encrypted_text_det ====
 
 # ---- either library order: the redact suite checks pg_stat_statements ----
-P2=$(free_port $((PORT + 1))) || exit 1
-cluster_init misordered <<<"shared_preload_libraries = 'encrypted_column,pg_stat_statements'" || exit 1
-cluster_start misordered "$P2" || exit 1
+P2=$(cluster_up misordered $((PORT + 1)) <<<"shared_preload_libraries = 'encrypted_column,pg_stat_statements'") || exit 1
 check "the library order needs no warning (masking is in place, before pg_stat_statements stores)" \
 	not grep -q "loaded before pg_stat_statements" "$REL_TMP/misordered.log"
 

@@ -24,7 +24,6 @@ REL_PASS=0
 REL_FAIL=0
 REL_NA=0
 REL_NAME=${REL_NAME:-reliability}
-REL_CLUSTERS=()
 REL_TMP=""
 
 # Print a line with the suite name and elapsed seconds.
@@ -95,10 +94,12 @@ rel_init() {
 # Stop every cluster this suite started and remove the temporary directory.
 rel_cleanup() {
 	local d
-	for d in "${REL_CLUSTERS[@]}"; do
-		[[ -f $d/postmaster.pid ]] &&
-			as_pg "$PG_BINDIR/pg_ctl" -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1
-	done
+	if [[ -f $REL_TMP/.clusters ]]; then
+		while read -r d; do
+			[[ -f $d/postmaster.pid ]] &&
+				as_pg "$PG_BINDIR/pg_ctl" -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1
+		done <"$REL_TMP/.clusters"
+	fi
 	if [[ -n $REL_TMP && -d $REL_TMP ]]; then
 		if [[ ${EC_KEEP_TMP:-0} == 1 ]]; then
 			echo "kept $REL_TMP"
@@ -125,6 +126,12 @@ free_port() {
 	return 1
 }
 
+# Have rel_cleanup stop the cluster in data directory $1 (recorded in a
+# file, so that it holds for clusters made in a subshell too).
+cluster_track() {
+	echo "$1" >>"$REL_TMP/.clusters"
+}
+
 # initdb a cluster in $REL_TMP/$1 with trust authentication on loopback.
 # Extra postgresql.conf lines come on standard input.
 cluster_init() {
@@ -141,7 +148,7 @@ cluster_init() {
 		echo "max_connections = 40"
 		cat
 	} | as_pg tee -a "$dir/postgresql.conf" >/dev/null
-	REL_CLUSTERS+=("$dir")
+	cluster_track "$dir"
 }
 
 # Start the cluster in $REL_TMP/$1 on port $2; its log is $REL_TMP/$1.log.
@@ -152,6 +159,17 @@ cluster_start() {
 		tail -n 30 "$REL_TMP/$1.log"
 		return 1
 	}
+}
+
+# Make and start a cluster: cluster_up NAME BASEPORT, extra postgresql.conf
+# lines on standard input.  Prints its port, the first free one from
+# BASEPORT; fails, saying why on standard error, when it cannot.
+cluster_up() {
+	local port
+	port=$(free_port "$2") || { echo "no free port from $2" >&2; return 1; }
+	cluster_init "$1" >&2 || return 1
+	cluster_start "$1" "$port" >&2 || return 1
+	echo "$port"
 }
 
 # Stop the cluster in $REL_TMP/$1 cleanly.
@@ -166,6 +184,18 @@ pq() {
 	shift 2
 	"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
 		-h "$REL_TMP" -p "$port" -U postgres -d "$db" "$@"
+}
+
+# The SQLSTATE of the last statement that failed, 00000 when none did
+# (psql's LAST_ERROR_SQLSTATE), nothing when psql could not connect; the
+# error output goes to $REL_TMP/sqlstate.err.  The statements come as psql
+# arguments, which may also override the user (-U).
+# Usage: sqlstate PORT DB [psql args...]
+sqlstate() {
+	local port=$1 db=$2
+	shift 2
+	"$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$port" -U postgres -d "$db" "$@" \
+		-c '\echo :LAST_ERROR_SQLSTATE' 2>"$REL_TMP/sqlstate.err" | tail -n 1
 }
 
 # Does the file or directory tree contain the fixed string?  (binary-safe)
@@ -220,6 +250,31 @@ key_slices() {
 # key_slices_re [-w WIDTH] [-t FUNC] STRING...
 key_slices_re() {
 	key_slices "$@" | sed -e 's/[][\\.*^$+?(){}|]/\\&/g' | paste -s -d '|'
+}
+
+# Any slice of the three test keys, for searches of logs and outputs.
+KEYS_RE=$(key_slices_re "$KEY1" "$KEY2" "$KEY3")
+
+# Reading what a file (a server log) gained after an offset:
+# file_size FILE prints the offset to remember, since FILE OFF prints what
+# came after it.
+file_size() {
+	stat -c %s "$1"
+}
+since() {
+	tail -c +"$(($2 + 1))" "$1"
+}
+
+# Does what FILE gained since offset OFF match the extended regex?
+# has_since FILE OFF REGEX (binary-safe; for check)
+has_since() {
+	grep -a -q -E -e "$3" < <(since "$1" "$2")
+}
+
+# How many lines of FILE match the extended regex, in any case (binary-safe;
+# nothing when the file cannot be read): count_in FILE REGEX
+count_in() {
+	grep -a -c -i -E -e "$2" "$1" 2>/dev/null || true
 }
 
 # Wait, at most $1 seconds, until the command succeeds.

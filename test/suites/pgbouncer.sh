@@ -29,15 +29,14 @@ PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 	{ echo "skipped: psycopg 3 is not installed (Debian package python3-psycopg)"; exit 77; }
 rel_init
 
-P=$(free_port 55470) || exit 1
-cluster_init pg <<EOF || exit 1
+P=$(cluster_up pg 55470 <<EOF
 shared_preload_libraries = 'encrypted_column'
 log_line_prefix = '%m [%p] '
 log_statement = 'all'
 log_connections = on
 log_min_error_statement = error
 EOF
-cluster_start pg "$P" || exit 1
+) || exit 1
 SLOG=$REL_TMP/pg.log
 pq "$P" postgres <<SQL || exit 1
 CREATE EXTENSION encrypted_column;
@@ -97,14 +96,9 @@ bq() {
 	"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
 		-h 127.0.0.1 -p "$port" -U app -d "$db" "$@"
 }
-# any 8-character slice of a key: a partly masked key shows too
-KEYS_RE=$(key_slices_re "$KEY1" "$KEY2" "$KEY3")
-count() { grep -a -c -i -E -e "$2" "$1" 2>/dev/null || true; }
-size() { stat -c %s "$1"; }
-since() { tail -c +"$(($2 + 1))" "$1"; }
 
 # ---- the recommended set-up: transaction mode, key per transaction ----
-soff=$(size "$SLOG")
+soff=$(file_size "$SLOG")
 out=$REL_TMP/clients.out
 EC_HOST=127.0.0.1 EC_PORT=$B EC_DB_SHARED=tx1 EC_DB_POOL=tx3 EC_KEY1=$KEY1 EC_KEY2=$KEY2 \
 	timeout 120 /usr/bin/python3 "$REL_DIR/pooler/clients.py" >"$out" 2>&1
@@ -115,7 +109,7 @@ REL_FAIL=$((REL_FAIL + $(grep -c '^NOT OK' "$out")))
 check "the psycopg 3 clients ran to the end" [ "$rc" = 0 ]
 check "they ran through PgBouncer's transaction pool" grep -q 'tx1' "$BLOG"
 check "the server saw the per-transaction set_config() calls" \
-	bash -c 'tail -c +$(($2 + 1)) "$1" | grep -q "set_config(.encrypted_column.key., \$1, true)"' _ "$SLOG" "$soff"
+	has_since "$SLOG" "$soff" 'set_config\(.encrypted_column\.key., \$1, true\)'
 # the Python package's per-transaction key, through the shared connection
 pyout=$REL_TMP/pytest.out
 # (from python/, so that the build's encrypted_column.so in the top folder
@@ -128,11 +122,11 @@ tail -n 3 "$pyout"
 check "pytest of the per-transaction key through PgBouncer passed" [ "$rc" = 0 ]
 check "pytest ran its tests (none skipped)" not grep -q -E "skipped|no tests ran" "$pyout"
 check_eq "recommended set-up: no key in the server log (log_statement = all)" 0 \
-	"$(since "$SLOG" "$soff" | grep -a -c -i -E "$KEYS_RE")"
+	"$(count_in <(since "$SLOG" "$soff") "$KEYS_RE")"
 check_eq "recommended set-up: no run of 64 hex digits (the pytest keys) in the server log" 0 \
 	"$(since "$SLOG" "$soff" | grep -a -c -E "[0-9a-fA-F]{64}")"
-check_eq "recommended set-up: no key in PgBouncer's log" 0 "$(count "$BLOG" "$KEYS_RE")"
-check_eq "recommended set-up: no plaintext in PgBouncer's log" 0 "$(count "$BLOG" LEAKPOOL)"
+check_eq "recommended set-up: no key in PgBouncer's log" 0 "$(count_in "$BLOG" "$KEYS_RE")"
+check_eq "recommended set-up: no plaintext in PgBouncer's log" 0 "$(count_in "$BLOG" LEAKPOOL)"
 
 # ---- pitfall: the key as a connection option ----
 for db in tx1 sess; do
@@ -148,7 +142,7 @@ check_eq "ignore_startup_parameters = options: the client connects without a key
 err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$L" tx1 -c "INSERT INTO t (owner, c) VALUES ('x', 'y')" 2>&1)
 check "ignore_startup_parameters = options: encrypting fails with 55000" grep -q "ERROR:  55000" <<<"$err"
 check_eq "ignore_startup_parameters = options: the lenient PgBouncer does not log the key" 0 \
-	"$(count "$REL_TMP/lenient.log" "$KEYS_RE")"
+	"$(count_in "$REL_TMP/lenient.log" "$KEYS_RE")"
 
 # ---- pitfall: a session-level key in transaction mode ----
 # P sets the key for the session (SET, or set_config(..., false)); Q, with

@@ -45,8 +45,7 @@ if [[ -f /usr/share/locale/de/LC_MESSAGES/postgres-$PG_MAJOR.mo ]]; then
 	locale -a 2>/dev/null | grep -q -i '^de_DE\.utf-\?8$' && GERMAN=de_DE.UTF-8
 fi
 
-PORT=$(free_port 55470) || exit 1
-cluster_init red <<EOF || exit 1
+PORT=$(cluster_up red 55470 <<EOF
 shared_preload_libraries = 'pg_stat_statements,encrypted_column'
 log_line_prefix = '%m [%p] '
 log_statement = 'all'
@@ -54,7 +53,7 @@ log_min_error_statement = error
 pg_stat_statements.track = all
 pg_stat_statements.track_utility = on
 EOF
-cluster_start red "$PORT" || exit 1
+) || exit 1
 LOG=$REL_TMP/red.log
 say "cluster on port $PORT, log_statement = all, pg_stat_statements with utility statements"
 
@@ -124,7 +123,7 @@ run_case() {
 	check_eq "$name: no key in pg_stat_activity" 0 "$(grep -c -i -E -e "$re" "$act")"
 }
 
-LOG_OFF=$(stat -c %s "$LOG")
+LOG_OFF=$(file_size "$LOG")
 run_case plain app "simple:SET encrypted_column.key = '@K@'" "simple:SELECT decrypt(encrypt('works'))"
 run_case quoted app "simple:SET \"encrypted_column\".\"key\" = '@K@'" "simple:SELECT decrypt(encrypt('works'))"
 run_case quoted_whole app "simple:SET \"encrypted_column.key\" TO '@K@'"
@@ -204,8 +203,7 @@ check "sc_name_space: refused (42602)" grep -q "PGRES_FATAL_ERROR 42602" "$REL_T
 check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
 cat "$REL_TMP"/case-*.pgss >"$REL_TMP/pgss.txt"
 check "pg_stat_statements recorded the SET statements" grep -q -i "encrypted_column" "$REL_TMP/pgss.txt"
-log_since() { tail -c +"$((LOG_OFF + 1))" "$LOG"; }
-log_since >"$REL_TMP/log-1.txt"
+since "$LOG" "$LOG_OFF" >"$REL_TMP/log-1.txt"
 check "the log holds the masked statements" grep -q "statement: SET encrypted_column.key = '\*\*\*\*" "$REL_TMP/log-1.txt"
 check "the log holds the masked syntax error" grep -q 'syntax error at or near "\*\*\*\*' "$REL_TMP/log-1.txt"
 # pg_stat_statements replaces the constants of the statements it
@@ -232,10 +230,8 @@ FINDING_CURRENT_QUERY=$(grep -c -i -F -e "$key" "$REL_TMP/case-current_query.out
 say "finding: current_query() returned the key to its own session: $FINDING_CURRENT_QUERY"
 
 # ---- 2. statistics and other stored expressions ----
-sqlstate() {
-	"$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$PORT" -U postgres -d postgres \
-		-c "$1" -c '\echo :LAST_ERROR_SQLSTATE' 2>"$REL_TMP/sqlstate.err" | tail -n 1
-}
+# the SQLSTATE of a statement on the main server, 00000 on success
+state() { sqlstate "$PORT" postgres -c "$1"; }
 pq "$PORT" postgres <<SQL || exit 1
 CREATE EXTENSION encrypted_column_migrate;
 CREATE FUNCTION wrap(encrypted_text) RETURNS text LANGUAGE sql STABLE AS 'SELECT decrypt(\$1)';
@@ -257,24 +253,24 @@ for expr in "decrypt(c)" "lower(decrypt(c))" "decrypt(c, 'ctx')" "length(decrypt
 	"(c ## 1)"; do
 	n=$((n + 1))
 	check_eq "CREATE STATISTICS ON ($expr) is refused" 42P17 \
-		"$(sqlstate "CREATE STATISTICS st$n ON ($expr), id FROM s")"
+		"$(state "CREATE STATISTICS st$n ON ($expr), id FROM s")"
 done
 check "the refusal has a hint" grep -q "HINT:" "$REL_TMP/sqlstate.err"
 # (PostgreSQL itself refuses a whole row in statistics: 0A000)
 check "CREATE STATISTICS ON (wrec(s)) (a whole row) is refused" \
-	grep -q -E "^(42P17|0A000)$" <<<"$(sqlstate "CREATE STATISTICS st_row ON (wrec(s)), id FROM s")"
+	grep -q -E "^(42P17|0A000)$" <<<"$(state "CREATE STATISTICS st_row ON (wrec(s)), id FROM s")"
 check_eq "CREATE STATISTICS on (wrec(ROW(id, legacy))) is accepted (no encrypted value)" 00000 \
-	"$(sqlstate "CREATE STATISTICS st_poly ON (wrec(ROW(id, legacy))), id FROM s")"
+	"$(state "CREATE STATISTICS st_poly ON (wrec(ROW(id, legacy))), id FROM s")"
 check_eq "CREATE STATISTICS on (c::text) is accepted (ciphertext)" 00000 \
-	"$(sqlstate "CREATE STATISTICS st_text ON (c::text), id FROM s")"
+	"$(state "CREATE STATISTICS st_text ON (c::text), id FROM s")"
 check_eq "CREATE TABLE (LIKE ... INCLUDING STATISTICS) copies the accepted ones" 00000 \
-	"$(sqlstate "CREATE TABLE s2 (LIKE s INCLUDING STATISTICS)")"
-check_eq "index on (decrypt(c)) is refused" 42P17 "$(sqlstate "CREATE INDEX ON s ((decrypt(c)))")"
-check_eq "partial index WHERE decrypt(c) is refused" 42P17 "$(sqlstate "CREATE INDEX ON s (id) WHERE decrypt(c) = 'x'")"
+	"$(state "CREATE TABLE s2 (LIKE s INCLUDING STATISTICS)")"
+check_eq "index on (decrypt(c)) is refused" 42P17 "$(state "CREATE INDEX ON s ((decrypt(c)))")"
+check_eq "partial index WHERE decrypt(c) is refused" 42P17 "$(state "CREATE INDEX ON s (id) WHERE decrypt(c) = 'x'")"
 check_eq "generated column of decrypt(c) is refused" 42P17 \
-	"$(sqlstate "ALTER TABLE s ADD COLUMN g text GENERATED ALWAYS AS (decrypt(c)) STORED")"
+	"$(state "ALTER TABLE s ADD COLUMN g text GENERATED ALWAYS AS (decrypt(c)) STORED")"
 check_eq "partition key on decrypt(c) is refused" 42P17 \
-	"$(sqlstate "CREATE TABLE p (c encrypted_text) PARTITION BY LIST ((decrypt(c)))")"
+	"$(state "CREATE TABLE p (c encrypted_text) PARTITION BY LIST ((decrypt(c)))")"
 PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres -c "ANALYZE s" 2>"$REL_TMP/analyze.err"
 check "ANALYZE with the key succeeds" [ $? = 0 ]
 pq "$PORT" postgres -c "ANALYZE s" 2>>"$REL_TMP/analyze.err"
@@ -285,27 +281,21 @@ check_eq "no statistics object with decrypt() exists" 0 \
 	"$(pq "$PORT" postgres -c "SELECT count(*) FROM pg_statistic_ext WHERE stxexprs::text LIKE '%decrypt%' OR stxexprs::text LIKE '%wrap%'")"
 
 # without preloading, the guard exists once the session has loaded the library
-P2=$(free_port $((PORT + 1))) || exit 1
-cluster_init nopre </dev/null || exit 1
-cluster_start nopre "$P2" || exit 1
+P2=$(cluster_up nopre $((PORT + 1)) </dev/null) || exit 1
 pq "$P2" postgres -c "CREATE EXTENSION encrypted_column" \
 	-c "CREATE TABLE s (id int, c encrypted_text)" >/dev/null || exit 1
 check_eq "not preloaded: refused once the session used the extension" 42P17 \
-	"$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
-		-c "SELECT current_key_id()" -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" \
-		-c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)"
-FINDING_FIRST=$("$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$P2" -U postgres -d postgres \
-	-c "CREATE STATISTICS st ON (decrypt(c)), id FROM s" -c '\echo :LAST_ERROR_SQLSTATE' 2>/dev/null | tail -n 1)
+	"$(sqlstate "$P2" postgres -c "SELECT current_key_id()" -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s")"
+FINDING_FIRST=$(sqlstate "$P2" postgres -c "CREATE STATISTICS st ON (decrypt(c)), id FROM s")
 say "finding: not preloaded, CREATE STATISTICS ON (decrypt(c)) as a session's first statement: SQLSTATE $FINDING_FIRST"
 cluster_stop nopre
 
 # with pg_stat_statements loaded after encrypted_column, its copy is masked too
-P3=$(free_port $((PORT + 23))) || exit 1
-cluster_init misordered <<EOF || exit 1
+P3=$(cluster_up misordered $((PORT + 23)) <<EOF
 shared_preload_libraries = 'encrypted_column,pg_stat_statements'
 pg_stat_statements.track_utility = on
 EOF
-cluster_start misordered "$P3" || exit 1
+) || exit 1
 pq "$P3" postgres -c "CREATE EXTENSION pg_stat_statements" -c "CREATE EXTENSION encrypted_column" >/dev/null || exit 1
 key=$(key_for misordered)
 # the control: a SET whose value pg_stat_statements keeps as written, or
@@ -372,7 +362,7 @@ langs=(C)
 [[ -n $GERMAN ]] && langs+=("$GERMAN")
 [[ -z $GERMAN ]] && say "no German locale or translations here: COPY checked in English only"
 for lang in "${langs[@]}"; do
-	off=$(stat -c %s "$LOG")
+	off=$(file_size "$LOG")
 	: >"$REL_TMP/copy-$lang.out"
 	NBAD=0
 	for table in cp cd; do
@@ -388,7 +378,7 @@ for lang in "${langs[@]}"; do
 	copy_bad "$lang" ca '3\t{LEAKNEST-arr}\textra\n'
 	copy_bad "$lang" cs '3\tLEAKNEST-dom\tx\n'
 	copy_bad "$lang" cs 'LEAKNEST-domid\tx\n'
-	tail -c +"$((off + 1))" "$LOG" >"$REL_TMP/copy-$lang.log"
+	since "$LOG" "$off" >"$REL_TMP/copy-$lang.log"
 	check_eq "COPY ($lang): errors reported for every bad file" "$NBAD" "$(grep -c -E "^(ERROR|FEHLER):" "$REL_TMP/copy-$lang.out")"
 	check "COPY ($lang): the context still names table and line" grep -q -E "^(CONTEXT|KONTEXT):  COPY c[pdqas], (line|Zeile) 2" "$REL_TMP/copy-$lang.out"
 	check_eq "COPY ($lang): no plaintext of the bad lines in client output" 0 "$(grep -c LEAKNEST "$REL_TMP/copy-$lang.out")"
@@ -410,7 +400,7 @@ CREATE FUNCTION cw_warn() RETURNS trigger LANGUAGE plpgsql AS
 CREATE TRIGGER cw_warn BEFORE INSERT ON cw FOR EACH ROW EXECUTE FUNCTION cw_warn();
 CREATE TABLE ci (id int, c encrypted_text);
 SQL
-off=$(stat -c %s "$LOG")
+off=$(file_size "$LOG")
 printf '1\tLEAKWARN-row\n' >"$REL_TMP/warn.dat"
 PGOPTIONS="$KEYOPT -c log_min_messages=notice" "$PG_BINDIR/psql" -X -q -v SHOW_CONTEXT=always \
 	-h "$REL_TMP" -p "$PORT" -U postgres -d postgres -c "\\copy cw FROM '$REL_TMP/warn.dat'" >"$REL_TMP/copy-warn.out" 2>&1
@@ -428,7 +418,7 @@ if ((SERVER_NUM >= 170000)); then
 else
 	say "PostgreSQL $SERVER_NUM has no COPY ... ON_ERROR: its NOTICE is not checked"
 fi
-tail -c +"$((off + 1))" "$LOG" >"$REL_TMP/copy-notice.log"
+since "$LOG" "$off" >"$REL_TMP/copy-notice.log"
 check "COPY with a trigger's WARNING: the warning is in the server log" grep -q "WARNING:  row seen" "$REL_TMP/copy-notice.log"
 check "COPY with a trigger's WARNING: the log's context names table and line" grep -q "COPY cw, line 1" "$REL_TMP/copy-notice.log"
 check_eq "COPY warnings and notices: no plaintext in the server log" 0 \

@@ -23,14 +23,13 @@ source "$(dirname "$0")/lib.sh"
 rel_init
 
 ROWS=${EC_REPL_ROWS:-10000}
-P1=$(free_port 55410) || exit 1
-cluster_init primary <<EOF || exit 1
+P1=$(cluster_up primary 55410 <<EOF
 wal_level = logical
 max_wal_senders = 10
 max_replication_slots = 10
 wal_keep_size = '256MB'
 EOF
-cluster_start primary "$P1" || exit 1
+) || exit 1
 
 KEYOPTS="-c encrypted_column.key=$KEY1"
 KEYOPTS2="-c encrypted_column.key=$KEY2 -c encrypted_column.previous_keys=$KEY1"
@@ -89,14 +88,12 @@ as_pg "$PG_BINDIR/pg_basebackup" -h 127.0.0.1 -p "$P1" -U postgres \
 	cat "$REL_TMP/basebackup.log"
 	exit 1
 }
-REL_CLUSTERS+=("$REL_TMP/standby")
+cluster_track "$REL_TMP/standby"
 cluster_start standby "$P2" || exit 1
 say "standby on port $P2"
 
 # ---- logical subscriber ----
-P3=$(free_port $((P2 + 1))) || exit 1
-cluster_init subscriber <<<"max_logical_replication_workers = 8" || exit 1
-cluster_start subscriber "$P3" || exit 1
+P3=$(cluster_up subscriber $((P2 + 1)) <<<"max_logical_replication_workers = 8") || exit 1
 pq "$P3" postgres <<SQL || exit 1
 CREATE DATABASE sub_bin;
 CREATE DATABASE sub_text;

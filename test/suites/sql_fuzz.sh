@@ -26,9 +26,7 @@ cc=${CC:-cc}
 	-o "$REL_TMP/sqlfuzz" "$REL_DIR/sqlfuzz/sqlfuzz.c" \
 	-L"$(pg_config --libdir)" -lpq || exit 1
 
-PORT=$(free_port 55430) || exit 1
-cluster_init fuzz <<<"log_min_messages = warning" || exit 1
-cluster_start fuzz "$PORT" || exit 1
+PORT=$(cluster_up fuzz 55430 <<<"log_min_messages = warning") || exit 1
 say "cluster on port $PORT; seed $SEED (EC_FUZZ_SEED=$SEED reproduces), $CASES cases"
 
 "$REL_TMP/sqlfuzz" "host=$REL_TMP port=$PORT user=postgres dbname=postgres" \
