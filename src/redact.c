@@ -282,6 +282,18 @@ mask_field(char *field)
 	}
 }
 
+/* Apply a masking function to every part of a message that can quote text. */
+static void
+mask_error_fields(ErrorData *edata, void (*mask) (char *))
+{
+	mask(edata->message);
+	mask(edata->detail);
+	mask(edata->detail_log);
+	mask(edata->hint);
+	mask(edata->context);
+	mask(edata->internalquery);
+}
+
 /* Is this error the raw parser's (the scanner or the grammar)? */
 static bool
 from_raw_parser(ErrorData *edata)
@@ -333,12 +345,7 @@ mask_unlexed(ErrorData *edata, const char *text)
 {
 	char	   *copy = pstrdup(text);
 
-	mask_hex_runs(edata->message);
-	mask_hex_runs(edata->detail);
-	mask_hex_runs(edata->detail_log);
-	mask_hex_runs(edata->hint);
-	mask_hex_runs(edata->context);
-	mask_hex_runs(edata->internalquery);
+	mask_error_fields(edata, mask_hex_runs);
 	mask_hex_runs((char *) text);
 	if (strcmp(copy, text) != 0)
 		pgstat_report_activity(STATE_RUNNING, text);
@@ -475,8 +482,7 @@ redact_emit_log(ErrorData *edata)
 		 * the text may not lex yet, so it is not scanned; a key it quotes
 		 * is a run of hex digits, and the statement line is left out.
 		 */
-		mask_hex_runs(edata->message);
-		mask_hex_runs(edata->detail);
+		mask_error_fields(edata, mask_hex_runs);
 		edata->hide_stmt = true;
 	}
 	else if (text != NULL && !from_raw_parser(edata) &&
@@ -501,31 +507,18 @@ redact_emit_log(ErrorData *edata)
 		}
 		if (scanned_n > 0 || scanned_by_param)
 		{
-			mask_field(edata->message);
-			mask_field(edata->detail);
-			mask_field(edata->detail_log);
-			mask_field(edata->hint);
-			mask_field(edata->context);
-			mask_field(edata->internalquery);
+			mask_error_fields(edata, mask_field);
 			/*
 			 * Keys bound as parameters are not in the text: they show in
 			 * the "parameters:" detail and, folded into the plan, in
 			 * auto_explain's output.
 			 */
-			mask_hex_runs(edata->message);
-			mask_hex_runs(edata->detail);
-			mask_hex_runs(edata->detail_log);
-			mask_hex_runs(edata->context);
+			mask_error_fields(edata, mask_hex_runs);
 			mask_statement(text);
 		}
 	}
 	if (key_executors > 0 || ec_citus_keys_in_flight)
-	{
-		mask_hex_runs(edata->message);
-		mask_hex_runs(edata->detail);
-		mask_hex_runs(edata->detail_log);
-		mask_hex_runs(edata->context);
-	}
+		mask_error_fields(edata, mask_hex_runs);
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }
