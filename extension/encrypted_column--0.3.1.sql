@@ -1,0 +1,420 @@
+/* encrypted_column 0.3.1: the encrypted_text and encrypted_text_det types and their functions */
+
+\echo Use "CREATE EXTENSION encrypted_column" to load this file. \quit
+
+-- The type: a shell first, then its I/O functions, then the type itself.
+CREATE TYPE encrypted_text;
+
+CREATE FUNCTION encrypted_text_in(cstring) RETURNS encrypted_text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION encrypted_text_out(encrypted_text) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION encrypted_text_recv(internal) RETURNS encrypted_text
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION encrypted_text_send(encrypted_text) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Ciphertext does not compress: keep large values out of line, uncompressed.
+CREATE TYPE encrypted_text (
+	INPUT = encrypted_text_in,
+	OUTPUT = encrypted_text_out,
+	RECEIVE = encrypted_text_recv,
+	SEND = encrypted_text_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = external
+);
+
+COMMENT ON TYPE encrypted_text IS
+	'text encrypted with AES-256-GCM inside the backend; read it with decrypt()';
+COMMENT ON FUNCTION encrypted_text_in(cstring) IS
+	'encrypted_text input: encrypts plaintext with encrypted_column.key; refuses ciphertext text forms unless encrypted_column.accept_ciphertext is on';
+COMMENT ON FUNCTION encrypted_text_out(encrypted_text) IS
+	'encrypted_text output: the ciphertext text form (prefix ecv1: and base64), never plaintext';
+COMMENT ON FUNCTION encrypted_text_recv(internal) IS
+	'encrypted_text binary input: a well-formed envelope, stored as it is';
+COMMENT ON FUNCTION encrypted_text_send(encrypted_text) IS
+	'encrypted_text binary output: the envelope bytes';
+
+-- Casts from string types treat the value as plaintext, like the input function.
+CREATE FUNCTION encrypted_text_from_text(text) RETURNS encrypted_text
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_text_from_text(text) IS
+	'cast from text and varchar: encrypts the value as plaintext, with the input function''s rules';
+CREATE CAST (text AS encrypted_text)
+	WITH FUNCTION encrypted_text_from_text(text) AS ASSIGNMENT;
+CREATE CAST (varchar AS encrypted_text)
+	WITH FUNCTION encrypted_text_from_text(text) AS ASSIGNMENT;
+COMMENT ON CAST (text AS encrypted_text) IS
+	'encrypts the text as plaintext with encrypted_column.key';
+COMMENT ON CAST (varchar AS encrypted_text) IS
+	'encrypts the text as plaintext with encrypted_column.key';
+
+-- Accessors.
+CREATE FUNCTION encrypt(text) RETURNS encrypted_text
+	AS 'MODULE_PATHNAME', 'encrypted_text_encrypt'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt(text) IS
+	'encrypts a plaintext with encrypted_column.key under a fresh random nonce';
+
+CREATE FUNCTION encrypt(text, context text) RETURNS encrypted_text
+	AS 'MODULE_PATHNAME', 'encrypted_text_encrypt_context'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt(text, text) IS
+	'encrypts a plaintext bound to a non-empty context (such as the row''s primary key); decrypt needs the same context';
+
+CREATE FUNCTION decrypt(encrypted_text) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_text_decrypt'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt(encrypted_text) IS
+	'the plaintext of a value, with the loaded key whose id the value names; the only way to plaintext';
+
+CREATE FUNCTION decrypt(encrypted_text, context text) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_text_decrypt_context'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt(encrypted_text, text) IS
+	'the plaintext of a value bound to a context; fails unless the context is the one it was encrypted with';
+
+CREATE FUNCTION reencrypt(encrypted_text) RETURNS encrypted_text
+	AS 'MODULE_PATHNAME', 'encrypted_text_reencrypt'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reencrypt(encrypted_text) IS
+	'decrypts with whichever loaded key fits and encrypts again with encrypted_column.key (key rotation)';
+
+CREATE FUNCTION reencrypt(encrypted_text, context text) RETURNS encrypted_text
+	AS 'MODULE_PATHNAME', 'encrypted_text_reencrypt_context'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reencrypt(encrypted_text, text) IS
+	'key rotation for a value bound to a context: decrypts and encrypts again with the same context';
+
+CREATE FUNCTION key_id(encrypted_text) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_text_key_id'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION key_id(encrypted_text) IS
+	'the 8-hex-digit id of the key that encrypted the value';
+
+CREATE FUNCTION current_key_id() RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_current_key_id'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION current_key_id() IS
+	'the 8-hex-digit id of encrypted_column.key, or NULL when it is not set';
+
+-- ---------------------------------------------------------------------------
+-- The deterministic type: encrypted_text_det (AES-256-SIV, RFC 5297)
+-- ---------------------------------------------------------------------------
+-- Same rules as encrypted_text (text in is plaintext, text out is the
+-- ciphertext text form, the binary path carries envelopes only), with
+-- equality on the envelope bytes so that indexes, UNIQUE and joins work.
+
+CREATE TYPE encrypted_text_det;
+
+CREATE FUNCTION encrypted_text_det_in(cstring) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION encrypted_text_det_out(encrypted_text_det) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'encrypted_text_out'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION encrypted_text_det_recv(internal) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION encrypted_text_det_send(encrypted_text_det) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'encrypted_text_send'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE encrypted_text_det (
+	INPUT = encrypted_text_det_in,
+	OUTPUT = encrypted_text_det_out,
+	RECEIVE = encrypted_text_det_recv,
+	SEND = encrypted_text_det_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = external
+);
+
+COMMENT ON TYPE encrypted_text_det IS
+	'text encrypted deterministically with AES-256-SIV inside the backend: equal plaintexts under one key give equal values, so it can be indexed, UNIQUE and joined; read it with decrypt()';
+COMMENT ON FUNCTION encrypted_text_det_in(cstring) IS
+	'encrypted_text_det input: encrypts plaintext with encrypted_column.key; refuses ciphertext text forms unless encrypted_column.accept_ciphertext is on';
+COMMENT ON FUNCTION encrypted_text_det_out(encrypted_text_det) IS
+	'encrypted_text_det output: the ciphertext text form (prefix ecv1: and base64), never plaintext';
+COMMENT ON FUNCTION encrypted_text_det_recv(internal) IS
+	'encrypted_text_det binary input: a well-formed AES-256-SIV envelope, stored as it is';
+COMMENT ON FUNCTION encrypted_text_det_send(encrypted_text_det) IS
+	'encrypted_text_det binary output: the envelope bytes';
+
+CREATE FUNCTION encrypted_text_det_from_text(text) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_text_det_from_text(text) IS
+	'cast from text and varchar: encrypts the value as plaintext, with the input function''s rules';
+CREATE CAST (text AS encrypted_text_det)
+	WITH FUNCTION encrypted_text_det_from_text(text) AS ASSIGNMENT;
+CREATE CAST (varchar AS encrypted_text_det)
+	WITH FUNCTION encrypted_text_det_from_text(text) AS ASSIGNMENT;
+COMMENT ON CAST (text AS encrypted_text_det) IS
+	'encrypts the text deterministically as plaintext with encrypted_column.key';
+COMMENT ON CAST (varchar AS encrypted_text_det) IS
+	'encrypts the text deterministically as plaintext with encrypted_column.key';
+
+-- Deterministic, but they read the key: STABLE.
+CREATE FUNCTION encrypt_det(text) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det(text) IS
+	'encrypts a plaintext deterministically (AES-256-SIV) with encrypted_column.key: equal plaintexts give equal values';
+
+CREATE FUNCTION encrypt_det(text, context text) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_context'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det(text, text) IS
+	'encrypts a plaintext deterministically bound to a non-empty context (such as the column''s name): equal plaintexts under different contexts give unrelated values';
+
+CREATE FUNCTION encrypt_det_all(text) RETURNS encrypted_text_det[]
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det_all(text) IS
+	'the plaintext''s encryptions under encrypted_column.key and every key in previous_keys: col = ANY(encrypt_det_all(x)) is an index lookup that survives a key rotation';
+
+CREATE FUNCTION encrypt_det_all(text, context text) RETURNS encrypted_text_det[]
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det_all(text, text) IS
+	'the plaintext''s encryptions bound to a context under every loaded key: the rotation-safe index lookup for context-bound columns';
+
+CREATE FUNCTION encrypt_det_all(text[]) RETURNS encrypted_text_det[]
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det_all(text[]) IS
+	'every element''s encryptions under every loaded key (NULL elements stay NULL): col = ANY(encrypt_det_all(a)) is the rotation-safe index lookup of several plaintexts, and col = ANY(a) for a text[] is planned as it';
+
+CREATE FUNCTION encrypt_det_all(text[], context text) RETURNS encrypted_text_det[]
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det_all(text[], text) IS
+	'every element''s encryptions bound to a context under every loaded key: the rotation-safe index lookup of several plaintexts in a context-bound column';
+
+CREATE FUNCTION decrypt(encrypted_text_det) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt(encrypted_text_det) IS
+	'the plaintext of a deterministic value, with the loaded key whose id the value names; the only way to plaintext';
+
+CREATE FUNCTION decrypt(encrypted_text_det, context text) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt_context'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION decrypt(encrypted_text_det, text) IS
+	'the plaintext of a deterministic value bound to a context; fails unless the context is the one it was encrypted with';
+
+CREATE FUNCTION reencrypt(encrypted_text_det) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_reencrypt'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reencrypt(encrypted_text_det) IS
+	'decrypts with whichever loaded key fits and encrypts deterministically again with encrypted_column.key (key rotation)';
+
+CREATE FUNCTION reencrypt(encrypted_text_det, context text) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_reencrypt_context'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reencrypt(encrypted_text_det, text) IS
+	'key rotation for a deterministic value bound to a context: decrypts and encrypts again with the same context';
+
+CREATE FUNCTION key_id(encrypted_text_det) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_text_key_id'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION key_id(encrypted_text_det) IS
+	'the 8-hex-digit id of the key that encrypted the value';
+
+-- Comparison of envelope bytes.  The byte order is only there so that a
+-- btree can hold the values (UNIQUE, merge joins); it says nothing about
+-- the plaintexts, and the ordering operators are named so as not to
+-- suggest otherwise.  PostgreSQL's bytea comparisons do exactly this on
+-- any varlena.
+CREATE FUNCTION encrypted_text_det_eq(encrypted_text_det, encrypted_text_det)
+	RETURNS boolean AS 'byteaeq'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_ne(encrypted_text_det, encrypted_text_det)
+	RETURNS boolean AS 'byteane'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_lt(encrypted_text_det, encrypted_text_det)
+	RETURNS boolean AS 'bytealt'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_le(encrypted_text_det, encrypted_text_det)
+	RETURNS boolean AS 'byteale'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_ge(encrypted_text_det, encrypted_text_det)
+	RETURNS boolean AS 'byteage'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_gt(encrypted_text_det, encrypted_text_det)
+	RETURNS boolean AS 'byteagt'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det)
+	RETURNS integer AS 'byteacmp'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_hash(encrypted_text_det)
+	RETURNS integer AS 'hashvarlena'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_hash_extended(encrypted_text_det, bigint)
+	RETURNS bigint AS 'hashvarlenaextended'
+	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+COMMENT ON FUNCTION encrypted_text_det_eq(encrypted_text_det, encrypted_text_det) IS
+	'the envelopes are byte for byte equal (same plaintext, key and context)';
+COMMENT ON FUNCTION encrypted_text_det_ne(encrypted_text_det, encrypted_text_det) IS
+	'the envelopes differ';
+COMMENT ON FUNCTION encrypted_text_det_lt(encrypted_text_det, encrypted_text_det) IS
+	'byte order of the envelopes, for btree indexes only: meaningless for the plaintexts';
+COMMENT ON FUNCTION encrypted_text_det_le(encrypted_text_det, encrypted_text_det) IS
+	'byte order of the envelopes, for btree indexes only: meaningless for the plaintexts';
+COMMENT ON FUNCTION encrypted_text_det_ge(encrypted_text_det, encrypted_text_det) IS
+	'byte order of the envelopes, for btree indexes only: meaningless for the plaintexts';
+COMMENT ON FUNCTION encrypted_text_det_gt(encrypted_text_det, encrypted_text_det) IS
+	'byte order of the envelopes, for btree indexes only: meaningless for the plaintexts';
+COMMENT ON FUNCTION encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det) IS
+	'btree support: byte comparison of the envelopes, meaningless for the plaintexts';
+COMMENT ON FUNCTION encrypted_text_det_hash(encrypted_text_det) IS
+	'hash support: hash of the envelope bytes';
+COMMENT ON FUNCTION encrypted_text_det_hash_extended(encrypted_text_det, bigint) IS
+	'hash support: seeded 64-bit hash of the envelope bytes';
+
+CREATE OPERATOR = (
+	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_det_eq,
+	COMMUTATOR = =, NEGATOR = <>,
+	RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
+);
+CREATE OPERATOR <> (
+	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_det_ne,
+	COMMUTATOR = <>, NEGATOR = =,
+	RESTRICT = neqsel, JOIN = neqjoinsel
+);
+CREATE OPERATOR ~<~ (
+	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_det_lt,
+	COMMUTATOR = ~>~, NEGATOR = ~>=~,
+	RESTRICT = scalarltsel, JOIN = scalarltjoinsel
+);
+CREATE OPERATOR ~<=~ (
+	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_det_le,
+	COMMUTATOR = ~>=~, NEGATOR = ~>~,
+	RESTRICT = scalarlesel, JOIN = scalarlejoinsel
+);
+CREATE OPERATOR ~>=~ (
+	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_det_ge,
+	COMMUTATOR = ~<=~, NEGATOR = ~<~,
+	RESTRICT = scalargesel, JOIN = scalargejoinsel
+);
+CREATE OPERATOR ~>~ (
+	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_det_gt,
+	COMMUTATOR = ~<~, NEGATOR = ~<=~,
+	RESTRICT = scalargtsel, JOIN = scalargtjoinsel
+);
+
+COMMENT ON OPERATOR = (encrypted_text_det, encrypted_text_det) IS
+	'equal envelopes: the same plaintext under the same key and context';
+COMMENT ON OPERATOR <> (encrypted_text_det, encrypted_text_det) IS
+	'different envelopes';
+COMMENT ON OPERATOR ~<~ (encrypted_text_det, encrypted_text_det) IS
+	'envelope byte order, for btree indexes: meaningless for the plaintexts';
+COMMENT ON OPERATOR ~<=~ (encrypted_text_det, encrypted_text_det) IS
+	'envelope byte order, for btree indexes: meaningless for the plaintexts';
+COMMENT ON OPERATOR ~>=~ (encrypted_text_det, encrypted_text_det) IS
+	'envelope byte order, for btree indexes: meaningless for the plaintexts';
+COMMENT ON OPERATOR ~>~ (encrypted_text_det, encrypted_text_det) IS
+	'envelope byte order, for btree indexes: meaningless for the plaintexts';
+
+CREATE OPERATOR CLASS encrypted_text_det_ops
+	DEFAULT FOR TYPE encrypted_text_det USING btree AS
+		OPERATOR 1 ~<~,
+		OPERATOR 2 ~<=~,
+		OPERATOR 3 =,
+		OPERATOR 4 ~>=~,
+		OPERATOR 5 ~>~,
+		FUNCTION 1 encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det),
+		-- bytea's sort support and the promise that equal means
+		-- byte-identical (lets btree deduplicate), both valid for envelopes
+		FUNCTION 2 bytea_sortsupport(internal),
+		FUNCTION 4 btequalimage(oid);
+CREATE OPERATOR CLASS encrypted_text_det_ops
+	DEFAULT FOR TYPE encrypted_text_det USING hash AS
+		OPERATOR 1 =,
+		FUNCTION 1 encrypted_text_det_hash(encrypted_text_det),
+		FUNCTION 2 encrypted_text_det_hash_extended(encrypted_text_det, bigint);
+
+COMMENT ON OPERATOR CLASS encrypted_text_det_ops USING btree IS
+	'btree on the envelope bytes: equality lookups, UNIQUE, PRIMARY KEY and merge joins; its order means nothing';
+COMMENT ON OPERATOR FAMILY encrypted_text_det_ops USING btree IS
+	'btree on the envelope bytes of encrypted_text_det';
+COMMENT ON OPERATOR CLASS encrypted_text_det_ops USING hash IS
+	'hash on the envelope bytes: hash indexes, hash joins, hash aggregation';
+COMMENT ON OPERATOR FAMILY encrypted_text_det_ops USING hash IS
+	'hash on the envelope bytes of encrypted_text_det';
+
+-- Comparison with a plaintext.  `col = x` for a text (or varchar) x finds
+-- the rows whose value is x's encryption under the key the row names, so
+-- rows still under a previous key are found during a rotation.  The
+-- support function turns it into the btree condition
+-- col = ANY (encrypt_det_all(x)), and the module's planner hook plans
+-- col = ANY (a) for a text[] a as col = ANY (encrypt_det_all(a)).  A
+-- literal or untyped parameter is not text: it resolves to
+-- =(encrypted_text_det, encrypted_text_det) and is encrypted under the
+-- current key only.
+CREATE FUNCTION encrypted_text_det_text_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_text_det_text_support(internal) IS
+	'planner support of encrypted_text_det = text: offers btree indexes the condition col = ANY (encrypt_det_all(x))';
+
+CREATE FUNCTION encrypted_text_det_eq_text(encrypted_text_det, text)
+	RETURNS boolean AS 'MODULE_PATHNAME'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE
+	SUPPORT encrypted_text_det_text_support;
+CREATE FUNCTION encrypted_text_det_ne_text(encrypted_text_det, text)
+	RETURNS boolean AS 'MODULE_PATHNAME'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION encrypted_text_text_eq_det(text, encrypted_text_det)
+	RETURNS boolean AS 'MODULE_PATHNAME'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE
+	SUPPORT encrypted_text_det_text_support;
+CREATE FUNCTION encrypted_text_text_ne_det(text, encrypted_text_det)
+	RETURNS boolean AS 'MODULE_PATHNAME'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_text_det_eq_text(encrypted_text_det, text) IS
+	'the value is the plaintext''s encryption (without context) under the loaded key the value names';
+COMMENT ON FUNCTION encrypted_text_det_ne_text(encrypted_text_det, text) IS
+	'negation of encrypted_text_det = text';
+COMMENT ON FUNCTION encrypted_text_text_eq_det(text, encrypted_text_det) IS
+	'the value is the plaintext''s encryption (without context) under the loaded key the value names';
+COMMENT ON FUNCTION encrypted_text_text_ne_det(text, encrypted_text_det) IS
+	'negation of text = encrypted_text_det';
+
+CREATE OPERATOR = (
+	LEFTARG = encrypted_text_det, RIGHTARG = text,
+	FUNCTION = encrypted_text_det_eq_text,
+	COMMUTATOR = =, NEGATOR = <>,
+	RESTRICT = eqsel, JOIN = eqjoinsel
+);
+CREATE OPERATOR <> (
+	LEFTARG = encrypted_text_det, RIGHTARG = text,
+	FUNCTION = encrypted_text_det_ne_text,
+	COMMUTATOR = <>, NEGATOR = =,
+	RESTRICT = neqsel, JOIN = neqjoinsel
+);
+CREATE OPERATOR = (
+	LEFTARG = text, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_text_eq_det,
+	COMMUTATOR = =, NEGATOR = <>,
+	RESTRICT = eqsel, JOIN = eqjoinsel
+);
+CREATE OPERATOR <> (
+	LEFTARG = text, RIGHTARG = encrypted_text_det,
+	FUNCTION = encrypted_text_text_ne_det,
+	COMMUTATOR = <>, NEGATOR = =,
+	RESTRICT = neqsel, JOIN = neqjoinsel
+);
+COMMENT ON OPERATOR = (encrypted_text_det, text) IS
+	'the value holds this plaintext, under whichever loaded key it names (rotation-safe; uses a btree index)';
+COMMENT ON OPERATOR <> (encrypted_text_det, text) IS
+	'the value does not hold this plaintext';
+COMMENT ON OPERATOR = (text, encrypted_text_det) IS
+	'the value holds this plaintext, under whichever loaded key it names (rotation-safe; uses a btree index)';
+COMMENT ON OPERATOR <> (text, encrypted_text_det) IS
+	'the value does not hold this plaintext';
