@@ -23,7 +23,7 @@ SHLIB_LINK  += -lcrypto
 # Regression tests, in order; each file sets up what it needs.
 REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
                plancache encoding limits upgrade_guards \
-               parallel storage first_use det det_index
+               parallel storage first_use det det_index upgrade_chain
 # A UTF-8 database with the C locale, whatever the cluster's locale.
 REGRESS_OPTS = --inputdir=$(srcdir) --encoding=UTF8 --no-locale
 
