@@ -60,6 +60,25 @@ SELECT reencrypt(enc, '') FROM err WHERE id = 1;
 SELECT count(*) FROM err WHERE enc = 'carol@example.net';
 SELECT DISTINCT enc FROM err;
 
+-- a stored value that is no envelope (corruption, made here through a
+-- binary-coercible cast from bytea) is data corruption, XX001; the
+-- detail says what is wrong, never a byte of the value
+CREATE CAST (bytea AS encrypted_text) WITHOUT FUNCTION;
+CREATE CAST (bytea AS encrypted_text_det) WITHOUT FUNCTION;
+CREATE TABLE err_corrupt (enc encrypted_text, det encrypted_text_det);
+INSERT INTO err_corrupt VALUES ('\x0141'::bytea::encrypted_text, '\x0102'::bytea::encrypted_text_det);
+DROP CAST (bytea AS encrypted_text);
+DROP CAST (bytea AS encrypted_text_det);
+SELECT decrypt(enc) FROM err_corrupt;
+SELECT key_id(enc) FROM err_corrupt;
+SELECT decrypt(det) FROM err_corrupt;
+CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS
+$$BEGIN EXECUTE q; RETURN 'no error'; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END$$;
+SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES ('SELECT decrypt(enc) FROM err_corrupt'),
+  ('SELECT key_id(enc) FROM err_corrupt'), ('SELECT decrypt(det) FROM err_corrupt')) v(q);
+SELECT 1 AS alive;
+DROP TABLE err_corrupt;
+
 -- nothing stored changed
 SELECT s.id, s.stored = e.enc::text AS unchanged, decrypt(e.enc)
 FROM snapshot s JOIN err e USING (id) ORDER BY id;

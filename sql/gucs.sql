@@ -70,5 +70,7 @@ SELECT current_key_id();
 SHOW encrypted_column.key;
 RESET encrypted_column.key;
 SELECT current_key_id();
+DISCARD ALL;
+SELECT current_key_id();
 SELECT count(*) AS rows_with_key_bytes FROM pg_settings
 WHERE setting LIKE '%0a0b0c0d%' OR reset_val LIKE '%0a0b0c0d%' OR boot_val LIKE '%0a0b0c0d%';
