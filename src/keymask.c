@@ -14,7 +14,11 @@
  *	- EXECUTE p(args) of a prepared statement that hands a parameter to
  *	  set_config() as the value of a key setting (decided from the
  *	  prepared statement's analysed query, not from its text);
- *	- the body of a DO block or function (see add_body).
+ *	- the body of a DO block or function (see add_body);
+ *	- a call of a function whose name it cannot read (a Unicode-escaped
+ *	  identifier, U&"set_config"), treated as set_config() with a name
+ *	  that may be a key; after analysis the function the server resolved
+ *	  decides too (ec_query_key_values).
  * When the name is a key setting, or cannot be read (a Unicode-escaped
  * identifier, an expression for set_config's name), every token of the
  * value is reported: string constants by their contents, so the masked
@@ -137,6 +141,9 @@ typedef struct KeyScan
 	int			value_first;	/* first range of a SET value */
 	int			body_pending;	/* after DO or AS: tokens until a body */
 	int			open_from;		/* where an unfinished value starts */
+	const int  *locs;			/* tokens to mask whatever the state */
+	int			nlocs;
+	int			next_loc;
 	bool		by_param;		/* a value is a bound parameter ($n) */
 	bool		all_hex;		/* mask every long hex run of the text */
 } KeyScan;
@@ -178,7 +185,7 @@ name_may_be_key(const char *name)
 
 /* Record a range to mask. */
 static void
-add_range(KeyScan *s, int start, int len, bool quote)
+add_range(KeyScan *s, int token, int start, int len, bool quote)
 {
 	if (len <= 0)
 		return;
@@ -190,6 +197,7 @@ add_range(KeyScan *s, int start, int len, bool quote)
 	s->ranges[s->nranges].start = start;
 	s->ranges[s->nranges].len = len;
 	s->ranges[s->nranges].quote = quote;
+	s->ranges[s->nranges].token = token;
 	s->nranges++;
 }
 
@@ -231,10 +239,10 @@ add_token(KeyScan *s, int tok, int loc)
 		}
 		if (open + close > len)
 			open = close = 0;
-		add_range(s, loc + open, len - open - close, false);
+		add_range(s, loc, loc + open, len - open - close, false);
 	}
 	else
-		add_range(s, loc, len, len >= 2);
+		add_range(s, loc, loc, len, len >= 2);
 }
 
 /*
@@ -254,7 +262,7 @@ add_body(KeyScan *s, int loc)
 		int			n = ec_hex_run(t + i);
 
 		if (n >= EC_MIN_SECRET_HEX_RUN)
-			add_range(s, loc + i, n, false);
+			add_range(s, loc, loc + i, n, false);
 		i += n > 0 ? n : 1;
 	}
 }
@@ -358,6 +366,85 @@ finish_execute(KeyScan *s)
 }
 
 /*
+ * The set_config() calls of an analysed statement, found by the function
+ * the server resolved (its OID), however its name was spelled: the
+ * locations of the values that may be keys, and whether one is a bound
+ * parameter or an expression (then a key can only be known by its form).
+ */
+typedef struct CallSearch
+{
+	List	   *locs;			/* integer byte offsets */
+	bool		by_param;
+	bool		exprs;
+} CallSearch;
+
+/* Expression walker for CallSearch. */
+static bool
+call_walker(Node *node, CallSearch *cs)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_SET_CONFIG &&
+		list_length(((FuncExpr *) node)->args) >= 2)
+	{
+		FuncExpr   *f = (FuncExpr *) node;
+		Node	   *name = strip_implicit_coercions(linitial(f->args));
+		Node	   *value = strip_implicit_coercions(lsecond(f->args));
+
+		if (!IsA(name, Const) || ((Const *) name)->constisnull ||
+			name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue)))
+		{
+			if (IsA(value, Const) && ((Const *) value)->location >= 0)
+				cs->locs = lappend_int(cs->locs, ((Const *) value)->location);
+			else if (IsA(value, Param))
+				cs->by_param = true;
+			else if (!IsA(value, Const))
+				cs->exprs = true;
+		}
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, call_walker, (void *) cs, 0);
+	return expression_tree_walker(node, call_walker, (void *) cs);
+}
+
+/* qsort comparator: ints. */
+static int
+int_cmp(const void *a, const void *b)
+{
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+
+	return (ia > ib) - (ia < ib);
+}
+
+/*
+ * The values of the set_config() calls in an analysed statement that may
+ * set a key: returns their byte offsets in the statement text (ascending,
+ * palloc'd; NULL when none) in *locs and their number; *by_param and
+ * *exprs say that a value is a bound parameter or an expression.
+ */
+int
+ec_query_key_values(Query *query, int **locs, bool *by_param, bool *exprs)
+{
+	CallSearch	cs = {NIL, false, false};
+	ListCell   *lc;
+	int			n = 0;
+
+	(void) call_walker((Node *) query, &cs);
+	*by_param = cs.by_param;
+	*exprs = cs.exprs;
+	*locs = NULL;
+	if (cs.locs == NIL)
+		return 0;
+	*locs = palloc(sizeof(int) * list_length(cs.locs));
+	foreach(lc, cs.locs)
+		(*locs)[n++] = lfirst_int(lc);
+	list_free(cs.locs);
+	qsort(*locs, n, sizeof(int), int_cmp);
+	return n;
+}
+
+/*
  * The call's arguments are complete (or the text ended inside them): keep
  * the ranges of the arguments that may be keys, drop the others.  At the
  * end of the text, an argument that may be a key is open.
@@ -410,6 +497,20 @@ finish_call(KeyScan *s, bool at_end)
 	}
 	else if (s->nargs == 1)
 		s->nranges = s->arg_first[0];
+}
+
+/* Wipe and free the copies of the call's string arguments. */
+static void
+wipe_args(KeyScan *s)
+{
+	for (int i = 0; i < s->nargs; i++)
+		if (s->arg_value[i] != NULL)
+		{
+			explicit_bzero(s->arg_value[i], strlen(s->arg_value[i]));
+			pfree(s->arg_value[i]);
+			s->arg_value[i] = NULL;
+		}
+	s->nargs = 0;
 }
 
 /* Start a new argument of the call (its first token comes later). */
@@ -482,7 +583,7 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 			{
 				s->state = ST_ARGS;
 				s->depth = 1;
-				s->nargs = 0;
+				wipe_args(s);
 				s->named = false;
 				s->open_from = -1;
 				return;
@@ -560,7 +661,8 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 		s->name_unknown = false;
 		s->after_dot = false;
 	}
-	else if (tok == IDENT && strcmp(val->str, "set_config") == 0)
+	else if ((tok == IDENT && strcmp(val->str, "set_config") == 0) ||
+			 tok == UIDENT)
 	{
 		s->state = ST_CALL;
 		s->is_execute = false;
@@ -583,16 +685,30 @@ mask_range_cmp(const void *a, const void *b)
 	return (sa > sb) - (sa < sb);
 }
 
+/* Is this token's value a copy of its text (which may be a key)? */
+static bool
+token_has_text(int tok)
+{
+	return tok == IDENT || tok == UIDENT || tok == SCONST || tok == USCONST ||
+		tok == BCONST || tok == XCONST;
+}
+
 /*
  * Find the values of key settings in text[0..len).  Returns the number of
- * ranges (in *ranges, palloc'd); a value that the text ends inside is
- * reported in *open_from (its first byte, or len if it has none yet), else
- * *open_from is -1.  *by_param says that a key may be handed in as a
- * bound parameter ($n).  The caller must know that the text lexes: the
- * scanner throws an error on text it cannot lex.
+ * ranges (in *ranges, palloc'd, in the order of the text unless hex runs
+ * were added); a value that the text ends inside is reported in
+ * *open_from (its first byte, or len if it has none yet), else *open_from
+ * is -1.  *by_param says that a key may be handed in as a bound parameter
+ * ($n).  locs[0..nlocs), ascending, are the byte offsets of tokens that
+ * are keys whatever the text around them says (the values of set_config()
+ * calls found in the analysed statement); all_hex asks for every run of
+ * EC_MIN_SECRET_HEX_RUN hex digits too.  The caller must know that the
+ * text lexes: the scanner throws an error on text it cannot lex.  Every
+ * copy of the text, and of its tokens, is wiped before it is freed.
  */
 int
-ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
+ec_find_key_values(const char *text, int len, const int *locs, int nlocs,
+				   bool all_hex, int *open_from, bool *by_param,
 				   EcMaskRange **ranges)
 {
 	KeyScan		s;
@@ -601,6 +717,7 @@ ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
 	core_yy_extra_type yyextra;
 	core_YYSTYPE yylval;
 	YYLTYPE		yylloc;
+	int			n;
 
 	if (!tk.known)
 		learn_tokens();
@@ -610,6 +727,9 @@ ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
 	s.state = ST_IDLE;
 	s.open_from = -1;
 	s.len = len;
+	s.locs = locs;
+	s.nlocs = nlocs;
+	s.all_hex = all_hex;
 	yyscanner = scanner_init(copy, &yyextra, &ScanKeywords, ScanKeywordTokens);
 	yyextra.escape_string_warning = false;	/* no WARNING from in here */
 	s.scanbuf = yyextra.scanbuf;
@@ -619,19 +739,27 @@ ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
 
 		if (tok == 0)
 			break;
+		while (s.next_loc < s.nlocs && s.locs[s.next_loc] < yylloc)
+			s.next_loc++;
+		if (s.next_loc < s.nlocs && s.locs[s.next_loc] == yylloc)
+			add_token(&s, tok, yylloc);
 		/* EXECUTE name: the name comes before the '(' */
 		if (s.state == ST_CALL && s.is_execute && s.stmt_name[0] == '\0' &&
 			(tok == IDENT || tok >= ABORT_P))
-		{
 			strlcpy(s.stmt_name, tok == IDENT ? yylval.str : yylval.keyword,
 					sizeof(s.stmt_name));
-			continue;
+		else
+		{
+			if (s.state == ST_CALL && s.is_execute && s.stmt_name[0] == '\0')
+				s.state = ST_IDLE;
+			feed(&s, tok, &yylval, yylloc);
 		}
-		if (s.state == ST_CALL && s.is_execute && s.stmt_name[0] == '\0')
-			s.state = ST_IDLE;
-		feed(&s, tok, &yylval, yylloc);
+		if (token_has_text(tok) && yylval.str != NULL)
+		{
+			explicit_bzero(yylval.str, strlen(yylval.str));
+			pfree(yylval.str);
+		}
 	}
-	scanner_finish(yyscanner);
 	*open_from = -1;
 	if (s.state == ST_NAME && !s.name_empty &&
 		(s.name_unknown || ec_is_extension_guc(s.name)))
@@ -653,15 +781,25 @@ ec_find_key_values(const char *text, int len, int *open_from, bool *by_param,
 			int			n = ec_hex_run(copy + i);
 
 			if (n >= EC_MIN_SECRET_HEX_RUN)
-				add_range(&s, i, n, false);
+				add_range(&s, -1, i, n, false);
 			i += n > 0 ? n : 1;
 		}
 		qsort(s.ranges, s.nranges, sizeof(EcMaskRange), mask_range_cmp);
 	}
+	else if (s.nlocs > 0)
+		qsort(s.ranges, s.nranges, sizeof(EcMaskRange), mask_range_cmp);
+	/* the scanner's copy of the text and its buffer of decoded literals */
+	explicit_bzero(yyextra.scanbuf, yyextra.scanbuflen);
+	explicit_bzero(yyextra.literalbuf, yyextra.literalalloc);
+	scanner_finish(yyscanner);
+	wipe_args(&s);
+	explicit_bzero(copy, len);
 	pfree(copy);
 	*by_param = s.by_param;
 	*ranges = s.ranges;
-	return s.nranges;
+	n = s.nranges;
+	explicit_bzero(&s, sizeof(s));
+	return n;
 }
 
 /* Overwrite the ranges of text[0..len) with '*' (or '**'). */

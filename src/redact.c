@@ -92,6 +92,47 @@ static int	scanned_len = 0;
 static EcMaskRange *scanned_ranges = NULL;
 static int	scanned_n = 0;
 static bool scanned_by_param = false;
+static bool scanned_hex = false;	/* every long hex run is a range */
+
+/*
+ * The client's text that was last found equal to the scanned copy, and
+ * whether the ranges were applied to it since.  A multi-statement string
+ * is analysed and run statement by statement; comparing the whole text
+ * with the copy for each statement made such a string cost the square of
+ * its length.  The text of one protocol message does not change while the
+ * message is processed (except by the masking here), so the comparison is
+ * made once per message: the memo is dropped when MessageContext, which
+ * holds the message, is reset for the next one.
+ */
+static const char *verified_text = NULL;
+static bool verified_applied = false;
+static bool verified_callback_armed = false;
+static MemoryContextCallback verified_callback;
+
+/*
+ * Statements run from inside the server (PL/pgSQL's EXECUTE, a function's
+ * statements) that the scanner found to set a key, as they were analysed:
+ * an error raised while one runs quotes it on a CONTEXT line ("SQL
+ * statement ..."), where its key values are masked.  A few are kept, the
+ * innermost last.
+ */
+#define NESTED_SCANS 4
+typedef struct NestedScan
+{
+	char	   *text;
+	int			len;
+	EcMaskRange *ranges;
+	int			n;
+} NestedScan;
+static NestedScan nested[NESTED_SCANS];
+static int	nested_next = 0;
+
+/*
+ * A statement that sets a key with more than this many separate values
+ * (tokens of 8 bytes or more that are not runs of hex digits) is not
+ * searched value by value in each message; see mask_with_scan.
+ */
+#define MAX_VALUES_SEARCHED 32
 
 /*
  * Nesting depth of COPY ... FROM into tables with encrypted columns: while
@@ -162,9 +203,15 @@ remember_scan(const char *text, int len, EcMaskRange *ranges, int n,
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 	if (scanned_text != NULL)
+	{
+		explicit_bzero(scanned_text, scanned_len);
 		pfree(scanned_text);
+	}
 	if (scanned_ranges != NULL)
 		pfree(scanned_ranges);
+	verified_text = NULL;
+	verified_applied = false;
+	scanned_hex = false;
 	scanned_text = pnstrdup(text, len);
 	scanned_len = len;
 	scanned_ranges = palloc(sizeof(EcMaskRange) * (n + 1));
@@ -175,6 +222,7 @@ remember_scan(const char *text, int len, EcMaskRange *ranges, int n,
 		scanned_ranges[n].start = open_from;
 		scanned_ranges[n].len = len - open_from;
 		scanned_ranges[n].quote = false;
+		scanned_ranges[n].token = -1;
 		n++;
 	}
 	scanned_n = n;
@@ -182,13 +230,56 @@ remember_scan(const char *text, int len, EcMaskRange *ranges, int n,
 	MemoryContextSwitchTo(old);
 }
 
+/* MessageContext is being reset: the next message's text is another. */
+static void
+forget_verified(void *arg)
+{
+	(void) arg;
+	verified_text = NULL;
+	verified_applied = false;
+	verified_callback_armed = false;
+}
+
+/*
+ * Is text the text last scanned (see is_scanned)?  Sets *lenp to its
+ * length.  For the client's text the answer is kept for the rest of the
+ * message, so each statement of a multi-statement string costs no more
+ * than its own part of the text.
+ */
+static bool
+text_scanned(const char *text, int *lenp)
+{
+	if (text != NULL && text == verified_text)
+	{
+		*lenp = scanned_len;
+		return true;
+	}
+	*lenp = strlen(text);
+	if (!is_scanned(text, *lenp))
+		return false;
+	if (text == debug_query_string && MessageContext != NULL)
+	{
+		if (!verified_callback_armed)
+		{
+			verified_callback.func = forget_verified;
+			verified_callback.arg = NULL;
+			MemoryContextRegisterResetCallback(MessageContext, &verified_callback);
+			verified_callback_armed = true;
+		}
+		verified_text = text;
+		verified_applied = false;
+	}
+	return true;
+}
+
 /*
  * Scan a statement text that the server has parsed (outside error
  * reporting): should the scanner still fail on it, the whole text counts
- * as a key.
+ * as a key.  locs, nlocs and all_hex as for ec_find_key_values.
  */
 static void
-scan_parsed_text(const char *text, int len)
+scan_parsed_text(const char *text, int len, const int *locs, int nlocs,
+				 bool all_hex)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	EcMaskRange *ranges = NULL;
@@ -198,7 +289,8 @@ scan_parsed_text(const char *text, int len)
 
 	PG_TRY();
 	{
-		n = ec_find_key_values(text, len, &open_from, &by_param, &ranges);
+		n = ec_find_key_values(text, len, locs, nlocs, all_hex,
+							   &open_from, &by_param, &ranges);
 		open_from = -1;			/* the whole text was seen */
 	}
 	PG_CATCH();
@@ -210,6 +302,7 @@ scan_parsed_text(const char *text, int len)
 	}
 	PG_END_TRY();
 	remember_scan(text, len, ranges, n, open_from, by_param);
+	scanned_hex = all_hex;
 }
 
 /*
@@ -226,25 +319,33 @@ mask_statement(const char *text)
 
 	if (text == NULL || debug_query_string == NULL)
 		return;
-	len = strlen(text);
 	if (text != debug_query_string)
 	{
 		/* a copy: the same text as the client's, masked or not */
-		int			dlen = strlen(debug_query_string);
+		int			dlen;
 
-		if (dlen != len)
-			return;
-		if (!is_scanned(debug_query_string, dlen))
-			scan_parsed_text(debug_query_string, dlen);
-		if (!is_scanned(text, len))
+		if (!text_scanned(debug_query_string, &dlen))
+			scan_parsed_text(debug_query_string, dlen, NULL, 0, false);
+		len = strlen(text);
+		if (dlen != len || !is_scanned(text, len))
 			return;
 	}
-	else if (!is_scanned(text, len))
-		scan_parsed_text(text, len);
-	for (int i = 0; i < scanned_n; i++)
-		for (int j = 0; j < scanned_ranges[i].len; j++)
+	else
+	{
+		if (!text_scanned(text, &len))
+		{
+			scan_parsed_text(text, len, NULL, 0, false);
+			(void) text_scanned(text, &len);
+		}
+		if (verified_text == text && verified_applied)
+			return;
+	}
+	for (int i = 0; i < scanned_n && !changed; i++)
+		for (int j = 0; j < scanned_ranges[i].len && !changed; j++)
 			changed |= text[scanned_ranges[i].start + j] != '*' &&
 				text[scanned_ranges[i].start + j] != '\'';
+	if (text == verified_text)
+		verified_applied = true;
 	if (!changed)
 		return;
 	ec_apply_ranges((char *) text, len, scanned_ranges, scanned_n);
@@ -254,32 +355,204 @@ mask_statement(const char *text)
 }
 
 /*
- * Mask, in one field of a message, the statement text (where the message
- * quotes it whole, as log_statement does) and each masked value that is
- * long enough to find by itself (a key quoted alone).
+ * A statement run from inside the server (not the client's text nor a
+ * copy of it) has been analysed: scan it, and keep the scan if it found a
+ * key value (see NestedScan).  Outside error reporting; a text the
+ * scanner fails on is not kept.
  */
+static void
+scan_nested(const char *text, const int *locs, int nlocs, bool all_hex)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	int			len = strlen(text);
+	EcMaskRange *ranges = NULL;
+	int			n = 0;
+	int			open_from;
+	bool		by_param = false;
+	NestedScan *slot;
+
+	PG_TRY();
+	{
+		n = ec_find_key_values(text, len, locs, nlocs, all_hex,
+							   &open_from, &by_param, &ranges);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		FlushErrorState();
+		n = 0;
+		by_param = false;
+	}
+	PG_END_TRY();
+	if (n == 0)
+		return;
+	slot = &nested[nested_next];
+	nested_next = (nested_next + 1) % NESTED_SCANS;
+	if (slot->text != NULL)
+	{
+		explicit_bzero(slot->text, slot->len);
+		pfree(slot->text);
+		pfree(slot->ranges);
+	}
+	slot->text = MemoryContextStrdup(TopMemoryContext, text);
+	slot->len = len;
+	slot->ranges = MemoryContextAlloc(TopMemoryContext, sizeof(EcMaskRange) * n);
+	memcpy(slot->ranges, ranges, sizeof(EcMaskRange) * n);
+	slot->n = n;
+}
+
+/*
+ * Is this statement text the client's, or a copy of it (a prepared
+ * statement's)?  Scans the client's text if it was not yet.
+ */
+static bool
+is_client_text(const char *text)
+{
+	int			len;
+
+	if (debug_query_string == NULL)
+		return false;
+	if (!text_scanned(debug_query_string, &len))
+	{
+		scan_parsed_text(debug_query_string, len, NULL, 0, false);
+		(void) text_scanned(debug_query_string, &len);
+	}
+	return text == debug_query_string ||
+		((int) strlen(text) == len && is_scanned(text, len));
+}
+
+/* Does the scan have a range made for the token at byte offset loc? */
+static bool
+has_token_range(int loc)
+{
+	int			lo = 0;
+	int			hi = scanned_n;
+
+	/* the first range that starts at loc or later (ranges are in order) */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (scanned_ranges[mid].start < loc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* a token's range starts inside its opening delimiter at the latest */
+	for (int r = lo; r < scanned_n &&
+		 scanned_ranges[r].start <= loc + 2 * NAMEDATALEN + 4; r++)
+		if (scanned_ranges[r].token == loc)
+			return true;
+	return false;
+}
+
+/*
+ * After analysis, the set_config() calls the server resolved decide too,
+ * whatever their spelling: a value the scanner did not find is added by
+ * scanning again with its location; a value bound as a parameter or given
+ * as an expression is treated as the scanner treats its own finds.  A
+ * statement run from inside the server is scanned (see NestedScan).
+ */
+static void
+check_statement(Query *query, const char *text)
+{
+	int		   *locs;
+	bool		by_param;
+	bool		exprs;
+	int			nlocs = ec_query_key_values(query, &locs, &by_param, &exprs);
+	int			len;
+	bool		missing = false;
+
+	if (!is_client_text(text))
+		scan_nested(text, locs, nlocs, exprs);
+	else if (nlocs > 0 || by_param || exprs)
+	{
+		(void) text_scanned(debug_query_string, &len);
+		for (int i = 0; i < nlocs && !missing; i++)
+			missing = !has_token_range(locs[i]);
+		if (missing || (exprs && !scanned_hex))
+		{
+			bool		had_param = scanned_by_param;
+
+			scan_parsed_text(debug_query_string, len, locs, nlocs, exprs);
+			scanned_by_param |= had_param;
+			(void) text_scanned(debug_query_string, &len);
+		}
+		scanned_by_param |= by_param;
+	}
+	if (locs != NULL)
+		pfree(locs);
+}
+
+/*
+ * Mask, in one field of a message, a scanned statement text (where the
+ * message quotes it whole, as log_statement does) and each masked value
+ * that is long enough to find by itself (a key quoted alone).  Values
+ * that are runs of hex digits are left to mask_hex_runs, which every
+ * caller applies next.  The work is linear in the field's length and the
+ * text's: the text is searched once, at most MAX_VALUES_SEARCHED values
+ * one by one, each from where its last match ended; a statement with more
+ * values than that gets every run of 8 or more characters other than
+ * white space masked in the field.
+ */
+static void
+mask_with_scan(char *field, const char *stext, int slen,
+			   const EcMaskRange *ranges, int n)
+{
+	size_t		flen;
+	int			searched = 0;
+	char	   *at;
+
+	if (field == NULL || n == 0)
+		return;
+	flen = strlen(field);
+	if (slen > 0 && flen >= (size_t) slen)
+		for (at = strstr(field, stext); at != NULL; at = strstr(at + slen, stext))
+			ec_apply_ranges(at, slen, ranges, n);
+	for (int i = 0; i < n; i++)
+	{
+		const char *value = stext + ranges[i].start;
+		int			vlen = Min(ranges[i].len, slen - ranges[i].start);
+		char	   *end = field + flen;
+
+		if (vlen < 8 || (size_t) vlen > flen ||
+			(vlen >= EC_MIN_SECRET_HEX_RUN && ec_hex_run(value) >= vlen))
+			continue;
+		if (++searched > MAX_VALUES_SEARCHED)
+		{
+			for (size_t j = 0; j < flen;)
+			{
+				size_t		k = j;
+
+				while (k < flen && !isspace((unsigned char) field[k]))
+					k++;
+				if (k - j >= 8)
+					memset(field + j, '*', k - j);
+				j = k + 1;
+			}
+			return;
+		}
+		for (at = memmem(field, flen, value, vlen); at != NULL;
+			 at = memmem(at + vlen, end - (at + vlen), value, vlen))
+			memset(at, '*', vlen);
+	}
+}
+
+/* mask_with_scan with the client's statement text. */
 static void
 mask_field(char *field)
 {
-	char	   *at;
+	mask_with_scan(field, scanned_text, scanned_len, scanned_ranges, scanned_n);
+}
 
-	if (field == NULL || scanned_n == 0)
-		return;
-	for (at = strstr(field, scanned_text); at != NULL && scanned_len > 0;
-		 at = strstr(at + scanned_len, scanned_text))
-		ec_apply_ranges(at, scanned_len, scanned_ranges, scanned_n);
-	for (int i = 0; i < scanned_n; i++)
-	{
-		char	   *value;
-
-		if (scanned_ranges[i].len < 8)
-			continue;
-		value = pnstrdup(scanned_text + scanned_ranges[i].start,
-						 scanned_ranges[i].len);
-		for (at = strstr(field, value); at != NULL; at = strstr(at + 1, value))
-			memset(at, '*', scanned_ranges[i].len);
-		pfree(value);
-	}
+/* mask_with_scan with each kept statement run from inside the server. */
+static void
+mask_nested(char *field)
+{
+	for (int i = 0; i < NESTED_SCANS; i++)
+		if (nested[i].text != NULL)
+			mask_with_scan(field, nested[i].text, nested[i].len,
+						   nested[i].ranges, nested[i].n);
 }
 
 /* Apply a masking function to every part of a message that can quote text. */
@@ -349,6 +622,7 @@ mask_unlexed(ErrorData *edata, const char *text)
 	mask_hex_runs((char *) text);
 	if (strcmp(copy, text) != 0)
 		pgstat_report_activity(STATE_RUNNING, text);
+	explicit_bzero(copy, strlen(copy));
 	pfree(copy);
 	edata->hide_stmt = true;
 }
@@ -356,7 +630,10 @@ mask_unlexed(ErrorData *edata, const char *text)
 /*
  * Mask, in the message's fields, the longest run that equals the start of
  * the token at which the raw parser failed: "syntax error at or near" and
- * its kin quote it.
+ * its kin quote it.  Knuth-Morris-Pratt over the field finds it in time
+ * linear in the field and the token (the token can be the rest of a text
+ * of megabytes).  Should the table not be allocated, the whole field is
+ * masked.
  */
 static void
 mask_error_token(ErrorData *edata, const char *token)
@@ -365,26 +642,52 @@ mask_error_token(ErrorData *edata, const char *token)
 
 	for (int f = 0; f < (int) lengthof(fields); f++)
 	{
-		char	   *best = NULL;
-		int			best_k = 0;
+		char	   *field = fields[f];
+		size_t		flen;
+		size_t		m;
+		int		   *fail;
+		size_t		k = 0;
+		size_t		best_k = 0;
+		size_t		best_end = 0;
 
-		if (fields[f] == NULL)
+		if (field == NULL || token[0] == '\0')
 			continue;
-		/* the longest run of the message that equals the token's start */
-		for (char *at = fields[f]; *at != '\0'; at++)
+		flen = strlen(field);
+		m = strnlen(token, flen);
+		if (m == 0)
+			continue;
+		fail = palloc_extended(sizeof(int) * m, MCXT_ALLOC_NO_OOM);
+		if (fail == NULL)
 		{
-			int			k = 0;
-
-			while (at[k] != '\0' && at[k] == token[k])
+			memset(field, '*', flen);
+			continue;
+		}
+		/* fail[i]: the longest proper border of token[0..i] */
+		fail[0] = 0;
+		for (size_t i = 1; i < m; i++)
+		{
+			while (k > 0 && token[i] != token[k])
+				k = fail[k - 1];
+			if (token[i] == token[k])
+				k++;
+			fail[i] = k;
+		}
+		k = 0;
+		for (size_t i = 0; i < flen; i++)
+		{
+			while (k > 0 && (k == m || field[i] != token[k]))
+				k = fail[k - 1];
+			if (field[i] == token[k])
 				k++;
 			if (k > best_k)
 			{
-				best = at;
 				best_k = k;
+				best_end = i + 1;
 			}
 		}
-		if (best != NULL)
-			memset(best, '*', best_k);
+		pfree(fail);
+		if (best_k > 0)
+			memset(field + best_end - best_k, '*', best_k);
 	}
 }
 
@@ -415,7 +718,8 @@ scan_failed_text(ErrorData *edata, const char *text, int len)
 	int			open_from;
 	bool		by_param;
 
-	n = ec_find_key_values(text, cursor, &open_from, &by_param, &ranges);
+	n = ec_find_key_values(text, cursor, NULL, 0, false, &open_from,
+						   &by_param, &ranges);
 	remember_scan(text, len, ranges, n, open_from, by_param);
 	/* the error's token starts at the cursor: mask it where quoted */
 	if (open_from >= 0 && open_from <= cursor && cursor < len)
@@ -447,8 +751,8 @@ mask_internal_query(ErrorData *edata)
 		EcMaskRange *ranges;
 		int			open_from;
 		bool		by_param;
-		int			n = ec_find_key_values(q, cursor, &open_from, &by_param,
-										   &ranges);
+		int			n = ec_find_key_values(q, cursor, NULL, 0, false,
+										   &open_from, &by_param, &ranges);
 
 		if (open_from >= 0 && open_from <= cursor && cursor < len)
 			mask_error_token(edata, q + cursor);
@@ -457,6 +761,52 @@ mask_internal_query(ErrorData *edata)
 			memset(q + open_from, '*', len - open_from);
 	}
 	mask_hex_runs(q);
+}
+
+/*
+ * Is this message one of the server's node dumps (debug_print_parse,
+ * debug_print_rewritten, debug_print_plan)?  Known by the function that
+ * reports them and its untranslated message id.
+ */
+static bool
+is_node_dump(ErrorData *edata)
+{
+	return edata->funcname != NULL && edata->message_id != NULL &&
+		strcmp(edata->funcname, "elog_node_display") == 0 &&
+		strcmp(edata->message_id, "%s:") == 0;
+}
+
+/*
+ * In a node dump, write '*' over the digits of every Const's datum
+ * (":constvalue 68 [ 16 1 0 0 48 ... ]"): a key handed to set_config() as
+ * a literal or a bound parameter is such a datum, and any role may turn
+ * the dumps on.  Which constants could hold a key cannot be told from the
+ * dump (a parameter folded into a custom plan, a PL/pgSQL variable), so
+ * the datums of all are masked; their length and the rest of the tree
+ * stay.  The dump's own syntax is the server's (outfuncs.c writes field
+ * names this way and escapes white space in strings, so no string from
+ * the statement reads as a field).
+ */
+static void
+mask_const_values(char *dump)
+{
+	static const char field[] = ":constvalue";
+	char	   *at;
+
+	if (dump == NULL)
+		return;
+	for (at = strstr(dump, field); at != NULL; at = strstr(at, field))
+	{
+		at += sizeof(field) - 1;
+		/* the datum's length, then its bytes in brackets */
+		while (*at != '\0' && *at != '[' && *at != ':' && *at != '}')
+			at++;
+		if (*at != '[')
+			continue;
+		for (; *at != '\0' && *at != ']'; at++)
+			if (isdigit((unsigned char) *at))
+				*at = '*';
+	}
 }
 
 /*
@@ -470,7 +820,15 @@ static void
 redact_emit_log(ErrorData *edata)
 {
 	const char *text = debug_query_string;
+	int			len;
 
+	if (is_node_dump(edata))
+	{
+		mask_const_values(edata->detail);
+		mask_const_values(edata->detail_log);
+		mask_error_fields(edata, mask_hex_runs);
+	}
+	mask_error_fields(edata, mask_nested);
 	mask_internal_query(edata);
 	if (copy_depth > 0 && edata->elevel < ERROR)
 		redact_copy_message(edata);
@@ -486,22 +844,22 @@ redact_emit_log(ErrorData *edata)
 		edata->hide_stmt = true;
 	}
 	else if (text != NULL && !from_raw_parser(edata) &&
-			 from_encoding_check(edata) && !is_scanned(text, strlen(text)))
+			 from_encoding_check(edata) && !text_scanned(text, &len))
 		mask_unlexed(edata, text);
 	else if (text != NULL)
 	{
-		int			len = strlen(text);
+		len = strlen(text);
 
 		if (edata->cursorpos > 0 && edata->internalquery == NULL &&
 			from_raw_parser(edata))
 			scan_failed_text(edata, text, len);
-		else if (!is_scanned(text, len))
+		else if (!text_scanned(text, &len))
 		{
 			EcMaskRange *ranges;
 			int			open_from;
 			bool		by_param;
-			int			n = ec_find_key_values(text, len, &open_from, &by_param,
-											   &ranges);
+			int			n = ec_find_key_values(text, len, NULL, 0, false,
+											   &open_from, &by_param, &ranges);
 
 			remember_scan(text, len, ranges, n, -1, by_param);
 		}
@@ -531,6 +889,8 @@ static void
 redact_post_parse_analyze(ParseState *pstate, Query *query,
 						  JumbleState *jstate)
 {
+	if (pstate->p_sourcetext != NULL)
+		check_statement(query, pstate->p_sourcetext);
 	mask_statement(pstate->p_sourcetext);
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
@@ -546,13 +906,15 @@ redact_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	const char *text = queryDesc->sourceText;
 
+	int			len;
+
 	mask_statement(text);
 	ec_citus_before_statement(next_process_utility);
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	if (text != NULL && scanned_by_param && is_scanned(text, strlen(text)))
+	if (text != NULL && scanned_by_param && text_scanned(text, &len))
 		key_executors++;
 }
 
@@ -561,8 +923,9 @@ static void
 redact_executor_end(QueryDesc *queryDesc)
 {
 	const char *text = queryDesc->sourceText;
+	int			len;
 	bool		counted = key_executors > 0 && text != NULL &&
-		scanned_by_param && is_scanned(text, strlen(text));
+		scanned_by_param && text_scanned(text, &len);
 
 	if (prev_executor_end)
 		prev_executor_end(queryDesc);

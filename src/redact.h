@@ -9,6 +9,8 @@
 
 #include "postgres.h"
 
+#include "nodes/parsenodes.h"
+
 /* guard.c: catalog facts about the extension's types and functions */
 extern bool ec_type_holds_encrypted(Oid typid);
 extern void ec_guard_install(void);
@@ -19,6 +21,7 @@ typedef struct EcMaskRange
 	int			start;			/* byte offset of the first masked byte */
 	int			len;			/* bytes to mask */
 	bool		quote;			/* write '***' rather than *** */
+	int			token;			/* byte offset of its token, -1 if none */
 } EcMaskRange;
 
 /*
@@ -30,8 +33,11 @@ typedef struct EcMaskRange
 
 extern int	ec_hex_run(const char *s);
 extern bool ec_is_extension_guc(const char *name);
-extern int	ec_find_key_values(const char *text, int len, int *open_from,
+extern int	ec_find_key_values(const char *text, int len, const int *locs,
+							   int nlocs, bool all_hex, int *open_from,
 							   bool *by_param, EcMaskRange **ranges);
+extern int	ec_query_key_values(Query *query, int **locs, bool *by_param,
+								bool *exprs);
 extern void ec_apply_ranges(char *text, int len, const EcMaskRange *ranges,
 							int n);
 

@@ -71,6 +71,10 @@ key_for() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 hexbytes() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 e_escaped() { hexbytes "$1" | sed 's/../\\x&/g'; }
 u_escaped() { hexbytes "$1" | sed "s/../${2:-\\\\}00&/g"; }
+# a slice's bytes as the decimal numbers of a node dump's Const
+# (:constvalue 68 [ 16 1 0 0 57 98 ...]), without white space: dumps wrap
+# their lines anywhere, so the log is searched with its white space removed
+d_escaped() { printf '%s' "$1" | od -An -tu1 | tr -d ' \n'; }
 b_escaped() { u_escaped "$1" '!'; }
 # A regex of the slices of a case's key, as sent (escaped: e, u, b) and as
 # decoded: case_re KEY ESC
@@ -98,6 +102,8 @@ run_case() {
 		[[ $st == *@E@* ]] && esc=e
 		[[ $st == *@U@* ]] && esc=u
 		[[ $st == *@B@* ]] && esc=b
+		[[ $st == *@D@* ]] && esc=d
+		st=${st//@D@/}
 		st=${st//@K@/$key}
 		st=${st//@E@/$(e_escaped "$key")}
 		st=${st//@U@/$(u_escaped "$key")}
@@ -189,6 +195,24 @@ run_case sc_value_column app "simple:SELECT set_config('encrypted_column.key', v
 # a name that is no setting (a leading space) is refused with the value
 # in the STATEMENT: line
 run_case sc_name_space app "simple:SELECT set_config(' encrypted_column.key', '@K@', false)"
+# set_config() spelled so that the scanner cannot read its name: the
+# function the server resolved decides
+run_case sc_uident app "simple:SELECT U&\"set_config\"('encrypted_column.key', '@K@', false)"
+run_case sc_uident_escaped app "simple:SELECT U&\"\\0073et_config\"('encrypted_column.key', '@K@', false)"
+run_case sc_uident_params app "params:SELECT pg_catalog.U&\"set_config\"('encrypted_column.key', \$1, false)"$'\x01'"@K@"
+run_case sc_mixed_case app "simple:SELECT PG_CATALOG.Set_Config('encrypted_column.key', '@K@', false)"
+# a key set by dynamic SQL in PL/pgSQL that fails: its CONTEXT line quotes
+# the statement (the key is computed, never in the client's text)
+run_case ctx_execute app "simple:DO \$\$DECLARE v text := encode(sha256('ctx_execute'::bytea), 'hex'); BEGIN EXECUTE format('SET encrypted_column.key = %L', v || 'x'); END\$\$"
+# the server's node dumps (debug_print_*, settable by anyone) print a
+# Const's datum as decimal bytes
+run_case debug_params app "simple:SET debug_print_parse = on" "simple:SET debug_print_rewritten = on" \
+	"simple:SET debug_print_plan = on" "params:SELECT set_config('encrypted_column.key', \$1, false)@D@"$'\x01'"@K@"
+run_case debug_literal app "simple:SET debug_print_parse = on" "simple:SET debug_print_plan = on" \
+	"simple:SET debug_print_pretty = off" "simple:SELECT set_config('encrypted_column.key', '@K@', false)@D@"
+# one message of many statements, a key set in the middle, an error at the end
+MANY=$(printf 'SELECT 1;%.0s' {1..2000})
+run_case multi_statement app "simple:${MANY} SET encrypted_column.key = '@K@'; ${MANY} SELECT set_config('encrypted_column.previous_keys', '@K@', false); SELECT 1/0"
 run_case current_query app "simple:SELECT set_config('encrypted_column.key', '@K@', false) || current_query()"
 
 for c in plain quoted estring ustring; do
@@ -200,10 +224,16 @@ check "bad_encoding: refused by the encoding check (22021)" grep -q "PGRES_FATAL
 check "do_query_line: a syntax error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-do_query_line.out"
 check "sc_values: the key setting still takes effect" grep -q "PGRES_TUPLES_OK" "$REL_TMP/case-sc_values.out"
 check "sc_name_space: refused (42602)" grep -q "PGRES_FATAL_ERROR 42602" "$REL_TMP/case-sc_name_space.out"
+check "sc_uident: the key setting takes effect" grep -q "PGRES_TUPLES_OK" "$REL_TMP/case-sc_uident.out"
+check "ctx_execute: the malformed key is refused (22023)" grep -q "PGRES_FATAL_ERROR 22023" "$REL_TMP/case-ctx_execute.out"
+check "multi_statement: ends in the division by zero (22012)" grep -q "PGRES_FATAL_ERROR 22012" "$REL_TMP/case-multi_statement.out"
 check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
 cat "$REL_TMP"/case-*.pgss >"$REL_TMP/pgss.txt"
 check "pg_stat_statements recorded the SET statements" grep -q -i "encrypted_column" "$REL_TMP/pgss.txt"
 since "$LOG" "$LOG_OFF" >"$REL_TMP/log-1.txt"
+tr -d ' \t\n' <"$REL_TMP/log-1.txt" >"$REL_TMP/log-1.squashed"
+check "the log holds node dumps (debug_print_plan)" grep -q ":constvalue" "$REL_TMP/log-1.txt"
+check "the log holds the CONTEXT line of the dynamic statement" grep -q 'CONTEXT:  SQL statement "SET encrypted_column.key' "$REL_TMP/log-1.txt"
 check "the log holds the masked statements" grep -q "statement: SET encrypted_column.key = '\*\*\*\*" "$REL_TMP/log-1.txt"
 check "the log holds the masked syntax error" grep -q 'syntax error at or near "\*\*\*\*' "$REL_TMP/log-1.txt"
 # pg_stat_statements replaces the constants of the statements it
@@ -216,6 +246,8 @@ for entry in "${CASES[@]}"; do
 	read -r name key esc <<<"$entry"
 	re=$(case_re "$key" "$esc")
 	check_eq "$name: no key in the server log" 0 "$(grep -c -a -i -E -e "$re" "$REL_TMP/log-1.txt")"
+	[[ $esc == d ]] && check_eq "$name: no key's bytes in the server log's node dumps" 0 \
+		"$(grep -c -a -E -e "$re" "$REL_TMP/log-1.squashed")"
 	n=$(grep -c -i -E -e "$re" "$REL_TMP/case-$name.pgss")
 	if ((n > 0)) || grep -q -E '[*]{8,}' "$REL_TMP/case-$name.pgss"; then
 		PGSS_KEPT=$((PGSS_KEPT + 1))
@@ -423,6 +455,58 @@ check "COPY with a trigger's WARNING: the warning is in the server log" grep -q 
 check "COPY with a trigger's WARNING: the log's context names table and line" grep -q "COPY cw, line 1" "$REL_TMP/copy-notice.log"
 check_eq "COPY warnings and notices: no plaintext in the server log" 0 \
 	"$(grep -E "LEAKWARN|LEAKSKIP" "$REL_TMP/copy-notice.log" | grep -c -v "LOG:  statement")"
+
+# ---- 4. masking is linear and does not hold a backend ----
+# Messages are masked inside error reporting, where no interrupt is
+# served: work that grew with the square of the text kept a backend busy
+# for minutes on a few hundred kilobytes.  Each statement below is a few
+# megabytes, runs with statement_timeout = 2s and must end (its error, or
+# success) within 15 s; one that has not is terminated and must be gone
+# 10 s later.  The log must not hold the keys or the key-shaped runs.
+big_statement() {
+	local name=$1 file=$2 pid t0 done=0
+	t0=$SECONDS
+	PGOPTIONS="-c statement_timeout=2s" "$PG_BINDIR/psql" -X -q -h "$REL_TMP" -p "$PORT" -U app -d postgres \
+		-v application_name="$name" -f "$file" >"$REL_TMP/$name.out" 2>&1 &
+	pid=$!
+	while ((SECONDS - t0 < 15)); do
+		kill -0 "$pid" 2>/dev/null || { done=1; break; }
+		sleep 0.2
+	done
+	check "$name: the statement ends within 15 s" [ "$done" = 1 ]
+	if ((!done)); then
+		pq "$PORT" postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app' AND state <> 'idle'" >/dev/null
+		check "$name: the backend answers pg_terminate_backend within 10 s" wait_for 10 app_idle
+		kill "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	say "$name: $((SECONDS - t0)) s"
+}
+# Is no statement of role app running?
+app_idle() {
+	[[ -z $(pq "$PORT" postgres -c "SELECT 1 FROM pg_stat_activity WHERE usename = 'app' AND state <> 'idle'") ]]
+}
+key=$(key_for dos_do)
+{
+	printf 'DO $$BEGIN PERFORM %s;\nPERFORM length(%s' "'$key'" "'"
+	for ((i = 0; i < 60000; i++)); do printf '%s ' "$key"; done
+	printf "');\nEND\$\$;\n"
+} >"$REL_TMP/dos_do.sql"
+off=$(file_size "$LOG")
+big_statement dos_do "$REL_TMP/dos_do.sql"
+check "dos_do: the 4 MB DO block ran" not grep -q ERROR "$REL_TMP/dos_do.out"
+{
+	printf "SET encrypted_column.key = x "
+	head -c 3000000 /dev/zero | tr '\0' 'a'
+	printf ";\n"
+} >"$REL_TMP/dos_set.sql"
+big_statement dos_set "$REL_TMP/dos_set.sql"
+check "dos_set: a syntax error (42601)" grep -q "syntax error" "$REL_TMP/dos_set.out"
+since "$LOG" "$off" >"$REL_TMP/log-4.txt"
+check "the log holds the DO block's statement line" grep -q "statement: DO" "$REL_TMP/log-4.txt"
+check_eq "dos_do: no key-shaped run in the server log" 0 "$(grep -c -a -i -E -e "$(key_slices_re "$key")" "$REL_TMP/log-4.txt")"
+check_eq "dos_set: the unquoted value is masked in the server log" 0 "$(grep -c -a -E 'a{16}' "$REL_TMP/log-4.txt")"
+check "dos_set: the client's error masks the token" grep -q 'syntax error at or near "[*]' "$REL_TMP/dos_set.out"
 
 check "no backend crashed" no_crash "$LOG"
 rel_finish
