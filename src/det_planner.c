@@ -46,7 +46,6 @@ PG_FUNCTION_INFO_V1(encrypted_text_det_text_support);
 /* the C function of =(encrypted_text_det, text), in accessors.c */
 extern PGDLLEXPORT Datum encrypted_text_det_eq_text(PG_FUNCTION_ARGS);
 
-static planner_hook_type prev_planner = NULL;
 
 /*
  * encrypt_det_all(argtype), found in the schema of the operator's function,
@@ -216,22 +215,14 @@ rewrite_mutator(Node *node, void *context)
 	return expression_tree_mutator(node, rewrite_mutator, context);
 }
 
-/* planner_hook: rewrite `det = ANY (text[])`, then plan as usual. */
-static PlannedStmt *
-det_planner(Query *parse, const char *query_string, int cursorOptions,
-			ParamListInfo boundParams)
+/*
+ * Before planning (planner_hook): rewrite `det = ANY (text[])` into the
+ * form the index can use.  Returns the query to plan.
+ */
+Query *
+ec_det_rewrite(Query *parse)
 {
 	if (contains_det_text_any((Node *) parse, NULL))
 		parse = (Query *) rewrite_mutator((Node *) parse, NULL);
-	if (prev_planner)
-		return prev_planner(parse, query_string, cursorOptions, boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
-}
-
-/* Install the planner hook; called once from _PG_init. */
-void
-ec_det_planner_install(void)
-{
-	prev_planner = planner_hook;
-	planner_hook = det_planner;
+	return parse;
 }

@@ -108,24 +108,27 @@ extern int	ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max);
 extern int	ec_all_keys(const ec_key **keys, int max);
 extern void ec_crypto_failed(const char *what);
 
-/* ---- redact.c: hooks that keep keys and row data out of logs ---- */
-
-extern void ec_redact_install(void);
-
-/* ---- scaleout.c: Citus clusters ---- */
-
-extern char *ec_trusted_node_cn;
-extern bool ec_citus_keys_in_flight;
-extern bool ec_trusted_node_session(void);
-extern bool ec_node_may_ship(void);
-extern void ec_citus_keys_changed(void);
-extern void ec_scaleout_install(void);
-
 /* ---- det_planner.c: index lookups of encrypted_text_det by plaintext ---- */
 
-extern void ec_det_planner_install(void);
+struct Query;
+extern struct Query *ec_det_rewrite(struct Query *parse);
 
-/* ---- module.c: GUC values ---- */
+/*
+ * ---- seams: callbacks that module.c points at an optional layer ----
+ *
+ * Lower layers call these and know nothing of what answers them (today
+ * citus.c; NULL where nothing does).
+ */
+
+/* may the input function take this ciphertext text form as it is? */
+extern bool (*ec_input_may_take_ciphertext) (void);
+
+/* a key setting changed (after the key ring was invalidated) */
+extern void (*ec_keys_changed) (void);
+
+/* ---- gucs.c: the settings ---- */
+
+extern void ec_define_gucs(void);
 
 extern char *ec_key_guc;
 extern char *ec_previous_keys_guc;

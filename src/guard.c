@@ -53,7 +53,6 @@ static const char *const EC_TYPE_NAMES[] = {
 #define EC_NTYPES lengthof(EC_TYPE_NAMES)
 #define MAX_TYPE_DEPTH 16
 
-static object_access_hook_type prev_object_access = NULL;
 
 /* The schema the extension lives in, or InvalidOid if it is not created. */
 static Oid
@@ -345,25 +344,12 @@ check_new_statistics(Oid statoid)
 }
 
 /*
- * object_access_hook: check statistics objects as they are created, and
- * functions before they run (scaleout.c).
+ * An object was created (object_access_hook, OAT_POST_CREATE): check a
+ * statistics object before ANALYZE can fill it.
  */
-static void
-guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-					int subId, void *arg)
-{
-	if (prev_object_access)
-		prev_object_access(access, classId, objectId, subId, arg);
-	if (access == OAT_POST_CREATE && classId == StatisticExtRelationId)
-		check_new_statistics(objectId);
-	else if (access == OAT_FUNCTION_EXECUTE)
-		ec_citus_check_execute(objectId);
-}
-
-/* Install the hook; called once from _PG_init. */
 void
-ec_guard_install(void)
+ec_guard_object_created(Oid classId, Oid objectId)
 {
-	prev_object_access = object_access_hook;
-	object_access_hook = guard_object_access;
+	if (classId == StatisticExtRelationId)
+		check_new_statistics(objectId);
 }

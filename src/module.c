@@ -1,228 +1,313 @@
 /*
  * module.c
- *		Module entry: PG_MODULE_MAGIC, _PG_init and the extension's GUCs.
+ *		Module entry: PG_MODULE_MAGIC, _PG_init and the hook table.
  *
- * The key GUCs are masked everywhere PostgreSQL would print them: SHOW and
- * current_setting() go through the show hooks, which print only key ids,
- * and GUC_NO_SHOW_ALL keeps them out of SHOW ALL and pg_settings (whose
- * reset_val and boot_val columns ignore show hooks).  Malformed keys are
- * rejected by the check hooks with messages that do not echo the value, and
- * so are keys that ALTER ROLE, ALTER DATABASE or CREATE FUNCTION would
- * store in a catalog.  A change of the current key makes cached plans anew,
- * and the restore switch is a superuser setting that can be granted.
+ * This file owns every hook the extension installs and every pointer to
+ * the hook it replaced.  _PG_init installs them all in one block; each
+ * hook below is one function that calls the concerns' steps in a visible
+ * order and then the previous hook (or PostgreSQL's standard function).
+ * The concerns are
+ *	redact.c		keys out of the statement text, the log, pg_stat_activity
+ *	copy_redact.c	row data out of the messages of COPY into encrypted columns
+ *	guard.c			statistics objects that would store decrypted values
+ *	det_planner.c	encrypted_text_det = ANY (text[]) made index-friendly
+ *	citus.c			Citus clusters: keys for worker sessions, shipped values
+ * Lower layers never call citus.c: the seams (ec_input_may_take_ciphertext,
+ * ec_keys_changed) are pointed at it here.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "executor/executor.h"
 #include "fmgr.h"
+#include "optimizer/planner.h"
+#include "parser/analyze.h"
+#include "tcop/utility.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
-#include "utils/plancache.h"
 
 #include "compat.h"
+#include "citus.h"
 #include "encrypted_column.h"
+#include "redact.h"
 
 PG_MODULE_MAGIC;
 
-char	   *ec_key_guc = NULL;
-char	   *ec_previous_keys_guc = NULL;
-bool		ec_accept_ciphertext = false;
-bool		ec_sealed_since_plan_reset = false;
-
 void		_PG_init(void);
 
+/* the seams (encrypted_column.h) */
+bool		(*ec_input_may_take_ciphertext) (void) = NULL;
+void		(*ec_keys_changed) (void) = NULL;
+
+/* the hooks that were installed before ours */
+static emit_log_hook_type prev_emit_log = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+static planner_hook_type prev_planner = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
+static ExecutorRun_hook_type prev_executor_run = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static ExecutorEnd_hook_type prev_executor_end = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
+static object_access_hook_type prev_object_access = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr = NULL;
+static fmgr_hook_type prev_fmgr = NULL;
+
 /*
- * ALTER ROLE/DATABASE ... SET and CREATE FUNCTION ... SET check a value
- * with source PGC_S_TEST before they store it in pg_db_role_setting or
- * pg_proc, which every user can read (and pg_dumpall prints): a key given
- * there is refused.
+ * The rest of the utility chain: the previous hook or PostgreSQL.  A DO
+ * block's code runs outside any executor, so it counts as computing for
+ * Citus's shipped-value rule.
  */
-static bool
-stored_in_catalog(const char *name, const char *value, GucSource source)
+static void
+next_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			 ProcessUtilityContext context, ParamListInfo params,
+			 QueryEnvironment *queryEnv, DestReceiver *dest,
+			 QueryCompletion *qc)
 {
-	if (source != PGC_S_TEST || value == NULL ||
-		strspn(value, " \t,") == strlen(value))
-		return false;
-	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-	GUC_check_errmsg("%s cannot be stored in the catalog", name);
-	GUC_check_errdetail("ALTER ROLE, ALTER DATABASE and CREATE FUNCTION store settings where every user can read them.");
-	GUC_check_errhint("Hand the key to each session as a connection option (options='-c %s=...').", name);
-	return true;
-}
+	bool		counted = IsA(pstmt->utilityStmt, DoStmt);
 
-/* Check hook for encrypted_column.key: empty, or exactly one valid key. */
-static bool
-check_key(char **newval, void **extra, GucSource source)
-{
-	uint8_t		key[EC_MASTER_KEY_LEN];
-
-	(void) extra;
-	if (*newval == NULL || (*newval)[0] == '\0')
-		return true;
-	if (stored_in_catalog("encrypted_column.key", *newval, source))
-		return false;
-	if (ec_parse_key_hex(*newval, strlen(*newval), key))
+	if (counted)
+		ec_citus_computing_enter();
+	PG_TRY();
 	{
-		ec_wipe(key, sizeof(key));
-		return true;
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
 	}
-	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-	GUC_check_errmsg("invalid value for parameter \"encrypted_column.key\"");
-	GUC_check_errdetail("The key must be exactly 64 hexadecimal digits (256 bits).");
-	return false;
+	PG_FINALLY();
+	{
+		if (counted)
+			ec_citus_computing_leave();
+	}
+	PG_END_TRY();
 }
 
-/* Check hook for encrypted_column.previous_keys: a list of valid keys. */
-static bool
-check_previous_keys(char **newval, void **extra, GucSource source)
+/*
+ * emit_log_hook: row data out of COPY's messages, then keys out of every
+ * part of the message.  Runs inside error reporting: no step may fail.
+ */
+static void
+ec_emit_log(ErrorData *edata)
 {
-	int			count;
-	int			bad;
+	ec_copy_redact_message(edata);
+	ec_redact_message(edata, ec_citus_keys_out());
+	if (prev_emit_log)
+		prev_emit_log(edata);
+}
 
-	(void) extra;
-	if (*newval != NULL &&
-		stored_in_catalog("encrypted_column.previous_keys", *newval, source))
-		return false;
-	if (*newval == NULL || ec_key_list_valid(*newval, &count, &bad))
-		return true;
-	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-	GUC_check_errmsg("invalid value for parameter \"encrypted_column.previous_keys\"");
-	if (bad > 0)
-		GUC_check_errdetail("Entry %d of the list is not 64 hexadecimal digits.", bad);
+/* post_parse_analyze_hook: mask the parsed statement's keys in place. */
+static void
+ec_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	ec_redact_parsed(pstate, query);
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+}
+
+/* The rest of the planner chain, counted as computing (it inlines SQL functions). */
+static PlannedStmt *
+next_planner(Query *parse, const char *query_string, int cursorOptions,
+			 ParamListInfo boundParams)
+{
+	PlannedStmt *volatile result = NULL;
+
+	ec_citus_computing_enter();
+	PG_TRY();
+	{
+		if (prev_planner)
+			result = prev_planner(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		ec_citus_computing_leave();
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * planner_hook: make encrypted_text_det lookups by text arrays usable by
+ * an index, then plan.
+ */
+static PlannedStmt *
+ec_planner(Query *parse, const char *query_string, int cursorOptions,
+		   ParamListInfo boundParams)
+{
+	return next_planner(ec_det_rewrite(parse), query_string, cursorOptions,
+						boundParams);
+}
+
+/*
+ * ExecutorStart_hook: mask the statement's own copy of its text, hand the
+ * keys to Citus's worker sessions if it will open any, start, and count a
+ * statement that may carry a key as a parameter.
+ */
+static void
+ec_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	ec_redact_statement(queryDesc->sourceText);
+	ec_citus_before_statement(next_utility);
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
 	else
-		GUC_check_errdetail("The list holds more than %d keys.", EC_MAX_PREVIOUS_KEYS);
-	return false;
+		standard_ExecutorStart(queryDesc, eflags);
+	ec_redact_executor_started(queryDesc);
 }
 
-/* Assign hook for previous_keys: the key ring is rebuilt on next use. */
+/* ExecutorRun_hook: the executor computes. */
 static void
-assign_key(const char *newval, void *extra)
+ec_executor_run(EC_EXECUTOR_RUN_PARAMS)
 {
-	(void) newval;
-	(void) extra;
-	ec_keyring_invalidate();
-	ec_citus_keys_changed();
+	ec_citus_computing_enter();
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(EC_EXECUTOR_RUN_ARGS);
+		else
+			standard_ExecutorRun(EC_EXECUTOR_RUN_ARGS);
+	}
+	PG_FINALLY();
+	{
+		ec_citus_computing_leave();
+	}
+	PG_END_TRY();
+}
+
+/* ExecutorFinish_hook: AFTER triggers compute here. */
+static void
+ec_executor_finish(QueryDesc *queryDesc)
+{
+	ec_citus_computing_enter();
+	PG_TRY();
+	{
+		if (prev_executor_finish)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		ec_citus_computing_leave();
+	}
+	PG_END_TRY();
+}
+
+/* ExecutorEnd_hook: end, and uncount a statement counted at the start. */
+static void
+ec_executor_end(QueryDesc *queryDesc)
+{
+	bool		counted = ec_redact_executor_counted(queryDesc);
+
+	if (prev_executor_end)
+		prev_executor_end(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (counted)
+		ec_redact_executor_ended();
 }
 
 /*
- * Assign hook for encrypted_column.key.  A plaintext literal in a prepared
- * statement, a PL/pgSQL or SQL function body is encrypted when its plan is
- * made, and the cached plan would go on storing that ciphertext under the
- * old key, or with no key at all.  So every cached plan is made anew once
- * the key changes, if anything has been sealed since the last reset (a plan
- * made since then holds no constant sealed under the old key).
- * ResetPlanCache() only marks plans invalid, so it cannot fail here.
+ * ProcessUtility_hook: mask the statement's keys; keep Citus's command
+ * logging off while keys are handed over and hand a SET LOCAL of a key to
+ * Citus from the parse tree; run a COPY into encrypted columns so that its
+ * messages lose the row data.
  */
 static void
-assign_current_key(const char *newval, void *extra)
+ec_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
 {
-	(void) newval;
-	(void) extra;
-	ec_keyring_invalidate();
-	ec_citus_keys_changed();
-	if (ec_sealed_since_plan_reset)
-	{
-		ResetPlanCache();
-		ec_sealed_since_plan_reset = false;
-	}
+	Node	   *stmt = pstmt->utilityStmt;
+
+	ec_redact_statement(queryString);
+	/* (SET may turn the logging off again; ending the transaction is fine) */
+	if (!IsA(stmt, VariableSetStmt) && !IsA(stmt, TransactionStmt))
+		ec_citus_check_logging();
+	if (IsA(stmt, VariableSetStmt) &&
+		ec_citus_forward_set((VariableSetStmt *) stmt, next_utility))
+		return;
+	if (ec_copy_into_encrypted(stmt))
+		ec_copy_run_redacted(next_utility, pstmt, queryString, readOnlyTree,
+							 context, params, queryEnv, dest, qc);
+	else
+		next_utility(pstmt, queryString, readOnlyTree, context, params,
+					 queryEnv, dest, qc);
 }
 
-/* SHOW for encrypted_column.key: the key id, never the key. */
-static const char *
-show_key(void)
+/*
+ * object_access_hook: a statistics object just created is checked; a
+ * function about to run may be one of Citus's command shippers.
+ */
+static void
+ec_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				 int subId, void *arg)
 {
-	static char buf[64];
-	char		id[EC_KEY_ID_HEX_LEN + 1];
-
-	if (ec_key_guc == NULL || ec_key_guc[0] == '\0')
-		return "";
-	if (!ec_key_id_of_hex(ec_key_guc, strlen(ec_key_guc), id))
-		return "(hidden)";
-	snprintf(buf, sizeof(buf), "(hidden, key id %s)", id);
-	return buf;
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access == OAT_POST_CREATE)
+		ec_guard_object_created(classId, objectId);
+	else if (access == OAT_FUNCTION_EXECUTE)
+		ec_citus_check_execute(objectId);
 }
 
-/* SHOW for encrypted_column.previous_keys: the key ids, never the keys. */
-static const char *
-show_previous_keys(void)
+/* needs_fmgr_hook: Citus watches procedural functions on its nodes. */
+static bool
+ec_needs_fmgr(Oid fn_oid)
 {
-	static char buf[32 + (EC_KEY_ID_HEX_LEN + 1) * EC_MAX_PREVIOUS_KEYS];
-	const char *p = ec_previous_keys_guc;
-	size_t		used;
-	int			n = 0;
-
-	if (p == NULL)
-		return "";
-	used = snprintf(buf, sizeof(buf), "(hidden, key ids ");
-	while (*p != '\0')
-	{
-		const char *start;
-		size_t		len;
-		char		id[EC_KEY_ID_HEX_LEN + 1];
-
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		start = p;
-		while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
-			p++;
-		len = p - start;
-		if (len == 0)
-			continue;
-		if (!ec_key_id_of_hex(start, len, id) || n >= EC_MAX_PREVIOUS_KEYS)
-			return "(hidden)";
-		used += snprintf(buf + used, sizeof(buf) - used, "%s%s",
-						 n > 0 ? "," : "", id);
-		n++;
-	}
-	if (n == 0)
-		return "";
-	snprintf(buf + used, sizeof(buf) - used, ")");
-	return buf;
+	if (prev_needs_fmgr && prev_needs_fmgr(fn_oid))
+		return true;
+	return ec_citus_needs_fmgr(fn_oid);
 }
 
-/* Register the GUCs and reserve their prefix. */
+/* fmgr_hook: a watched function starts or ends. */
+static void
+ec_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+{
+	if (prev_fmgr)
+		prev_fmgr(event, flinfo, private);
+	ec_citus_fmgr(event, flinfo);
+}
+
+/* Register the settings, point the seams and install the hook table. */
 void
 _PG_init(void)
 {
-	DefineCustomStringVariable("encrypted_column.key",
-							   "Current master key (64 hex digits): encrypts new values and decrypts.",
-							   "Never shown: SHOW prints only its key id.",
-							   &ec_key_guc,
-							   "",
-							   PGC_USERSET,
-							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   check_key, assign_current_key, show_key);
-
-	DefineCustomStringVariable("encrypted_column.previous_keys",
-							   "Comma-separated earlier master keys, used only to decrypt.",
-							   "Never shown: SHOW prints only their key ids.",
-							   &ec_previous_keys_guc,
-							   "",
-							   PGC_USERSET,
-							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   check_previous_keys, assign_key,
-							   show_previous_keys);
-
-	/*
-	 * The restore switch is a privilege: a role that may not decrypt must
-	 * not be able to lift the rule that keeps it from storing a copied
-	 * ciphertext.  Superusers set it, and roles granted SET ON PARAMETER.
-	 */
-	DefineCustomBoolVariable("encrypted_column.accept_ciphertext",
-							 "Accept ciphertext text forms as input and store them as they are.",
-							 "For restoring dumps; while off, input that looks like ciphertext is refused.",
-							 &ec_accept_ciphertext,
-							 false,
-							 PGC_SUSET,
-							 GUC_NOT_IN_SAMPLE,
-							 NULL, NULL, NULL);
-
-	/* Citus clusters: the node certificate's name, keys for worker sessions */
-	ec_scaleout_install();
-
+	ec_define_gucs();
+	ec_citus_define_gucs();
 	MarkGUCPrefixReserved("encrypted_column");
 
-	/* keep keys and row data out of logs, statistics and activity */
-	ec_redact_install();
+	ec_input_may_take_ciphertext = ec_citus_may_ship;
+	ec_keys_changed = ec_citus_keys_changed;
 
-	/* index lookups of encrypted_text_det by an array of plaintexts */
-	ec_det_planner_install();
+	prev_emit_log = emit_log_hook;
+	emit_log_hook = ec_emit_log;
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = ec_post_parse_analyze;
+	prev_planner = planner_hook;
+	planner_hook = ec_planner;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = ec_executor_start;
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = ec_executor_run;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = ec_executor_finish;
+	prev_executor_end = ExecutorEnd_hook;
+	ExecutorEnd_hook = ec_executor_end;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = ec_process_utility;
+	prev_object_access = object_access_hook;
+	object_access_hook = ec_object_access;
+	prev_needs_fmgr = needs_fmgr_hook;
+	needs_fmgr_hook = ec_needs_fmgr;
+	prev_fmgr = fmgr_hook;
+	fmgr_hook = ec_fmgr;
+	RegisterXactCallback(ec_redact_xact_callback, NULL);
+	RegisterXactCallback(ec_citus_xact_callback, NULL);
+	RegisterSubXactCallback(ec_citus_subxact_callback, NULL);
 }

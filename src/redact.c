@@ -1,36 +1,33 @@
 /*
  * redact.c
- *		Keeps keys and row data out of the server's own reporting channels.
+ *		Keeps keys out of the server's own reporting channels.
  *
  * The extension cannot stop a client from writing a key into SQL text,
  * but it keeps the keys it finds out of the places the server copies
  * that text to.  Which bytes are keys is decided by keymask.c from the
- * core scanner's tokens; this file applies that decision in each channel:
+ * core scanner's tokens; this file applies that decision in each channel,
+ * through steps that the hook table (module.c) calls:
  *	- the client's statement text itself, in place, once it is parsed
- *	  (post_parse_analyze_hook) and when a prepared copy of it runs
- *	  (ProcessUtility_hook, ExecutorStart_hook): the STATEMENT lines of
- *	  later errors, pg_stat_statements (which stores the text when the
- *	  statement ends, whatever the library order), pg_prepared_statements
- *	  and current_query() then see the masked text, and pg_stat_activity
- *	  is told the masked text at once;
- *	- the server log and client messages (emit_log_hook): lines that quote
- *	  the statement (log_statement comes before analysis), the token of a
- *	  syntax error when it lies in a key, keys bound as parameters in the
- *	  "parameters:" detail; statements that never reach analysis (syntax
- *	  errors, an aborted transaction) are masked here, in
+ *	  (ec_redact_parsed) and when a prepared copy of it runs
+ *	  (ec_redact_statement): the STATEMENT lines of later errors,
+ *	  pg_stat_statements (which stores the text when the statement ends,
+ *	  whatever the library order), pg_prepared_statements and
+ *	  current_query() then see the masked text, and pg_stat_activity is
+ *	  told the masked text at once;
+ *	- the server log and client messages (ec_redact_message): lines that
+ *	  quote the statement (log_statement comes before analysis), the token
+ *	  of a syntax error when it lies in a key, keys bound as parameters in
+ *	  the "parameters:" detail; statements that never reach analysis
+ *	  (syntax errors, an aborted transaction) are masked here, in
  *	  pg_stat_activity too; the statement of a function or DO block that
- *	  a message quotes on its QUERY: line;
- *	- COPY ... FROM into a table with encrypted columns: PostgreSQL's
- *	  error context quotes the raw line or field, which is plaintext, so
- *	  errors of such a COPY are re-thrown without the row data (see
- *	  redact_copy_error), and its warnings and notices that reach the
- *	  server log lose it too.
+ *	  a message quotes on its QUERY: or CONTEXT: line; the node dumps of
+ *	  debug_print_parse, debug_print_rewritten and debug_print_plan.
  * Masking keeps the text's length, so error positions stay valid.  Only
  * the client's own text (debug_query_string) is changed in place; the
  * text of statements inside functions is left alone, since PL/pgSQL
  * parses it again when a plan is invalidated.  These hooks exist only
  * once the library is loaded: preloading it covers a session's first
- * statement.
+ * statement.  Row data in the messages of COPY is copy_redact.c's.
  */
 #include "postgres.h"
 
@@ -57,20 +54,6 @@
 #include "compat.h"
 #include "encrypted_column.h"
 #include "redact.h"
-
-static emit_log_hook_type prev_emit_log_hook = NULL;
-static ProcessUtility_hook_type prev_process_utility = NULL;
-static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
-static ExecutorStart_hook_type prev_executor_start = NULL;
-static ExecutorEnd_hook_type prev_executor_end = NULL;
-
-static void redact_copy_message(ErrorData *edata);
-static void next_process_utility(PlannedStmt *pstmt, const char *queryString,
-								 bool readOnlyTree,
-								 ProcessUtilityContext context,
-								 ParamListInfo params,
-								 QueryEnvironment *queryEnv, DestReceiver *dest,
-								 QueryCompletion *qc);
 
 /*
  * Executors running a statement that may hand in a key as a bound
@@ -135,19 +118,12 @@ static int	nested_next = 0;
 #define MAX_VALUES_SEARCHED 32
 
 /*
- * Nesting depth of COPY ... FROM into tables with encrypted columns: while
- * one runs, lower-level messages (a trigger's WARNING, COPY's own NOTICEs)
- * lose the row data the way its errors do.
- */
-static int	copy_depth = 0;
-
-/*
  * Overwrite every run of EC_MIN_SECRET_HEX_RUN or more hex digits with '*',
  * in place.  Keys are 64 hex digits (the key settings accept nothing
  * else); key ids have 8.  Used only in messages about a statement that
  * the scanner found to set a key, where a key bound as a parameter can
  * show up without being in the text, and while a transaction's keys are
- * in Citus's hands (scaleout.c).
+ * out of the session's hands (a scale-out layer, see module.c).
  */
 static void
 mask_hex_runs(char *s)
@@ -810,14 +786,17 @@ mask_const_values(char *dump)
 }
 
 /*
- * emit_log_hook: keep key values out of every part of a message that
- * quotes the statement, out of its STATEMENT line and, for statements
- * that never got to analysis, out of pg_stat_activity.  Runs inside error
- * reporting, so it must not fail: only text the raw parser has read is
- * scanned (see scan_failed_text).
+ * A message is about to be logged or sent (emit_log_hook): keep key values
+ * out of every part of it that quotes the statement, out of its STATEMENT
+ * line and, for statements that never got to analysis, out of
+ * pg_stat_activity.  keys_out: the session's keys are out of its hands
+ * (given to a scale-out layer that may print them), so key-shaped runs of
+ * hex digits are masked in any message.  Runs inside error reporting, so
+ * it must not fail: only text the raw parser has read is scanned (see
+ * scan_failed_text).
  */
-static void
-redact_emit_log(ErrorData *edata)
+void
+ec_redact_message(ErrorData *edata, bool keys_out)
 {
 	const char *text = debug_query_string;
 	int			len;
@@ -830,8 +809,6 @@ redact_emit_log(ErrorData *edata)
 	}
 	mask_error_fields(edata, mask_nested);
 	mask_internal_query(edata);
-	if (copy_depth > 0 && edata->elevel < ERROR)
-		redact_copy_message(edata);
 	if (text != NULL && from_raw_parser(edata) && edata->cursorpos <= 0 &&
 		edata->internalquery == NULL)
 	{
@@ -875,483 +852,81 @@ redact_emit_log(ErrorData *edata)
 			mask_statement(text);
 		}
 	}
-	if (key_executors > 0 || ec_citus_keys_in_flight)
+	if (key_executors > 0 || keys_out)
 		mask_error_fields(edata, mask_hex_runs);
-	if (prev_emit_log_hook)
-		prev_emit_log_hook(edata);
 }
 
 /*
- * post_parse_analyze_hook: the client's statement text, once parsed, is
- * masked in place before anything stores or shows it.
+ * A statement was parsed and analysed (post_parse_analyze_hook): the
+ * client's statement text is masked in place before anything stores or
+ * shows it.
  */
-static void
-redact_post_parse_analyze(ParseState *pstate, Query *query,
-						  JumbleState *jstate)
+void
+ec_redact_parsed(ParseState *pstate, Query *query)
 {
 	if (pstate->p_sourcetext != NULL)
 		check_statement(query, pstate->p_sourcetext);
 	mask_statement(pstate->p_sourcetext);
-	if (prev_post_parse_analyze)
-		prev_post_parse_analyze(pstate, query, jstate);
 }
 
 /*
- * ExecutorStart_hook: a statement prepared with the extended protocol is
- * run from its own copy of the text, which Bind and Execute show in
- * pg_stat_activity again; mask that copy.
+ * A statement's own copy of its text is about to run (ExecutorStart_hook,
+ * ProcessUtility_hook): a statement prepared with the extended protocol
+ * runs from its own copy, which Bind and Execute show in pg_stat_activity
+ * again; mask that copy.
  */
-static void
-redact_executor_start(QueryDesc *queryDesc, int eflags)
+void
+ec_redact_statement(const char *text)
+{
+	mask_statement(text);
+}
+
+/*
+ * An executor has started (after ExecutorStart_hook's chain): count it
+ * while it runs a statement that may hand in a key as a bound parameter.
+ * auto_explain logs its plan, with the parameter folded in, at
+ * ExecutorEnd, when debug_query_string may already be gone.
+ */
+void
+ec_redact_executor_started(QueryDesc *queryDesc)
 {
 	const char *text = queryDesc->sourceText;
-
 	int			len;
 
-	mask_statement(text);
-	ec_citus_before_statement(next_process_utility);
-	if (prev_executor_start)
-		prev_executor_start(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
 	if (text != NULL && scanned_by_param && text_scanned(text, &len))
 		key_executors++;
 }
 
-/* ExecutorEnd_hook: the end of a statement counted by key_executors. */
-static void
-redact_executor_end(QueryDesc *queryDesc)
+/*
+ * An executor is about to end (ExecutorEnd_hook): was it counted?  The
+ * caller calls ec_redact_executor_ended after the chain if so.
+ */
+bool
+ec_redact_executor_counted(QueryDesc *queryDesc)
 {
 	const char *text = queryDesc->sourceText;
 	int			len;
-	bool		counted = key_executors > 0 && text != NULL &&
-		scanned_by_param && text_scanned(text, &len);
 
-	if (prev_executor_end)
-		prev_executor_end(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
-	if (counted)
-		key_executors--;
+	return key_executors > 0 && text != NULL &&
+		scanned_by_param && text_scanned(text, &len);
+}
+
+/* A counted executor has ended. */
+void
+ec_redact_executor_ended(void)
+{
+	key_executors--;
 }
 
 /*
  * Transaction callback: portals end before the commit, and an aborted
  * statement never reaches ExecutorEnd; start each transaction afresh.
  */
-static void
-redact_xact_callback(XactEvent event, void *arg)
+void
+ec_redact_xact_callback(XactEvent event, void *arg)
 {
 	(void) arg;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
 		key_executors = 0;
-}
-
-/* Is this COPY one that reads rows into a table with encrypted columns? */
-static bool
-copy_into_encrypted(CopyStmt *stmt)
-{
-	Oid			relid;
-
-	if (!stmt->is_from || stmt->relation == NULL)
-		return false;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
-		return false;
-	/* the table's row type, whose columns guard.c looks through */
-	return ec_type_holds_encrypted(get_rel_type_id(relid));
-}
-
-/*
- * The context lines COPY FROM writes that quote row data (the raw line, or
- * one field), as untranslated message ids: the data is their last %s.
- */
-static const char *const COPY_DATA_CONTEXTS[] = {
-	"COPY %s, line %llu, column %s: \"%s\"",
-	"COPY %s, line %llu: \"%s\"",
-};
-
-#define MAX_CONVERSIONS 8
-
-/*
- * A message template cut into literal pieces and conversions: piece i
- * comes before conversion i, the last piece after the last conversion;
- * argno[i] is the argument conversion i prints (1-based; "%2$s" in a
- * translation may reorder them).
- */
-typedef struct Template
-{
-	int			nconv;
-	const char *piece[MAX_CONVERSIONS + 1];
-	int			piece_len[MAX_CONVERSIONS + 1];
-	int			argno[MAX_CONVERSIONS];
-} Template;
-
-/* Cut a printf template into pieces; false if it has too many conversions. */
-static bool
-parse_template(const char *t, Template *tp)
-{
-	const char *start = t;
-
-	tp->nconv = 0;
-	while (*t != '\0')
-	{
-		const char *conv = t;
-		int			pos = 0;
-
-		if (*t != '%')
-		{
-			t++;
-			continue;
-		}
-		if (t[1] == '%')
-		{
-			t += 2;
-			continue;
-		}
-		t++;
-		while (*t >= '0' && *t <= '9')
-			pos = pos * 10 + (*t++ - '0');
-		if (*t == '$')
-			t++;
-		else
-			pos = 0;
-		while (*t != '\0' && strchr("-+ #0123456789.hlLqjzt", *t) != NULL)
-			t++;
-		if (*t == '\0' || tp->nconv == MAX_CONVERSIONS)
-			return false;
-		t++;
-		tp->piece[tp->nconv] = start;
-		tp->piece_len[tp->nconv] = conv - start;
-		tp->argno[tp->nconv] = pos > 0 ? pos : tp->nconv + 1;
-		tp->nconv++;
-		start = t;
-	}
-	tp->piece[tp->nconv] = start;
-	tp->piece_len[tp->nconv] = t - start;
-	return true;
-}
-
-/*
- * Match a formatted text against a template: where does each argument
- * lie?  Pieces are found left to right, the last one at the text's end
- * (an argument may itself hold a piece's text).  False if it does not
- * match.
- */
-static bool
-match_template(const Template *tp, const char *text, int len,
-			   int *arg_start, int *arg_len)
-{
-	int			pos = tp->piece_len[0];
-
-	if (len < pos || strncmp(text, tp->piece[0], pos) != 0)
-		return false;
-	for (int i = 0; i < tp->nconv; i++)
-	{
-		const char *piece = tp->piece[i + 1];
-		int			plen = tp->piece_len[i + 1];
-		int			next;
-
-		if (i == tp->nconv - 1)
-		{
-			next = len - plen;
-			if (next < pos || strncmp(text + next, piece, plen) != 0)
-				return false;
-		}
-		else
-		{
-			const char *found = NULL;
-
-			for (int j = pos; j + plen <= len && found == NULL; j++)
-				if (strncmp(text + j, piece, plen) == 0)
-					found = text + j;
-			if (found == NULL)
-				return false;
-			next = found - text;
-		}
-		arg_start[i] = pos;
-		arg_len[i] = next - pos;
-		pos = next + plen;
-	}
-	return true;
-}
-
-/*
- * Find COPY's data-quoting context line in an error's context, matched
- * against the translation of its message id in the error's language.
- * Returns the byte offset where the data's quote begins (the line is cut
- * there), and the data's own offset in *data; -1 if there is none.
- */
-static int
-find_copy_data(ErrorData *edata, int *data)
-{
-	const char *context = edata->context;
-	int			len;
-
-	if (context == NULL)
-		return -1;
-	len = strlen(context);
-	for (int line = 0; line < len;)
-	{
-		for (int i = 0; i < (int) lengthof(COPY_DATA_CONTEXTS); i++)
-		{
-			Template	tp;
-			int			arg_start[MAX_CONVERSIONS];
-			int			arg_len[MAX_CONVERSIONS];
-			int			nargs;
-
-			if (!parse_template(dgettext(edata->context_domain,
-										 COPY_DATA_CONTEXTS[i]), &tp))
-				continue;
-			/* the data runs to the end of the context (outer lines too) */
-			if (!match_template(&tp, context + line, len - line, arg_start, arg_len))
-				continue;
-			nargs = tp.nconv;
-			for (int c = 0; c < tp.nconv; c++)
-				if (tp.argno[c] == nargs)
-				{
-					*data = line + arg_start[c];
-					return line + arg_start[c] - tp.piece_len[c];
-				}
-		}
-		while (line < len && context[line] != '\n')
-			line++;
-		line++;
-	}
-	return -1;
-}
-
-/*
- * In a message made from a known message id, replace each argument that
- * is part of the row data (the field a type's input function quotes, a
- * record literal) with "...".  Returns the new message, or NULL to say
- * the message could not be matched to its template.
- */
-static char *
-hide_data_args(const char *domain, const char *msgid, const char *msg,
-			   const char *data, int data_len)
-{
-	Template	tp;
-	int			arg_start[MAX_CONVERSIONS];
-	int			arg_len[MAX_CONVERSIONS];
-	int			len = strlen(msg);
-	StringInfoData buf;
-	int			pos = 0;
-
-	if (msgid == NULL || !parse_template(dgettext(domain, msgid), &tp) ||
-		!match_template(&tp, msg, len, arg_start, arg_len))
-		return NULL;
-	initStringInfo(&buf);
-	for (int i = 0; i < tp.nconv; i++)
-	{
-		int			n = Min(arg_len[i], data_len);
-		bool		is_data;
-
-		/* the context may shorten the data: compare what both have */
-		is_data = arg_len[i] > 0 && n > 0 &&
-			(strncmp(msg + arg_start[i], data, n) == 0 ||
-			 memmem(data, data_len, msg + arg_start[i], arg_len[i]) != NULL);
-		appendBinaryStringInfo(&buf, msg + pos, arg_start[i] - pos);
-		if (is_data)
-			appendStringInfoString(&buf, "...");
-		else
-			appendBinaryStringInfo(&buf, msg + arg_start[i], arg_len[i]);
-		pos = arg_start[i] + arg_len[i];
-	}
-	appendStringInfoString(&buf, msg + pos);
-	return buf.data;
-}
-
-/*
- * Take the row data out of an error raised by COPY FROM: the quoted line
- * or field in the context (which keeps "COPY t, line N, column c"), and
- * the arguments of the message that quote it.  Both are found by message
- * id, matched in the error's own language.  A message that quotes the
- * data but cannot be matched to its id is replaced whole; so is a detail
- * or hint that quotes it.
- */
-static void
-redact_copy_error(ErrorData *edata)
-{
-	int			data;
-	int			cut = find_copy_data(edata, &data);
-	char	   *value;
-	int			value_len;
-	char	   *msg;
-
-	if (cut < 0)
-		return;
-	value = pstrdup(edata->context + data);
-	value_len = strlen(value);
-	/* drop the closing quote and what follows the data, if on one line */
-	edata->context[cut] = '\0';
-	if (value_len == 0)
-		return;
-	msg = hide_data_args(edata->domain, edata->message_id, edata->message,
-						 value, value_len);
-	if (msg != NULL)
-		edata->message = msg;
-	else if (edata->message != NULL &&
-			 memmem(edata->message, strlen(edata->message), value,
-					Min(value_len, 8)) != NULL)
-		edata->message = pstrdup(_("invalid input in COPY"));
-	if (edata->detail != NULL &&
-		memmem(edata->detail, strlen(edata->detail), value, Min(value_len, 8)) != NULL)
-		edata->detail = NULL;
-	if (edata->hint != NULL &&
-		memmem(edata->hint, strlen(edata->hint), value, Min(value_len, 8)) != NULL)
-		edata->hint = NULL;
-	ec_wipe(value, value_len);
-}
-
-/*
- * The NOTICE that COPY ... FROM (ON_ERROR ignore, LOG_VERBOSITY verbose)
- * writes for each row it skips quotes the field as its last argument:
- * its message ids as PostgreSQL 17 and later spell them (the line
- * number's format differs between builds).
- */
-static const char *const COPY_DATA_MESSAGES[] = {
-	"skipping row due to data type incompatibility at line %llu for column \"%s\": \"%s\"",
-	"skipping row due to data type incompatibility at line %lu for column \"%s\": \"%s\"",
-};
-
-/*
- * A message below ERROR raised while a COPY into encrypted columns runs
- * (a trigger's WARNING, COPY's own NOTICE about a skipped row): the same
- * cut as for its errors, and the skipped row's field out of COPY's NOTICE.
- * Runs inside error reporting: nothing here may throw.
- */
-static void
-redact_copy_message(ErrorData *edata)
-{
-	Template	tp;
-	int			arg_start[MAX_CONVERSIONS];
-	int			arg_len[MAX_CONVERSIONS];
-	bool		known = false;
-	StringInfoData buf;
-
-	redact_copy_error(edata);
-	if (edata->message_id == NULL || edata->message == NULL)
-		return;
-	for (int i = 0; i < (int) lengthof(COPY_DATA_MESSAGES); i++)
-		known |= strcmp(edata->message_id, COPY_DATA_MESSAGES[i]) == 0;
-	if (!known)
-		return;
-	if (!parse_template(dgettext(edata->domain, edata->message_id), &tp) ||
-		!match_template(&tp, edata->message, strlen(edata->message),
-						arg_start, arg_len))
-	{
-		edata->message = pstrdup(_("invalid input in COPY"));
-		return;
-	}
-	initStringInfo(&buf);
-	for (int c = 0; c < tp.nconv; c++)
-		if (tp.argno[c] == tp.nconv)
-		{
-			appendBinaryStringInfo(&buf, edata->message, arg_start[c]);
-			appendStringInfoString(&buf, "...");
-			appendStringInfoString(&buf, edata->message + arg_start[c] + arg_len[c]);
-			edata->message = buf.data;
-			return;
-		}
-}
-
-/* Hand a utility statement to the next hook, or to PostgreSQL. */
-static void
-next_process_utility(PlannedStmt *pstmt, const char *queryString,
-					 bool readOnlyTree,
-					 ProcessUtilityContext context, ParamListInfo params,
-					 QueryEnvironment *queryEnv, DestReceiver *dest,
-					 QueryCompletion *qc)
-{
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree,
-							 context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree,
-								context, params, queryEnv, dest, qc);
-}
-
-/*
- * Run a COPY into encrypted columns; its errors, and the messages below
- * ERROR raised while it runs, lose the quoted row data.
- */
-static void
-copy_redacted(PlannedStmt *pstmt, const char *queryString,
-			  bool readOnlyTree,
-			  ProcessUtilityContext context, ParamListInfo params,
-			  QueryEnvironment *queryEnv, DestReceiver *dest,
-			  QueryCompletion *qc)
-{
-	MemoryContext oldcontext = CurrentMemoryContext;
-
-	copy_depth++;
-	PG_TRY();
-	{
-		next_process_utility(pstmt, queryString, readOnlyTree,
-							 context, params, queryEnv, dest, qc);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		copy_depth--;
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		redact_copy_error(edata);
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
-	copy_depth--;
-}
-
-/*
- * ProcessUtility_hook: mask key values in the client's text of utility
- * statements (a protocol-level prepared SET runs from its own copy), and
- * keep row data out of the errors of COPY into tables with encrypted
- * columns.
- */
-static void
-redact_process_utility(PlannedStmt *pstmt, const char *queryString,
-					   bool readOnlyTree,
-					   ProcessUtilityContext context, ParamListInfo params,
-					   QueryEnvironment *queryEnv, DestReceiver *dest,
-					   QueryCompletion *qc)
-{
-	mask_statement(queryString);
-	/* (SET may turn the logging off again; ending the transaction is fine) */
-	if (!IsA(pstmt->utilityStmt, VariableSetStmt) &&
-		!IsA(pstmt->utilityStmt, TransactionStmt))
-		ec_citus_check_logging();
-	if (IsA(pstmt->utilityStmt, VariableSetStmt) &&
-		ec_citus_forward_set((VariableSetStmt *) pstmt->utilityStmt,
-							 next_process_utility))
-		return;
-	if (IsA(pstmt->utilityStmt, CopyStmt) &&
-		copy_into_encrypted((CopyStmt *) pstmt->utilityStmt))
-		copy_redacted(pstmt, queryString, readOnlyTree,
-					  context, params, queryEnv, dest, qc);
-	else
-		next_process_utility(pstmt, queryString, readOnlyTree,
-							 context, params, queryEnv, dest, qc);
-}
-
-/* Install the hooks; called once from _PG_init. */
-void
-ec_redact_install(void)
-{
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = redact_emit_log;
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = redact_process_utility;
-	prev_post_parse_analyze = post_parse_analyze_hook;
-	post_parse_analyze_hook = redact_post_parse_analyze;
-	prev_executor_start = ExecutorStart_hook;
-	ExecutorStart_hook = redact_executor_start;
-	prev_executor_end = ExecutorEnd_hook;
-	ExecutorEnd_hook = redact_executor_end;
-	RegisterXactCallback(redact_xact_callback, NULL);
-	ec_guard_install();
 }

@@ -1,8 +1,8 @@
 /*
  * redact.h
  *		Internal interface of the files that keep keys and plaintext out of
- *		the server's reporting channels and catalogs (redact.c, keymask.c,
- *		guard.c).
+ *		the server's reporting channels and catalogs (keymask.c, redact.c,
+ *		copy_redact.c, guard.c).
  */
 #ifndef EC_REDACT_H
 #define EC_REDACT_H
@@ -13,7 +13,7 @@
 
 /* guard.c: catalog facts about the extension's types and functions */
 extern bool ec_type_holds_encrypted(Oid typid);
-extern void ec_guard_install(void);
+extern void ec_guard_object_created(Oid classId, Oid objectId);
 
 /* keymask.c: key values in statement text, found by the core scanner */
 typedef struct EcMaskRange
@@ -41,14 +41,30 @@ extern int	ec_query_key_values(Query *query, int **locs, bool *by_param,
 extern void ec_apply_ranges(char *text, int len, const EcMaskRange *ranges,
 							int n);
 
-/* scaleout.c: the parts that run inside redact.c's hooks */
-#include "nodes/parsenodes.h"
+/* redact.c: keys out of the server's reporting channels (module.c calls) */
+#include "access/xact.h"
+#include "executor/execdesc.h"
+#include "parser/parse_node.h"
 #include "tcop/utility.h"
+#include "utils/elog.h"
 
-extern void ec_citus_before_statement(ProcessUtility_hook_type next);
-extern bool ec_citus_forward_set(VariableSetStmt *stmt,
-								 ProcessUtility_hook_type next);
-extern void ec_citus_check_execute(Oid funcid);
-extern void ec_citus_check_logging(void);
+extern void ec_redact_message(ErrorData *edata, bool keys_out);
+extern void ec_redact_parsed(ParseState *pstate, Query *query);
+extern void ec_redact_statement(const char *text);
+extern void ec_redact_executor_started(QueryDesc *queryDesc);
+extern bool ec_redact_executor_counted(QueryDesc *queryDesc);
+extern void ec_redact_executor_ended(void);
+extern void ec_redact_xact_callback(XactEvent event, void *arg);
+
+/* copy_redact.c: row data out of the messages of COPY into encrypted columns */
+extern bool ec_copy_into_encrypted(Node *utility);
+extern void ec_copy_run_redacted(ProcessUtility_hook_type next,
+								 PlannedStmt *pstmt, const char *queryString,
+								 bool readOnlyTree,
+								 ProcessUtilityContext context,
+								 ParamListInfo params,
+								 QueryEnvironment *queryEnv,
+								 DestReceiver *dest, QueryCompletion *qc);
+extern void ec_copy_redact_message(ErrorData *edata);
 
 #endif							/* EC_REDACT_H */

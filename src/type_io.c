@@ -10,7 +10,7 @@
  * with the ciphertext prefix is refused unless the session has set
  * encrypted_column.accept_ciphertext, so a stolen ciphertext cannot be
  * laundered through an ordinary insert (a Citus node's shipped values are
- * the one other exception, see scaleout.c); with the switch on it must be a
+ * the one other exception, see citus.c); with the switch on it must be a
  * well-formed envelope and is stored as it is.  Text going out is always
  * the ciphertext text form.  The binary path carries envelopes only.
  */
@@ -65,7 +65,7 @@ ciphertext_in(const ec_type *type, const char *str, size_t len,
 /*
  * The single way in from text: encrypt plaintext, or take a ciphertext text
  * form when the restore switch is on, or when the input function reads a
- * value that a cluster node shipped (ec_node_may_ship, scaleout.c).
+ * value that a cluster node shipped (ec_input_may_take_ciphertext: citus.c).
  */
 static struct varlena *
 text_to_encrypted(const ec_type *type, const char *str, size_t len,
@@ -76,7 +76,8 @@ text_to_encrypted(const ec_type *type, const char *str, size_t len,
 
 	if (ec_text_has_prefix(str, len))
 	{
-		if (!ec_accept_ciphertext && !(input_function && ec_node_may_ship()))
+		if (!ec_accept_ciphertext && !(input_function && ec_input_may_take_ciphertext &&
+									  ec_input_may_take_ciphertext()))
 			ereturn(escontext, NULL,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("input looks like an %s ciphertext", type->name),

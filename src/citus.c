@@ -1,6 +1,12 @@
 /*
- * scaleout.c
+ * citus.c
  *		What the extension does on the nodes of a Citus cluster.
+ *
+ * Everything the extension knows about Citus is in this file and citus.h.
+ * The hook table (module.c) calls its steps; lower layers reach it only
+ * through neutral callbacks that module.c points at it (a shipped value
+ * may pass the input function; the keys changed).  A reader who does not
+ * use Citus can skip this file.
  *
  * A Citus coordinator runs a statement on distributed tables by sending
  * shard queries to worker sessions that it opens as the same role.  Two
@@ -66,6 +72,7 @@
 
 #include "compat.h"
 #include "encrypted_column.h"
+#include "citus.h"
 #include "redact.h"
 
 /* encrypted_column.trusted_node_cn */
@@ -76,7 +83,7 @@ char	   *ec_trusted_node_cn = NULL;
  * quoted in a message (citus.log_remote_commands prints every command it
  * sends); the log hook masks key-shaped runs of hex digits meanwhile.
  */
-bool		ec_citus_keys_in_flight = false;
+static bool keys_in_flight = false;
 
 /* the session's key settings were handed over, as they are now */
 static bool keys_sent = false;
@@ -103,7 +110,7 @@ static void refuse_while_logging(void);
 static bool
 check_log_remote(bool *newval, void **extra, GucSource source)
 {
-	if (*newval && ec_citus_keys_in_flight)
+	if (*newval && keys_in_flight)
 	{
 		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 		GUC_check_errmsg("citus.log_remote_commands cannot be turned on in this transaction");
@@ -152,19 +159,13 @@ guard_citus_logging(void)
  */
 static int	computing = 0;
 
-static planner_hook_type prev_planner = NULL;
-static ExecutorRun_hook_type prev_executor_run = NULL;
-static ExecutorFinish_hook_type prev_executor_finish = NULL;
-static ProcessUtility_hook_type prev_process_utility = NULL;
-static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
-static fmgr_hook_type prev_fmgr_hook = NULL;
 
 /*
  * Is this session a cluster node's connection, authenticated with the
  * node certificate?
  */
-bool
-ec_trusted_node_session(void)
+static bool
+trusted_node_session(void)
 {
 #ifdef USE_SSL
 	return ec_trusted_node_cn != NULL && ec_trusted_node_cn[0] != '\0' &&
@@ -182,98 +183,27 @@ ec_trusted_node_session(void)
  * statement as the node received it (see the header).
  */
 bool
-ec_node_may_ship(void)
+ec_citus_may_ship(void)
 {
-	return computing == 0 && ec_trusted_node_session();
+	return computing == 0 && trusted_node_session();
 }
 
-/* planner_hook: count the planner (it inlines SQL functions). */
-static PlannedStmt *
-counting_planner(Query *parse, const char *query_string, int cursorOptions,
-				 ParamListInfo boundParams)
-{
-	PlannedStmt *result;
-
-	computing++;
-	PG_TRY();
-	{
-		if (prev_planner)
-			result = prev_planner(parse, query_string, cursorOptions, boundParams);
-		else
-			result = standard_planner(parse, query_string, cursorOptions, boundParams);
-	}
-	PG_FINALLY();
-	{
-		computing--;
-	}
-	PG_END_TRY();
-	return result;
-}
-
-/* ExecutorRun_hook: count the executor while it computes. */
-static void
-counting_executor_run(EC_EXECUTOR_RUN_PARAMS)
+/*
+ * The planner, the executor, a DO block or a procedural function starts
+ * computing (the hook table calls this around each; the planner inlines
+ * SQL functions, AFTER triggers run in ExecutorFinish).
+ */
+void
+ec_citus_computing_enter(void)
 {
 	computing++;
-	PG_TRY();
-	{
-		if (prev_executor_run)
-			prev_executor_run(EC_EXECUTOR_RUN_ARGS);
-		else
-			standard_ExecutorRun(EC_EXECUTOR_RUN_ARGS);
-	}
-	PG_FINALLY();
-	{
-		computing--;
-	}
-	PG_END_TRY();
 }
 
-/* ExecutorFinish_hook: AFTER triggers run here. */
-static void
-counting_executor_finish(QueryDesc *queryDesc)
+/* ... and has ended, or failed. */
+void
+ec_citus_computing_leave(void)
 {
-	computing++;
-	PG_TRY();
-	{
-		if (prev_executor_finish)
-			prev_executor_finish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-	}
-	PG_FINALLY();
-	{
-		computing--;
-	}
-	PG_END_TRY();
-}
-
-/* ProcessUtility_hook: count DO blocks, whose code runs outside any executor. */
-static void
-counting_process_utility(PlannedStmt *pstmt, const char *queryString,
-						 bool readOnlyTree, ProcessUtilityContext context,
-						 ParamListInfo params, QueryEnvironment *queryEnv,
-						 DestReceiver *dest, QueryCompletion *qc)
-{
-	bool		counted = IsA(pstmt->utilityStmt, DoStmt);
-
-	if (counted)
-		computing++;
-	PG_TRY();
-	{
-		if (prev_process_utility)
-			prev_process_utility(pstmt, queryString, readOnlyTree, context,
-								 params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
-	}
-	PG_FINALLY();
-	{
-		if (counted)
-			computing--;
-	}
-	PG_END_TRY();
+	computing--;
 }
 
 /* Is funcid one of Citus's functions (pg_catalog, citus extension) named in names? */
@@ -328,19 +258,17 @@ is_runner(Oid fn_oid)
 }
 
 /*
- * needs_fmgr_hook: in a node's session, watch procedural functions
- * (triggers, deferred ones at commit among them, run their code outside
- * any executor) and Citus's statement runners.  Other sessions are not
- * affected.
+ * Does fmgr need to report this function's calls (needs_fmgr_hook)?  In a
+ * node's session, watch procedural functions (triggers, deferred ones at
+ * commit among them, run their code outside any executor) and Citus's
+ * statement runners.  Other sessions are not affected.
  */
-static bool
-counting_needs_fmgr_hook(Oid fn_oid)
+bool
+ec_citus_needs_fmgr(Oid fn_oid)
 {
 	bool		watch = false;
 
-	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
-		return true;
-	if (ec_trusted_node_session())
+	if (trusted_node_session())
 	{
 		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 
@@ -361,14 +289,13 @@ counting_needs_fmgr_hook(Oid fn_oid)
 }
 
 /*
- * fmgr_hook: count the procedural functions that needs_fmgr_hook chose;
- * a statement runner starts from zero and gives the depth back after.
+ * A watched function starts or ends (fmgr_hook): count procedural
+ * functions; a statement runner starts from zero and gives the depth back
+ * after.
  */
-static void
-counting_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+void
+ec_citus_fmgr(FmgrHookEventType event, FmgrInfo *flinfo)
 {
-	if (prev_fmgr_hook)
-		prev_fmgr_hook(event, flinfo, private);
 	if (is_runner(flinfo->fn_oid))
 	{
 		if (event == FHET_START)
@@ -469,7 +396,7 @@ set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
 	enlargeStringInfo(&sql, strlen(name) + 2 * strlen(value) + 32);
 
 	/* from here on messages may quote the text: mask key-shaped runs */
-	ec_citus_keys_in_flight = true;
+	keys_in_flight = true;
 	forwarding = true;
 	PG_TRY();
 	{
@@ -505,7 +432,7 @@ set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
 void
 ec_citus_check_logging(void)
 {
-	if (ec_citus_keys_in_flight && !forwarding)
+	if (keys_in_flight && !forwarding)
 		refuse_while_logging();
 }
 
@@ -612,9 +539,16 @@ ec_citus_keys_changed(void)
 		keys_sent = false;
 }
 
+/* The keys are in Citus's hands: may a message quote them? */
+bool
+ec_citus_keys_out(void)
+{
+	return keys_in_flight;
+}
+
 /* A transaction or subtransaction ended. */
-static void
-scaleout_xact_callback(XactEvent event, void *arg)
+void
+ec_citus_xact_callback(XactEvent event, void *arg)
 {
 	(void) arg;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
@@ -622,14 +556,14 @@ scaleout_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		keys_sent = false;
-		ec_citus_keys_in_flight = false;
+		keys_in_flight = false;
 		sent_subxact = InvalidSubTransactionId;
 	}
 }
 
 /* A subtransaction ended: Citus forgets the SET LOCALs of an aborted one. */
-static void
-scaleout_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+void
+ec_citus_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
 	(void) arg;
@@ -639,12 +573,9 @@ scaleout_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		sent_subxact = parentSubid;
 }
 
-/*
- * Register the setting, the callbacks and the counting hooks; called once
- * from _PG_init.
- */
+/* Register encrypted_column.trusted_node_cn; called once from _PG_init. */
 void
-ec_scaleout_install(void)
+ec_citus_define_gucs(void)
 {
 	DefineCustomStringVariable("encrypted_column.trusted_node_cn",
 							   "Common name of the TLS client certificate that cluster nodes connect with.",
@@ -655,19 +586,4 @@ ec_scaleout_install(void)
 							   PGC_SIGHUP,
 							   GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
-	RegisterXactCallback(scaleout_xact_callback, NULL);
-	RegisterSubXactCallback(scaleout_subxact_callback, NULL);
-
-	prev_planner = planner_hook;
-	planner_hook = counting_planner;
-	prev_executor_run = ExecutorRun_hook;
-	ExecutorRun_hook = counting_executor_run;
-	prev_executor_finish = ExecutorFinish_hook;
-	ExecutorFinish_hook = counting_executor_finish;
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = counting_process_utility;
-	prev_needs_fmgr_hook = needs_fmgr_hook;
-	needs_fmgr_hook = counting_needs_fmgr_hook;
-	prev_fmgr_hook = fmgr_hook;
-	fmgr_hook = counting_fmgr_hook;
 }
