@@ -92,7 +92,12 @@ check_previous_keys(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-/* Assign hook for previous_keys: the key ring is rebuilt on next use. */
+/*
+ * Assign hook for previous_keys: the key ring is rebuilt on next use, and
+ * cached plans are reset as for the key (below): on a Citus coordinator a
+ * lookup by plaintext is planned with its encryptions under every loaded
+ * key (det_planner.c).
+ */
 static void
 assign_key(const char *newval, void *extra)
 {
@@ -100,6 +105,11 @@ assign_key(const char *newval, void *extra)
 	(void) extra;
 	ec_keyring_invalidate();
 	ec_citus_keys_changed();
+	if (ec_sealed_since_plan_reset)
+	{
+		ResetPlanCache();
+		ec_sealed_since_plan_reset = false;
+	}
 }
 
 /*
