@@ -14,7 +14,8 @@
 #   - a multi-shard aggregate that filters on the column (decrypt() on the
 #     shards, in a transaction block, or the plain column);
 # and, for tables distributed by the column itself, pgbench lookups by a
-# literal for 10 seconds (4 clients), each routed to one shard.
+# literal for 10 seconds (4 clients), each routed to one shard; for the
+# deterministic column also by a literal typed text.
 # Needs Citus installed for the server's PostgreSQL (it is not in Debian's
 # archive).  Results: bench/results/citus.md.  Not run by CI.
 set -uo pipefail
@@ -82,6 +83,17 @@ for kind in text encrypted_text_det; do
 		sed -n -E 's/^tps = ([0-9]+)\..*/\1/p')
 	say "$kind: routed lookups ${TPS[$kind]} tps"
 done
+# the same lookups by a text literal, which the coordinator plans as the
+# envelope under the key (one shard, as the untyped literal)
+printf '%s\n' "\\set i random(1, $ROWS)" \
+	"SELECT id FROM l_encrypted_text_det WHERE email = 'user:i@example.com'::text;" >"$REL_TMP/look_text_literal.sql"
+check_eq "a lookup by a text literal routes to one shard" "1" \
+	"$(pq "$PC" app -c "EXPLAIN (COSTS OFF) SELECT id FROM l_encrypted_text_det WHERE email = 'user7@example.com'::text" |
+		sed -n -E 's/^ *Task Count: ([0-9]+)$/\1/p')"
+TPS[det_text]=$("$PG_BINDIR/pgbench" -n -T 10 -c 4 -j 2 -f "$REL_TMP/look_text_literal.sql" \
+	-h "$REL_TMP" -p "$PC" -U postgres app 2>/dev/null |
+	sed -n -E 's/^tps = ([0-9]+)\..*/\1/p')
+say "encrypted_text_det by a text literal: routed lookups ${TPS[det_text]} tps"
 
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 {
@@ -96,6 +108,7 @@ ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 	echo "| INSERT ... SELECT of $ROWS rows, s | ${INS[text]} | ${INS[encrypted_text]} | ${INS[encrypted_text_det]} | $(ratio "${INS[encrypted_text]}" "${INS[text]}") | $(ratio "${INS[encrypted_text_det]}" "${INS[text]}") |"
 	echo "| multi-shard aggregate filtering on the column, s | ${AGG[text]} | ${AGG[encrypted_text]} | ${AGG[encrypted_text_det]} | $(ratio "${AGG[encrypted_text]}" "${AGG[text]}") | $(ratio "${AGG[encrypted_text_det]}" "${AGG[text]}") |"
 	echo "| routed lookup by the distribution column, tps (4 clients) | ${TPS[text]} | | ${TPS[encrypted_text_det]} | | $(ratio "${TPS[encrypted_text_det]}" "${TPS[text]}") |"
+	echo "| ... by a \`::text\` literal, tps (4 clients) | ${TPS[text]} | | ${TPS[det_text]} | | $(ratio "${TPS[det_text]}" "${TPS[text]}") |"
 } >"$OUT"
 cat "$OUT"
 rel_finish

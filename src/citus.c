@@ -539,6 +539,19 @@ ec_citus_keys_changed(void)
 		keys_sent = false;
 }
 
+/*
+ * Is Citus running here, so that a lookup by plaintext is better planned
+ * as a comparison with constants of the column's type, which Citus can
+ * route to one shard?  In a database with the citus extension, once
+ * Citus's library has registered its settings.
+ */
+bool
+ec_citus_routes_constants(void)
+{
+	return GetConfigOption("citus.shard_count", true, false) != NULL &&
+		OidIsValid(get_extension_oid("citus", true));
+}
+
 /* The keys are in Citus's hands: may a message quote them? */
 bool
 ec_citus_keys_out(void)

@@ -20,6 +20,7 @@ extern void ec_citus_define_gucs(void);
 
 /* shipped values: may a node's input function take one as it is? */
 extern bool ec_citus_may_ship(void);
+extern bool ec_citus_routes_constants(void);
 extern void ec_citus_computing_enter(void);
 extern void ec_citus_computing_leave(void);
 extern bool ec_citus_needs_fmgr(Oid fn_oid);

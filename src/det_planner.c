@@ -22,11 +22,23 @@
  * with the equality of the type's default btree operator class, which any
  * index on the column serves.  The operator is recognised by the C
  * function behind it, never by its name.
+ *
+ * For a Citus coordinator (the hook table asks citus.c when) the planner
+ * also folds `col = x`, where x is a text constant or a text parameter
+ * whose value the plan is made for (a custom plan), into
+ *		col = 'envelope'			(one loaded key)
+ *		col = ANY ('{envelope, ...}')	(a previous key too)
+ * made with the keys loaded now.  Citus routes a query to one shard only
+ * from constants of the distribution column's own type, so without this a
+ * lookup by plaintext ran on every shard.  The envelopes are sealed while
+ * the plan is made, so a change of either key setting resets cached plans
+ * (gucs.c), as for a literal of the type itself.
  */
 #include "postgres.h"
 
 #include "access/stratnum.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_opclass.h"
 #include "fmgr.h"
@@ -34,17 +46,20 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
 #include "commands/defrem.h"
 #include "parser/parse_func.h"
+#include "utils/array.h"
 #include "utils/lsyscache.h"
 
 #include "encrypted_column.h"
 
 PG_FUNCTION_INFO_V1(encrypted_text_det_text_support);
 
-/* the C function of =(encrypted_text_det, text), in accessors.c */
+/* the C functions of =(encrypted_text_det, text) and its commutator */
 extern PGDLLEXPORT Datum encrypted_text_det_eq_text(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum encrypted_text_text_eq_det(PG_FUNCTION_ARGS);
 
 
 /*
@@ -215,6 +230,176 @@ rewrite_mutator(Node *node, void *context)
 	return expression_tree_mutator(node, rewrite_mutator, context);
 }
 
+/* Which side of `det = text` (0 or 1) holds the text, or -1: not that operator. */
+static int
+det_text_side(OpExpr *op)
+{
+	FmgrInfo	flinfo;
+	Oid			funcid;
+
+	if (list_length(op->args) != 2)
+		return -1;
+	if (exprType(linitial(op->args)) != TEXTOID &&
+		exprType(lsecond(op->args)) != TEXTOID)
+		return -1;
+	funcid = OidIsValid(op->opfuncid) ? op->opfuncid : get_opcode(op->opno);
+	if (!OidIsValid(funcid) || get_func_nargs(funcid) != 2)
+		return -1;
+	fmgr_info(funcid, &flinfo);
+	if (flinfo.fn_addr == encrypted_text_det_eq_text)
+		return 1;
+	if (flinfo.fn_addr == encrypted_text_text_eq_det)
+		return 0;
+	return -1;
+}
+
+/*
+ * The value of a text operand known while planning: a constant, or an
+ * external parameter whose value this plan is made for (a custom plan).
+ * NULL when it is anything else or SQL NULL.
+ */
+static Const *
+known_text(Node *node, ParamListInfo params)
+{
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Const))
+	{
+		Const	   *c = (Const *) node;
+
+		if (c->constisnull ||
+			(c->consttype != TEXTOID && c->consttype != VARCHAROID))
+			return NULL;
+		return c;
+	}
+	if (IsA(node, Param) && params != NULL &&
+		((Param *) node)->paramkind == PARAM_EXTERN)
+	{
+		int			id = ((Param *) node)->paramid;
+		ParamExternData *prm;
+		ParamExternData prmdata;
+
+		if (id <= 0 || id > params->numParams)
+			return NULL;
+		if (params->paramFetch != NULL)
+			prm = params->paramFetch(params, id, true, &prmdata);
+		else
+			prm = &params->params[id - 1];
+		if (prm == NULL || prm->isnull || !(prm->pflags & PARAM_FLAG_CONST) ||
+			(prm->ptype != TEXTOID && prm->ptype != VARCHAROID))
+			return NULL;
+		return makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+						 prm->value, false, false);
+	}
+	return NULL;
+}
+
+/*
+ * `col = x` with x known as `col = 'envelope'` or `col = ANY ('{...}')`,
+ * or the node as it is when the catalog lacks a piece.
+ */
+static Node *
+fold_known_lookup(OpExpr *op, int text_side, Const *plain)
+{
+	Node	   *column = list_nth(op->args, 1 - text_side);
+	Oid			dettype = exprType(column);
+	Oid			funcid = OidIsValid(op->opfuncid) ? op->opfuncid : get_opcode(op->opno);
+	Oid			opclass = GetDefaultOpClass(dettype, BTREE_AM_OID);
+	Oid			arraytype = get_array_type(dettype);
+	Oid			eq = InvalidOid;
+	Oid			encrypt_all = encrypt_all_function(funcid, TEXTOID);
+	Const	   *sealed;
+	ArrayType  *array;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (OidIsValid(opclass))
+		eq = get_opfamily_member(get_opclass_family(opclass), dettype, dettype,
+								 BTEqualStrategyNumber);
+	if (!OidIsValid(eq) || !OidIsValid(encrypt_all) || !OidIsValid(arraytype))
+		return (Node *) op;
+
+	/* the envelopes are constants of this plan from here on */
+	ec_sealed_since_plan_reset = true;
+	sealed = (Const *) evaluate_expr((Expr *) makeFuncExpr(encrypt_all, arraytype,
+														   list_make1(copyObject(plain)),
+														   InvalidOid, InvalidOid,
+														   COERCE_EXPLICIT_CALL),
+									 arraytype, -1, InvalidOid);
+	if (!IsA(sealed, Const) || sealed->constisnull)
+		return (Node *) op;
+
+	array = DatumGetArrayTypeP(sealed->constvalue);
+	get_typlenbyvalalign(dettype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, dettype, typlen, typbyval, typalign,
+					  &elems, &nulls, &n);
+	if (n == 1 && !nulls[0])
+	{
+		/* one key: the form Citus's fast path router takes */
+		return (Node *) make_opclause(eq, BOOLOID, false,
+									  (Expr *) column,
+									  (Expr *) makeConst(dettype, -1, InvalidOid,
+														 typlen, elems[0], false,
+														 typbyval),
+									  InvalidOid, InvalidOid);
+	}
+	else
+	{
+		ScalarArrayOpExpr *saop = makeNode(ScalarArrayOpExpr);
+
+		saop->opno = eq;
+		saop->opfuncid = get_opcode(eq);
+		saop->useOr = true;
+		saop->inputcollid = InvalidOid;
+		saop->args = list_make2(column, sealed);
+		saop->location = op->location;
+		return (Node *) saop;
+	}
+}
+
+/* Mutator: fold every known lookup, in subqueries and CTEs too. */
+static Node *
+fold_mutator(Node *node, void *context)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Query))
+		return (Node *) query_tree_mutator((Query *) node, fold_mutator,
+										   context, 0);
+	if (IsA(node, OpExpr))
+	{
+		OpExpr	   *op = (OpExpr *) expression_tree_mutator(node, fold_mutator,
+															context);
+		int			side = det_text_side(op);
+		Const	   *plain;
+
+		if (side < 0)
+			return (Node *) op;
+		plain = known_text(list_nth(op->args, side), (ParamListInfo) context);
+		return plain != NULL ? fold_known_lookup(op, side, plain) : (Node *) op;
+	}
+	return expression_tree_mutator(node, fold_mutator, context);
+}
+
+/* Walker: does the tree hold a `det = text` comparison? */
+static bool
+contains_det_text(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, contains_det_text, context, 0);
+	if (IsA(node, OpExpr) && det_text_side((OpExpr *) node) >= 0)
+		return true;
+	return expression_tree_walker(node, contains_det_text, context);
+}
+
 /*
  * Before planning (planner_hook): rewrite `det = ANY (text[])` into the
  * form the index can use.  Returns the query to plan.
@@ -225,4 +410,21 @@ ec_det_rewrite(Query *parse)
 	if (contains_det_text_any((Node *) parse, NULL))
 		parse = (Query *) rewrite_mutator((Node *) parse, NULL);
 	return parse;
+}
+
+/*
+ * Fold `det = text` lookups whose text is known while planning (a
+ * constant, or a parameter of a custom plan) into comparisons with the
+ * plaintext's envelopes under every loaded key, for a scale-out layer
+ * that routes only on constants of the column's own type (the hook table
+ * decides when).  Without a key nothing is folded: the comparison keeps
+ * raising its own error when it runs.  Returns the query to plan.
+ */
+Query *
+ec_det_fold_known(Query *parse, ParamListInfo boundParams)
+{
+	if (!contains_det_text((Node *) parse, NULL) ||
+		ec_current_key_or_null() == NULL)
+		return parse;
+	return (Query *) fold_mutator((Node *) parse, boundParams);
 }

@@ -111,7 +111,10 @@ extern void ec_crypto_failed(const char *what);
 /* ---- det_planner.c: index lookups of encrypted_text_det by plaintext ---- */
 
 struct Query;
+struct ParamListInfoData;
 extern struct Query *ec_det_rewrite(struct Query *parse);
+extern struct Query *ec_det_fold_known(struct Query *parse,
+									   struct ParamListInfoData *boundParams);
 
 /*
  * ---- seams: callbacks that module.c points at an optional layer ----

@@ -90,28 +90,19 @@ check_previous_keys(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-/* Assign hook for previous_keys: the key ring is rebuilt on next use. */
-static void
-assign_key(const char *newval, void *extra)
-{
-	(void) newval;
-	(void) extra;
-	ec_keyring_invalidate();
-	if (ec_keys_changed)
-		ec_keys_changed();
-}
-
 /*
- * Assign hook for encrypted_column.key.  A plaintext literal in a prepared
+ * Assign hook for both key settings.  A plaintext literal in a prepared
  * statement, a PL/pgSQL or SQL function body is encrypted when its plan is
- * made, and the cached plan would go on storing that ciphertext under the
- * old key, or with no key at all.  So every cached plan is made anew once
- * the key changes, if anything has been sealed since the last reset (a plan
- * made since then holds no constant sealed under the old key).
+ * made (and so, on a Citus coordinator, is a lookup by plaintext, under
+ * every loaded key: det_planner.c), and the cached plan would go on using
+ * that ciphertext under the old keys, or with no key at all.  So the key
+ * ring is rebuilt on next use, and every cached plan is made anew once a
+ * key setting changes, if anything has been sealed since the last reset
+ * (a plan made since then holds no constant sealed under the old keys).
  * ResetPlanCache() only marks plans invalid, so it cannot fail here.
  */
 static void
-assign_current_key(const char *newval, void *extra)
+assign_key(const char *newval, void *extra)
 {
 	(void) newval;
 	(void) extra;
@@ -189,7 +180,7 @@ ec_define_gucs(void)
 							   "",
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   check_key, assign_current_key, show_key);
+							   check_key, assign_key, show_key);
 
 	DefineCustomStringVariable("encrypted_column.previous_keys",
 							   "Comma-separated earlier master keys, used only to decrypt.",

@@ -132,14 +132,17 @@ next_planner(Query *parse, const char *query_string, int cursorOptions,
 
 /*
  * planner_hook: make encrypted_text_det lookups by text arrays usable by
- * an index, then plan.
+ * an index; on a Citus coordinator, fold lookups by a known plaintext into
+ * constants Citus can route; then plan.
  */
 static PlannedStmt *
 ec_planner(Query *parse, const char *query_string, int cursorOptions,
 		   ParamListInfo boundParams)
 {
-	return next_planner(ec_det_rewrite(parse), query_string, cursorOptions,
-						boundParams);
+	parse = ec_det_rewrite(parse);
+	if (ec_citus_routes_constants())
+		parse = ec_det_fold_known(parse, boundParams);
+	return next_planner(parse, query_string, cursorOptions, boundParams);
 }
 
 /*

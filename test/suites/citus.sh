@@ -219,6 +219,53 @@ check_eq "... also as a prepared parameter" "Name 9" \
 check_eq "co-located tables join on it" "40|10" \
 	"$(kq -c "SELECT count(*), count(DISTINCT a.email) FROM accounts a JOIN logins l USING (email)")"
 
+# Citus routes on a constant of the distribution column's type.  An
+# untyped literal is one (its input function encrypts it); a text literal
+# or a text parameter is planned as the envelopes of the plaintext under
+# every loaded key, one task per key at most, and found in autocommit too,
+# since the workers compare envelopes and need no key.
+task_count() { grep -o -E 'Task Count: [0-9]+' <<<"$1" | head -n 1 | grep -o -E '[0-9]+$'; }
+LOOK="SELECT count(*) FROM accounts WHERE email"
+PREP="PREPARE lk(text) AS $LOOK = \$1"
+# Task Count of each form, then rows found in autocommit, with the options in $OPTS
+forms() {
+	local untyped typed param
+	untyped=$(task_count "$(said "EXPLAIN (COSTS OFF) $LOOK = 'acct-7@example.com'")")
+	typed=$(task_count "$(said "EXPLAIN (COSTS OFF) $LOOK = 'acct-7@example.com'::text")")
+	param=$(task_count "$(PGOPTIONS="${OPTS:-$K1}" "$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$PC" \
+		-U postgres -d app -c "$PREP" -c "EXPLAIN (COSTS OFF) EXECUTE lk('acct-7@example.com')" 2>&1)")
+	echo "$untyped $typed $param"
+}
+check_eq "Task Count with one key: untyped literal, text literal, text parameter" "1 1 1" "$(forms)"
+check_eq "... the text literal finds the row in autocommit" "1" \
+	"$(kq -c "$LOOK = 'acct-7@example.com'::text")"
+check_eq "... the text parameter too" "1" \
+	"$(kq -c "$PREP" -c "EXECUTE lk('acct-7@example.com')")"
+check_eq "... varchar literal and varchar parameter too" "1|1" \
+	"$(kq -c "PREPARE lkv(varchar) AS $LOOK = \$1" -c "$LOOK = 'acct-7@example.com'::varchar" \
+		-c "EXECUTE lkv('acct-7@example.com')" | paste -s -d '|')"
+FORMS2=$(OPTS="$K2OPTS" forms)
+read -r U2 T2 P2 <<<"$FORMS2"
+check_eq "with a previous key: the untyped literal still runs as one task" "1" "$U2"
+check "... the text literal as one task per key at most ($T2)" test "${T2:-9}" -le 2
+check "... the text parameter too ($P2)" test "${P2:-9}" -le 2
+check_eq "... the untyped literal finds only rows under the current key (none yet)" "0" \
+	"$(PGOPTIONS="$K2OPTS" pq "$PC" app -c "$LOOK = 'acct-7@example.com'")"
+check_eq "... the text literal and parameter find the row under the previous key" "1|1" \
+	"$(PGOPTIONS="$K2OPTS" pq "$PC" app -c "$PREP" -c "$LOOK = 'acct-7@example.com'::text" \
+		-c "EXECUTE lk('acct-7@example.com')" | paste -s -d '|')"
+# a plan made with the envelopes is made anew when a key setting changes
+check_eq "a prepared text lookup follows SET of previous_keys (before, after)" "0|1" \
+	"$(PGOPTIONS="-c encrypted_column.key=$KEY2" pq "$PC" app \
+		-c "PREPARE fixed AS $LOOK = 'acct-7@example.com'::text" -c "EXECUTE fixed" \
+		-c "SET encrypted_column.previous_keys = '$KEY1'" -c "EXECUTE fixed" | paste -s -d '|')"
+check_eq "... and SET of the key (before, after)" "0|1" \
+	"$(PGOPTIONS="-c encrypted_column.key=$KEY2" pq "$PC" app \
+		-c "PREPARE fixed AS $LOOK = 'acct-7@example.com'::text" -c "EXECUTE fixed" \
+		-c "SET encrypted_column.key = '$KEY1'" -c "EXECUTE fixed" | paste -s -d '|')"
+check "... and no envelope of the lookup is folded without a key (55000 from the comparison)" \
+	grep -q -x 55000 <<<"$(OPTS=" " state_of_opts "$LOOK = 'acct-7@example.com'::text")"
+
 # rotation of a deterministic distribution column: a rotated value is a
 # new distribution key, so the rotated rows are inserted and the old ones
 # deleted, in one transaction, for co-located tables alike
