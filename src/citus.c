@@ -552,6 +552,17 @@ ec_citus_routes_constants(void)
 		OidIsValid(get_extension_oid("citus", true));
 }
 
+/* The hint for "encrypted_column.key is not set" in a node's session. */
+const char *
+ec_citus_no_key_hint(void)
+{
+	if (!trusted_node_session())
+		return NULL;
+	return _("This is a cluster node's session: the coordinator hands it "
+			 "the keys only inside a transaction block (BEGIN ... COMMIT), "
+			 "with citus.propagate_set_commands = 'local'.");
+}
+
 /* The keys are in Citus's hands: may a message quote them? */
 bool
 ec_citus_keys_out(void)

@@ -129,6 +129,9 @@ extern bool (*ec_input_may_take_ciphertext) (void);
 /* a key setting changed (after the key ring was invalidated) */
 extern void (*ec_keys_changed) (void);
 
+/* a better hint for "encrypted_column.key is not set" here, or NULL */
+extern const char *(*ec_no_key_hint) (void);
+
 /* ---- gucs.c: the settings ---- */
 
 extern void ec_define_gucs(void);

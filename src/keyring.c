@@ -300,20 +300,22 @@ ec_current_key(void)
 
 	ec_sealed_since_plan_reset = true;
 
-	if (key == NULL && ec_trusted_node_session())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("encrypted_column.key is not set"),
-				 errhint("This is a cluster node's session: the coordinator hands it "
-						 "the keys only inside a transaction block (BEGIN ... COMMIT), "
-						 "with citus.propagate_set_commands = 'local'.")));
 	if (key == NULL)
+	{
+		const char *hint = ec_no_key_hint ? ec_no_key_hint() : NULL;
+
+		if (hint != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("encrypted_column.key is not set"),
+					 errhint("%s", hint)));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("encrypted_column.key is not set"),
 				 errhint("Hand the key to the session as 64 hexadecimal digits, "
 						 "preferably as a connection option "
 						 "(options='-c encrypted_column.key=...'), or with SET.")));
+	}
 	return key;
 }
 

@@ -13,7 +13,7 @@
  *	det_planner.c	encrypted_text_det = ANY (text[]) made index-friendly
  *	citus.c			Citus clusters: keys for worker sessions, shipped values
  * Lower layers never call citus.c: the seams (ec_input_may_take_ciphertext,
- * ec_keys_changed) are pointed at it here.
+ * ec_keys_changed, ec_no_key_hint) are pointed at it here.
  */
 #include "postgres.h"
 
@@ -39,6 +39,7 @@ void		_PG_init(void);
 /* the seams (encrypted_column.h) */
 bool		(*ec_input_may_take_ciphertext) (void) = NULL;
 void		(*ec_keys_changed) (void) = NULL;
+const char *(*ec_no_key_hint) (void) = NULL;
 
 /* the hooks that were installed before ours */
 static emit_log_hook_type prev_emit_log = NULL;
@@ -287,6 +288,7 @@ _PG_init(void)
 
 	ec_input_may_take_ciphertext = ec_citus_may_ship;
 	ec_keys_changed = ec_citus_keys_changed;
+	ec_no_key_hint = ec_citus_no_key_hint;
 
 	prev_emit_log = emit_log_hook;
 	emit_log_hook = ec_emit_log;
