@@ -1,5 +1,5 @@
 /*
- * moved.c
+ * forward_020.c
  *		The C entry points that version 0.2.0's SQL gave the readers of
  *		application-level ciphertexts, which now belong to the extension
  *		encrypted_column_migrate and its own library.
