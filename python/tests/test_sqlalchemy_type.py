@@ -199,6 +199,31 @@ def test_key_is_in_no_statement_log_or_setting(make_engine, key, table_name, cap
     assert key not in repr(engine) and key not in str(engine.url)
 
 
+@pytest.mark.parametrize("hide", [False, True])
+def test_hide_parameters_keeps_plaintext_out_of_the_application_log(
+        make_engine, key, table_name, caplog, hide):
+    """SQLAlchemy writes parameters into its log (echo) and into the text
+    of every exception; only hide_parameters=True keeps them out."""
+    Base, User = user_model(table_name)
+    engine = make_engine(connect_args=connect_args(key), echo=True, hide_parameters=hide)
+    Base.metadata.create_all(engine)
+    secret = "hidden-%s@example.com" % secrets.token_hex(4)
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+        with Session(engine) as session:
+            session.add(User(id=1, email=secret))
+            session.commit()
+            session.add(User(id=1, email=secret))       # the same primary key
+            with pytest.raises(sa.exc.IntegrityError) as info:
+                session.commit()
+    shown = caplog.text + str(info.value)
+    if hide:
+        assert secret not in shown
+        assert "hide_parameters=True" in str(info.value)
+    else:
+        # the default, as the docs warn: the plaintext is in both
+        assert secret in caplog.text and secret in str(info.value)
+
+
 def test_use_key_reads_a_callable_per_connection(make_engine, table_name):
     """Rotation: new connections get the new key and decrypt old rows."""
     Base, User = user_model(table_name)
