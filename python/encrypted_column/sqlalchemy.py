@@ -32,7 +32,7 @@ import hashlib
 import hmac
 import re
 
-from sqlalchemy import all_, any_, bindparam, cast, event, func, text, type_coerce
+from sqlalchemy import all_, any_, bindparam, cast, event, func, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
@@ -318,8 +318,14 @@ def key_id(key):
                     hashlib.sha256).digest()[:4].hex()
 
 
-def _column_sql(column, dialect):
-    """(table, column) of a Column or an ORM attribute, quoted for SQL."""
+def _column_sql(column, dialect, raw=False):
+    """(table, column) of a Column or an ORM attribute, quoted for SQL.
+
+    As SQLAlchemy quotes them, percent signs are doubled for drivers with
+    the format paramstyles, which undo that when they execute; ``raw``
+    gives the names as written, for a DBAPI cursor that runs a statement
+    without parameters, and for messages.
+    """
     if not isinstance(column, ColumnElement) and hasattr(column, "__clause_element__"):
         column = column.__clause_element__()
     table = getattr(column, "table", None)
@@ -328,46 +334,56 @@ def _column_sql(column, dialect):
         raise TypeError("expected a table's EncryptedText or EncryptedTextDet column, "
                         "or its ORM attribute")
     prep = dialect.identifier_preparer
-    return prep.format_table(table), prep.quote(column.name)
+    names = prep.format_table(table), prep.quote(column.name)
+    if raw and getattr(prep, "_double_percents", False):
+        names = tuple(n.replace("%%", "%") for n in names)
+    return names
 
 
-def _key_check_sql(column, dialect):
+def _key_check_sql(column, dialect, raw):
     """One statement: the current key id; whether it wrote a value of the
     column; whether the column holds any value.  Reads key ids only."""
-    table, col = _column_sql(column, dialect)
+    table, col = _column_sql(column, dialect, raw)
     return ("SELECT current_key_id(), "
             "EXISTS (SELECT 1 FROM %(t)s WHERE key_id(%(c)s) = current_key_id()), "
             "EXISTS (SELECT 1 FROM %(t)s WHERE %(c)s IS NOT NULL)"
             % {"t": table, "c": col})
 
 
-def _stored_ids_sql(column, dialect):
-    table, col = _column_sql(column, dialect)
+def _stored_ids_sql(column, dialect, raw):
+    table, col = _column_sql(column, dialect, raw)
     return ("SELECT DISTINCT key_id(%(c)s) FROM %(t)s WHERE %(c)s IS NOT NULL ORDER BY 1"
             % {"t": table, "c": col})
 
 
-def _dialect(connection):
-    """The dialect of a SQLAlchemy ``Connection`` or ``Session``."""
-    if hasattr(connection, "dialect"):
-        return connection.dialect
-    return connection.get_bind().dialect
+def _connection(connection):
+    """The ``Connection`` of a SQLAlchemy ``Connection`` or ``Session``."""
+    if hasattr(connection, "exec_driver_sql"):
+        return connection
+    return connection.connection()
 
 
-def _check(run, dialect, columns, allow):
-    """check_key's work; ``run(sql)`` gives a statement's rows."""
+def _rows(connection, sql):
+    """The rows of a statement without parameters, sent to the driver as
+    SQLAlchemy sends its own (no parsing of colons in quoted names)."""
+    return _connection(connection).exec_driver_sql(sql).all()
+
+
+def _check(run, dialect, columns, allow, raw):
+    """check_key's work; ``run(sql)`` gives a statement's rows (``raw``:
+    through a DBAPI cursor, without parameters)."""
     if not columns:
         raise TypeError("check_key needs at least one column")
     allowed = {a.lower() for a in allow}
     current = None
     for column in columns:
-        current, written, nonempty = run(_key_check_sql(column, dialect))[0]
+        current, written, nonempty = run(_key_check_sql(column, dialect, raw))[0]
         if current is None:
             raise UnknownKeyError("the session has no encrypted_column key")
         if written or not nonempty or current in allowed:
             continue
-        ids = [r[0] for r in run(_stored_ids_sql(column, dialect))]
-        table, col = _column_sql(column, dialect)
+        ids = [r[0] for r in run(_stored_ids_sql(column, dialect, raw))]
+        table, col = _column_sql(column, dialect, raw=True)
         raise UnknownKeyError(
             "the session's key (key id %s) wrote none of the values in %s.%s "
             "(key ids %s): refused, since what it writes there no other key "
@@ -382,8 +398,8 @@ def stored_key_ids(connection, column):
     (``key_id()``), scanning the whole table.  ``connection`` is a
     SQLAlchemy ``Connection`` or ``Session``.
     """
-    return [r[0] for r in connection.execute(
-        text(_stored_ids_sql(column, _dialect(connection)))).all()]
+    conn = _connection(connection)
+    return [r[0] for r in _rows(conn, _stored_ids_sql(column, conn.dialect, False))]
 
 
 def check_key(connection, *columns, allow=()):
@@ -400,8 +416,8 @@ def check_key(connection, *columns, allow=()):
     SQLAlchemy ``Connection`` or ``Session``; with ``use_transaction_key``
     call it inside the transaction.
     """
-    return _check(lambda sql: connection.execute(text(sql)).all(),
-                  _dialect(connection), columns, allow)
+    conn = _connection(connection)
+    return _check(lambda sql: _rows(conn, sql), conn.dialect, columns, allow, False)
 
 
 def refuse_unknown_key(engine, *columns, allow=()):
@@ -427,7 +443,7 @@ def refuse_unknown_key(engine, *columns, allow=()):
             cursor.execute(sql)
             return cursor.fetchall()
         try:
-            _check(run, engine.dialect, columns, allowed)
+            _check(run, engine.dialect, columns, allowed, True)
         except UnknownKeyError:
             cursor.close()
             dbapi_connection.close()    # never handed out

@@ -233,8 +233,8 @@ def test_a_wrong_key_is_refused_before_it_writes(make_engine, tables, key, table
     fill(engine, User)
     wrong = secrets.token_hex(32)
     wrong_engine = make_engine(connect_args=connect_args(wrong))
-    before = stored_key_ids(wrong_engine.connect(), User.email)
-    assert before == [key_id(key)]
+    with wrong_engine.connect() as conn:
+        assert stored_key_ids(conn, User.email) == [key_id(key)]
     with Session(wrong_engine) as session:
         with pytest.raises(UnknownKeyError) as info:
             check_key(session, User.email)
@@ -274,6 +274,31 @@ def test_a_wrong_key_is_refused_before_it_writes(make_engine, tables, key, table
             check_key(conn, User.email)
     with pytest.raises(TypeError):
         refuse_unknown_key(nokey, sa.Column("x", sa.Text))
+
+
+def test_key_check_quotes_the_table_name(make_engine, key):
+    Base, User, _ = models("Odd:name %s", EncryptedTextDet())
+    engine = make_engine(connect_args=connect_args(key))
+    Base.metadata.create_all(engine)
+    try:
+        fill(engine, User)
+        with Session(engine) as session:
+            assert check_key(session, User.email) == key_id(key)
+            assert stored_key_ids(session, User.email) == [key_id(key)]
+        wrong = make_engine(connect_args=connect_args(secrets.token_hex(32)))
+        with wrong.connect() as conn:
+            with pytest.raises(UnknownKeyError, match='in "Odd:name %s".email '):
+                check_key(conn, User.email)
+        # the same through a DBAPI cursor, on each new connection
+        refuse_unknown_key(wrong, User.email)
+        wrong.dispose()
+        with pytest.raises(UnknownKeyError, match='in "Odd:name %s".email '):
+            wrong.connect()
+        good = refuse_unknown_key(make_engine(connect_args=connect_args(key)), User.email)
+        with good.connect() as conn:
+            assert stored_key_ids(conn, User.email) == [key_id(key)]
+    finally:
+        Base.metadata.drop_all(engine)
 
 
 def test_package_version_is_the_extension_version():
