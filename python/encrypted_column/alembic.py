@@ -10,7 +10,7 @@ inside the server::
     from encrypted_column.alembic import alter_to_encrypted
 
     def upgrade():
-        op.execute("CREATE EXTENSION IF NOT EXISTS encrypted_column_migrate")
+        op.execute("CREATE EXTENSION IF NOT EXISTS encrypted_column_migrate CASCADE")
         alter_to_encrypted(op, "users", "email", deterministic=True)
 
 which runs::

@@ -28,19 +28,28 @@ clients, ``use_transaction_key`` hands the key in at the start of every
 transaction instead.
 """
 
+import hashlib
+import hmac
 import re
 
 from sqlalchemy import all_, any_, bindparam, cast, event, func, type_coerce
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
+from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import ARRAY, String, Text, UserDefinedType
 
 __all__ = [
     "EncryptedText",
     "EncryptedTextDet",
+    "UnknownKeyError",
+    "check_key",
     "connect_args",
+    "key_id",
     "key_options",
     "libpq_options",
+    "refuse_unknown_key",
+    "stored_key_ids",
     "use_key",
     "use_transaction_key",
 ]
@@ -62,6 +71,20 @@ _NULL_TESTS = {
 # IN and NOT IN, under the names of SQLAlchemy 1.4 and 2.0.
 _IN_OPS = (operators.in_op,
            getattr(operators, "not_in_op", None) or operators.notin_op)
+
+
+def _same_column(op, expr, other):
+    """Is this ``column == column`` (or ``!=``) of one column with itself?
+
+    SQLAlchemy's ORM looks columns up in dictionaries, where an annotated
+    copy of a column meets the column and ``==`` decides; the expression
+    must then stay a comparison of the columns themselves, whose truth is
+    the identity of the two.  (Decrypting both sides would make the
+    lookup miss, and bulk UPDATE would not refresh the session's objects.)
+    """
+    return (op in (operators.eq, operators.ne) and len(other) == 1
+            and isinstance(other[0], ColumnClause)
+            and hash(other[0]) == hash(expr))
 
 
 class _EncryptedTextBase(UserDefinedType):
@@ -120,7 +143,7 @@ class EncryptedText(_EncryptedTextBase):
             return func.decrypt(self.expr, type_=Text())
 
         def operate(self, op, *other, **kwargs):
-            if op in _NULL_TESTS:
+            if op in _NULL_TESTS or _same_column(op, self.expr, other):
                 return super().operate(op, *other, **kwargs)
             return op(self.plaintext, *other, **kwargs)
 
@@ -170,6 +193,13 @@ class EncryptedTextDet(_EncryptedTextBase):
             """``decrypt(column [, context])`` as a text expression."""
             return func.decrypt(*self.type._context_args(self.expr), type_=Text())
 
+        def _other_column(self, value):
+            """An ORM attribute (``User.email``, ``aliased(User).email``)
+            as the column expression it stands for; anything else as is."""
+            if not isinstance(value, ColumnElement) and hasattr(value, "__clause_element__"):
+                return value.__clause_element__()
+            return value
+
         def _encryptions(self, value, array=False):
             """``encrypt_det_all(CAST(value AS TEXT[ ]) [, context])``."""
             target = ARRAY(Text()) if array else Text()
@@ -188,9 +218,17 @@ class EncryptedTextDet(_EncryptedTextBase):
                 type_=ARRAY(self.type))
 
         def _is_det_column(self, other):
-            return (isinstance(other, ColumnElement)
+            if not (isinstance(other, ColumnElement)
                     and not isinstance(other, BindParameter)
-                    and isinstance(other.type, EncryptedTextDet))
+                    and isinstance(other.type, EncryptedTextDet)):
+                return False
+            if other.type.context != self.type.context:
+                # the stored bytes of two contexts never match: refuse
+                # rather than return no rows
+                raise ValueError(
+                    "EncryptedTextDet columns with different contexts cannot "
+                    "be compared on their stored values; compare .plaintext")
+            return True
 
         def _compare(self, equal, values):
             """``col = ANY (values)`` or ``col <> ALL (values)``, on the bytes."""
@@ -202,9 +240,9 @@ class EncryptedTextDet(_EncryptedTextBase):
             if op in _NULL_TESTS:
                 return super().operate(op, *other, **kwargs)
             if op in (operators.eq, operators.ne) and len(other) == 1:
-                value = other[0]
+                value = self._other_column(other[0])
                 if value is None or self._is_det_column(value):
-                    return super().operate(op, *other, **kwargs)
+                    return super().operate(op, value, **kwargs)
                 return self._compare(op is operators.eq, self._encryptions(value))
             if op in _IN_OPS and len(other) == 1 and isinstance(other[0], (list, tuple)):
                 return self._compare(op is _IN_OPS[0],
@@ -233,6 +271,187 @@ class EncryptedTextDet(_EncryptedTextBase):
 
     def column_expression(self, colexpr):
         return func.decrypt(*self._context_args(colexpr), type_=self)
+
+
+def _plaintext_order(element):
+    """An ORDER BY element with a bare encrypted column as ``decrypt(column)``.
+
+    ``asc()``, ``desc()`` and the other operators already go through the
+    comparators; a bare column does not, and the stored bytes of
+    ``encrypted_text_det`` have a btree order that means nothing.
+    """
+    if isinstance(element, ColumnClause) and isinstance(element.type, _EncryptedTextBase):
+        return element.comparator.plaintext
+    return element
+
+
+@compiles(Select, "postgresql")
+def _select_in_plaintext_order(element, compiler, **kw):
+    """``order_by(User.email)`` sorts by the plaintext, as ``.plaintext`` does.
+
+    The statement is copied, never changed, so SQLAlchemy's statement
+    cache keys it as the application wrote it.
+    """
+    clauses = element._order_by_clauses
+    if clauses:
+        rewritten = tuple(_plaintext_order(c) for c in clauses)
+        if any(a is not b for a, b in zip(rewritten, clauses)):
+            element = element._generate()
+            element._order_by_clauses = rewritten
+    return compiler.visit_select(element, **kw)
+
+
+class UnknownKeyError(RuntimeError):
+    """The session's key wrote none of the values already in a column."""
+
+
+def key_id(key):
+    """The 8 hex digits ``current_key_id()`` gives for ``key``, computed here.
+
+    The first 4 bytes of HKDF-SHA256 (no salt) of the key with the info
+    string ``encrypted_column key id``: the same id the server writes into
+    every value's envelope.  Not secret; the key itself is never echoed.
+    """
+    raw = bytes.fromhex(_checked_key(key, "encrypted_column key"))
+    prk = hmac.new(b"\0" * 32, raw, hashlib.sha256).digest()
+    return hmac.new(prk, b"encrypted_column key id\x01",
+                    hashlib.sha256).digest()[:4].hex()
+
+
+def _column_sql(column, dialect, raw=False):
+    """(table, column) of a Column or an ORM attribute, quoted for SQL.
+
+    As SQLAlchemy quotes them, percent signs are doubled for drivers with
+    the format paramstyles, which undo that when they execute; ``raw``
+    gives the names as written, for a DBAPI cursor that runs a statement
+    without parameters, and for messages.
+    """
+    if not isinstance(column, ColumnElement) and hasattr(column, "__clause_element__"):
+        column = column.__clause_element__()
+    table = getattr(column, "table", None)
+    if not isinstance(column, ColumnClause) or table is None \
+            or not isinstance(column.type, _EncryptedTextBase):
+        raise TypeError("expected a table's EncryptedText or EncryptedTextDet column, "
+                        "or its ORM attribute")
+    prep = dialect.identifier_preparer
+    names = prep.format_table(table), prep.quote(column.name)
+    if raw and getattr(prep, "_double_percents", False):
+        names = tuple(n.replace("%%", "%") for n in names)
+    return names
+
+
+def _key_check_sql(column, dialect, raw):
+    """One statement: the current key id; whether it wrote a value of the
+    column; whether the column holds any value.  Reads key ids only."""
+    table, col = _column_sql(column, dialect, raw)
+    return ("SELECT current_key_id(), "
+            "EXISTS (SELECT 1 FROM %(t)s WHERE key_id(%(c)s) = current_key_id()), "
+            "EXISTS (SELECT 1 FROM %(t)s WHERE %(c)s IS NOT NULL)"
+            % {"t": table, "c": col})
+
+
+def _stored_ids_sql(column, dialect, raw):
+    table, col = _column_sql(column, dialect, raw)
+    return ("SELECT DISTINCT key_id(%(c)s) FROM %(t)s WHERE %(c)s IS NOT NULL ORDER BY 1"
+            % {"t": table, "c": col})
+
+
+def _connection(connection):
+    """The ``Connection`` of a SQLAlchemy ``Connection`` or ``Session``."""
+    if hasattr(connection, "exec_driver_sql"):
+        return connection
+    return connection.connection()
+
+
+def _rows(connection, sql):
+    """The rows of a statement without parameters, sent to the driver as
+    SQLAlchemy sends its own (no parsing of colons in quoted names)."""
+    return _connection(connection).exec_driver_sql(sql).all()
+
+
+def _check(run, dialect, columns, allow, raw):
+    """check_key's work; ``run(sql)`` gives a statement's rows (``raw``:
+    through a DBAPI cursor, without parameters)."""
+    if not columns:
+        raise TypeError("check_key needs at least one column")
+    allowed = {a.lower() for a in allow}
+    current = None
+    for column in columns:
+        current, written, nonempty = run(_key_check_sql(column, dialect, raw))[0]
+        if current is None:
+            raise UnknownKeyError("the session has no encrypted_column key")
+        if written or not nonempty or current in allowed:
+            continue
+        ids = [r[0] for r in run(_stored_ids_sql(column, dialect, raw))]
+        table, col = _column_sql(column, dialect, raw=True)
+        raise UnknownKeyError(
+            "the session's key (key id %s) wrote none of the values in %s.%s "
+            "(key ids %s): refused, since what it writes there no other key "
+            "can read; hand in the right key, or allow its id when a new key "
+            "starts a rotation" % (current, table, col, ", ".join(ids)))
+    return current
+
+
+def stored_key_ids(connection, column):
+    """The key ids of the values stored in ``column`` (a ``Column`` or an
+    ORM attribute), sorted.  Needs no key: it reads envelope headers only
+    (``key_id()``), scanning the whole table.  ``connection`` is a
+    SQLAlchemy ``Connection`` or ``Session``.
+    """
+    conn = _connection(connection)
+    return [r[0] for r in _rows(conn, _stored_ids_sql(column, conn.dialect, False))]
+
+
+def check_key(connection, *columns, allow=()):
+    """Refuse a session key that wrote none of the values in ``columns``.
+
+    A wrong but well-formed key works: it encrypts new rows that no one
+    can read, and an ``encrypted_text_det`` UNIQUE index cannot see that
+    their plaintexts are already there.  For each column (a ``Column`` or
+    an ORM attribute) that holds values, the session's key id must be
+    among the key ids stored there, or in ``allow`` (key ids, see
+    ``key_id()``: the new key at the start of a rotation).  Nothing is
+    decrypted; each column costs a scan of its table's key ids at worst.
+    Raises ``UnknownKeyError``; returns the key id.  ``connection`` is a
+    SQLAlchemy ``Connection`` or ``Session``; with ``use_transaction_key``
+    call it inside the transaction.
+    """
+    conn = _connection(connection)
+    return _check(lambda sql: _rows(conn, sql), conn.dialect, columns, allow, False)
+
+
+def refuse_unknown_key(engine, *columns, allow=()):
+    """Run ``check_key`` on every new connection of an engine.
+
+    For keys handed in as connection options (``connect_args``,
+    ``use_key``): a connection whose key wrote none of the stored values
+    of ``columns`` fails to open with ``UnknownKeyError``, before the
+    application can write with it.  ``allow`` may be a callable, called
+    for each new connection.  Returns the engine.
+    """
+    if not columns:
+        raise TypeError("refuse_unknown_key needs at least one column")
+    for column in columns:
+        _column_sql(column, engine.dialect)     # refuse a wrong argument now
+
+    @event.listens_for(engine, "connect")
+    def _check_new_connection(dbapi_connection, connection_record):
+        allowed = allow() if callable(allow) else allow
+        cursor = dbapi_connection.cursor()
+
+        def run(sql):
+            cursor.execute(sql)
+            return cursor.fetchall()
+        try:
+            _check(run, engine.dialect, columns, allowed, True)
+        except UnknownKeyError:
+            cursor.close()
+            dbapi_connection.close()    # never handed out
+            raise
+        cursor.close()
+        dbapi_connection.rollback()
+
+    return engine
 
 
 def _escape_option(value):

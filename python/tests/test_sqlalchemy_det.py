@@ -8,25 +8,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+import docs
 from encrypted_column.sqlalchemy import EncryptedTextDet, connect_args
 
 ROWS = 3000
 
-# the README's rotation procedure for a deterministic column
-ROTATION_DO = """
-DO $$
-DECLARE lo bigint; hi bigint; top bigint;
-BEGIN
-    SELECT min(id), max(id) INTO lo, top FROM users;
-    WHILE lo <= top LOOP
-        hi := lo + 9999;
-        UPDATE users SET email = reencrypt(email)
-         WHERE id BETWEEN lo AND hi AND key_id(email) <> current_key_id();
-        COMMIT;                             -- release the batch's row locks
-        RAISE NOTICE 'rotated ids up to %', hi;
-        lo := hi + 1;
-    END LOOP;
-END $$"""
+# the rotation procedure of docs/migration.md, without its final count
+ROTATION_DO = docs.block("rotation").split("END $$;\n")[0] + "END $$"
 
 
 def user_model(table, context=None):
@@ -208,7 +196,7 @@ def test_rotation_lookup_finds_old_key_rows(make_engine, key, table_name):
                                      % table_name))
         conn.execute(sa.text('DELETE FROM "%s" WHERE id = :id' % table_name),
                      {"id": ROWS + 2})
-    # the README's batched procedure, as it is written there
+    # the documented batched procedure, as it is written there
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         cursor = conn.connection.cursor()   # no parameters: '%' stays as written
         cursor.execute(ROTATION_DO.replace("users", '"%s"' % table_name))

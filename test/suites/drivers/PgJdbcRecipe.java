@@ -4,6 +4,7 @@
 // parameter unless the connection sets stringtype=unspecified, and
 // setObject(i, s, Types.OTHER) sends an untyped one.  Prints one "ok" /
 // "NOT OK" line per check.  Environment: EC_HOST, EC_PORT, EC_DB, EC_KEY.
+import java.sql.BatchUpdateException;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -62,6 +63,25 @@ public class PgJdbcRecipe {
 		} catch (SQLException e) {
 			return e.getSQLState();
 		}
+	}
+
+	/*
+	 * Every message of the exception executeBatch throws when the second
+	 * of two equal values breaks td's UNIQUE, joined; "" when none.
+	 */
+	static String batchMessages(Connection c, String value) throws SQLException {
+		StringBuilder all = new StringBuilder();
+		try (PreparedStatement ps = c.prepareStatement("INSERT INTO td (who, c) VALUES ('jdbc-batch', ?)")) {
+			for (int i = 0; i < 2; i++) {
+				ps.setObject(1, value, Types.OTHER);
+				ps.addBatch();
+			}
+			ps.executeBatch();
+		} catch (BatchUpdateException e) {
+			for (SQLException x = e; x != null; x = x.getNextException())
+				all.append(x.getSQLState()).append(' ').append(x.getMessage()).append('\n');
+		}
+		return all.toString();
 	}
 
 	/* Run an update with one parameter set by setString or setObject. */
@@ -132,6 +152,21 @@ public class PgJdbcRecipe {
 			c.setAutoCommit(true);
 			check("without a key: 55000",
 				"55000".equals(sqlstate(c, "SELECT decrypt(c) FROM t WHERE who = ?", "jdbc", Types.VARCHAR)));
+		}
+		// executeBatch: by default the exception quotes each failed entry
+		// with its parameters, the plaintext included
+		try (Connection c = connect("options", "-c encrypted_column.key=" + KEY)) {
+			String msg = batchMessages(c, "j-batch-default");
+			check("executeBatch: 23505 on the duplicate", msg.startsWith("23505"));
+			check("executeBatch: BatchUpdateException quotes the plaintext by default",
+				msg.contains("j-batch-default"));
+		}
+		try (Connection c = connect("options", "-c encrypted_column.key=" + KEY,
+				"logServerErrorDetail", "false")) {
+			String msg = batchMessages(c, "j-batch-quiet");
+			check("executeBatch with logServerErrorDetail=false: 23505", msg.startsWith("23505"));
+			check("executeBatch with logServerErrorDetail=false: no plaintext in the exception",
+				!msg.contains("j-batch-quiet"));
 		}
 		System.exit(failed == 0 ? 0 : 1);
 	}

@@ -3,7 +3,8 @@
 // node-postgres binds parameters on the server, untyped (the server picks
 // each parameter's type from its context); a Buffer goes out in binary.
 // Prints one "ok" / "NOT OK" line per check.
-// Environment: EC_HOST, EC_PORT, EC_DB, EC_KEY.
+// Environment: EC_HOST, EC_PORT, EC_DB, EC_KEY, EC_KEY2 (the previous key
+// of the rotation checks).
 'use strict';
 const { Client } = require('pg');
 
@@ -60,6 +61,40 @@ async function main() {
   await c.query("INSERT INTO t (who, c) VALUES ('node-bin', $1)", [envelope]);
   check('the envelope passed back as a Buffer (binary parameter)',
     await one(c, "SELECT decrypt(c) FROM t WHERE who = 'node-bin'") === 'n-untyped');
+  check('a Buffer into decrypt($1): 42725 (two types have decrypt)',
+    await sqlstate(c, 'SELECT decrypt($1)', [envelope]) === '42725');
+  check('a Buffer into decrypt($1::encrypted_text)',
+    await one(c, 'SELECT decrypt($1::encrypted_text)', [envelope]) === 'n-untyped');
+  // bound on the server: a failed statement's log line shows $1, not the value
+  check('a failed INSERT: 22012 (its STATEMENT: line is checked by the suite)',
+    await sqlstate(c, "INSERT INTO t (id, who, c) VALUES (1/0, 'fail', $1)", ['node-statement-line-plaintext']) === '22012');
+  await c.end();
+
+  // a deterministic column during a rotation: a row under the previous key
+  // (EC_KEY2) and one under the current key
+  c = new Client({ ...base, options: `-c encrypted_column.key=${env.EC_KEY2}` });
+  await c.connect();
+  await c.query("INSERT INTO td (who, c) VALUES ('node', $1)", ['n-old']);
+  await c.end();
+  c = new Client({ ...base, options: `-c encrypted_column.key=${env.EC_KEY} -c encrypted_column.previous_keys=${env.EC_KEY2}` });
+  await c.connect();
+  await c.query("INSERT INTO td (who, c) VALUES ('node', $1)", ['n-new']);
+  const count = (text, values) => one(c, text.replace('SELECT count(*)', 'SELECT count(*)::int'), values);
+  check('det: c = $1 untyped finds a current-key row', await count('SELECT count(*) FROM td WHERE c = $1', ['n-new']) === 1);
+  check('det: c = $1 untyped misses a previous-key row (encrypted with the current key)',
+    await count('SELECT count(*) FROM td WHERE c = $1', ['n-old']) === 0);
+  check('det: c = $1::text finds a previous-key row', await count('SELECT count(*) FROM td WHERE c = $1::text', ['n-old']) === 1);
+  check('det: c = ANY ($1) with an array (untyped) finds the current-key row only',
+    await count('SELECT count(*) FROM td WHERE c = ANY ($1)', [['n-old', 'n-new']]) === 1);
+  check('det: c = ANY (encrypt_det_all($1::text[])) finds rows under both keys',
+    await count('SELECT count(*) FROM td WHERE c = ANY (encrypt_det_all($1::text[]))', [['n-old', 'n-new']]) === 2);
+  check('det: encrypted_text_send(c) on a det column: 42883',
+    await sqlstate(c, "SELECT encrypted_text_send(c) FROM td WHERE who = 'node'") === '42883');
+  const detEnvelope = await one(c, "SELECT encrypted_text_det_send(c) FROM td WHERE c = $1::text", ['n-new']);
+  check('det: encrypted_text_det_send(c) gives the envelope as a Buffer (version 1, algorithm 2)',
+    Buffer.isBuffer(detEnvelope) && detEnvelope[0] === 1 && (detEnvelope[1] & 0x0f) === 2);
+  check('det: the envelope back as a Buffer into decrypt($1::encrypted_text_det)',
+    await one(c, 'SELECT decrypt($1::encrypted_text_det)', [detEnvelope]) === 'n-new');
   await c.end();
 
   c = new Client(base);

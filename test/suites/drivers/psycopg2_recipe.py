@@ -3,7 +3,8 @@
 psycopg2 binds nothing on the server: it quotes each parameter into the
 statement text on the client, so every parameter reaches the server as
 an untyped literal.  Prints one "ok" / "NOT OK" line per check.
-Environment: EC_HOST, EC_PORT, EC_DB, EC_KEY.
+Environment: EC_HOST, EC_PORT, EC_DB, EC_KEY, EC_KEY2 (the previous key
+of the rotation checks).
 """
 
 import os
@@ -11,7 +12,8 @@ import sys
 
 import psycopg2
 
-HOST, PORT, DB, KEY = (os.environ[n] for n in ("EC_HOST", "EC_PORT", "EC_DB", "EC_KEY"))
+HOST, PORT, DB, KEY, KEY2 = (os.environ[n] for n in
+                             ("EC_HOST", "EC_PORT", "EC_DB", "EC_KEY", "EC_KEY2"))
 failed = 0
 
 
@@ -101,5 +103,29 @@ check("the key ends with the transaction",
 conn.rollback()
 check("without a key: 55000",
       sqlstate(conn, "SELECT decrypt(c) FROM t WHERE who = 'psycopg2'") == "55000")
+conn.close()
+
+# a deterministic column during a rotation: psycopg2's parameters are
+# untyped literals, so only a cast reaches the rotation-aware operator
+conn = connect(options="-c encrypted_column.key=" + KEY2)
+one(conn, "INSERT INTO td (who, c) VALUES ('psycopg2', %s) RETURNING 1", ["p2-old"])
+conn.close()
+conn = connect(options="-c encrypted_column.key=%s -c encrypted_column.previous_keys=%s"
+               % (KEY, KEY2))
+one(conn, "INSERT INTO td (who, c) VALUES ('psycopg2', %s) RETURNING 1", ["p2-new"])
+check("det: c = %s finds a current-key row",
+      one(conn, "SELECT count(*) FROM td WHERE c = %s", ["p2-new"]) == 1)
+check("det: c = %s misses a previous-key row (the literal is encrypted with the current key)",
+      one(conn, "SELECT count(*) FROM td WHERE c = %s", ["p2-old"]) == 0)
+check("det: c = %s::text finds a previous-key row",
+      one(conn, "SELECT count(*) FROM td WHERE c = %s::text", ["p2-old"]) == 1)
+check("det: c = ANY (encrypt_det_all(%s::text[])) finds rows under both keys",
+      one(conn, "SELECT count(*) FROM td WHERE c = ANY (encrypt_det_all(%s::text[]))",
+          [["p2-old", "p2-new"]]) == 2)
+# quoted into the text on the client: the server log's STATEMENT: line of
+# this failed statement holds the plaintext (the suite checks the log)
+check("a failed INSERT: 22012",
+      sqlstate(conn, "INSERT INTO t (id, who, c) VALUES (1/0, 'fail', %s)",
+               ["p2-statement-line-plaintext"]) == "22012")
 conn.close()
 sys.exit(1 if failed else 0)

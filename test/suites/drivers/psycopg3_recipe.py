@@ -3,7 +3,8 @@
 psycopg 3 binds parameters on the server.  A str goes out as an untyped
 parameter with %s (the server picks the type) and as a text-typed one
 with %b; bytes go out as bytea.  Prints one "ok" / "NOT OK" line per
-check.  Environment: EC_HOST, EC_PORT, EC_DB, EC_KEY.
+check.  Environment: EC_HOST, EC_PORT, EC_DB, EC_KEY, EC_KEY2 (the
+previous key of the rotation checks).
 """
 
 import os
@@ -12,7 +13,8 @@ import sys
 import psycopg
 from psycopg.adapt import Dumper, Loader
 
-HOST, PORT, DB, KEY = (os.environ[n] for n in ("EC_HOST", "EC_PORT", "EC_DB", "EC_KEY"))
+HOST, PORT, DB, KEY, KEY2 = (os.environ[n] for n in
+                             ("EC_HOST", "EC_PORT", "EC_DB", "EC_KEY", "EC_KEY2"))
 failed = 0
 
 
@@ -118,5 +120,34 @@ check("the key ends with the transaction",
       conn.execute("SELECT current_key_id()").fetchone()[0] is None)
 check("without a key: 55000",
       sqlstate(conn, "SELECT decrypt(c) FROM t WHERE who = 'psycopg3'") == "55000")
+conn.close()
+
+# a deterministic column during a rotation: a row under the previous key
+# (EC_KEY2) and one under the current key
+conn = connect(options="-c encrypted_column.key=" + KEY2)
+conn.execute("INSERT INTO td (who, c) VALUES ('psycopg3', %s)", ["p3-old"])
+conn.close()
+conn = connect(options="-c encrypted_column.key=%s -c encrypted_column.previous_keys=%s"
+               % (KEY, KEY2))
+conn.execute("INSERT INTO td (who, c) VALUES ('psycopg3', %s)", ["p3-new"])
+
+
+def count(sql, params):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+check("det: c = %s untyped finds a current-key row",
+      count("SELECT count(*) FROM td WHERE c = %s", ["p3-new"]) == 1)
+check("det: c = %s untyped misses a previous-key row (encrypted with the current key)",
+      count("SELECT count(*) FROM td WHERE c = %s", ["p3-old"]) == 0)
+check("det: c = %b (text) finds a previous-key row",
+      count("SELECT count(*) FROM td WHERE c = %b", ["p3-old"]) == 1)
+check("det: c = ANY (encrypt_det_all(%b)) with a list finds rows under both keys",
+      count("SELECT count(*) FROM td WHERE c = ANY (encrypt_det_all(%b))",
+            [["p3-old", "p3-new"]]) == 2)
+# bound on the server: a failed statement's log line shows $1, not the value
+check("a failed INSERT: 22012 (its STATEMENT: line is checked by the suite)",
+      sqlstate(conn, "INSERT INTO t (id, who, c) VALUES (1/0, 'fail', %s)",
+               ["p3-statement-line-plaintext"]) == "22012")
 conn.close()
 sys.exit(1 if failed else 0)
