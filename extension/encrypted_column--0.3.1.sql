@@ -76,25 +76,25 @@ CREATE FUNCTION decrypt(encrypted_text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_decrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_text) IS
-	'the plaintext of a value, with the loaded key whose id the value names; the only way to plaintext';
+	'the plaintext of a value, with the loaded key whose id the value names; the only way to plaintext; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION decrypt(encrypted_text, context pg_catalog.text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_decrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_text, pg_catalog.text) IS
-	'the plaintext of a value bound to a context; fails unless the context is the one it was encrypted with';
+	'the plaintext of a value bound to a context; fails unless the context is the one it was encrypted with; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION reencrypt(encrypted_text) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME', 'encrypted_text_reencrypt'
 	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION reencrypt(encrypted_text) IS
-	'decrypts with whichever loaded key fits and encrypts again with encrypted_column.key (key rotation)';
+	'decrypts with whichever loaded key fits and encrypts again with encrypted_column.key (key rotation); needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION reencrypt(encrypted_text, context pg_catalog.text) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME', 'encrypted_text_reencrypt_context'
 	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION reencrypt(encrypted_text, pg_catalog.text) IS
-	'key rotation for a value bound to a context: decrypts and encrypts again with the same context';
+	'key rotation for a value bound to a context: decrypts and encrypts again with the same context; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION key_id(encrypted_text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_key_id'
@@ -203,25 +203,25 @@ CREATE FUNCTION decrypt(encrypted_text_det) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_text_det) IS
-	'the plaintext of a deterministic value, with the loaded key whose id the value names; the only way to plaintext';
+	'the plaintext of a deterministic value, with the loaded key whose id the value names; the only way to plaintext; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION decrypt(encrypted_text_det, context pg_catalog.text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_text_det, pg_catalog.text) IS
-	'the plaintext of a deterministic value bound to a context; fails unless the context is the one it was encrypted with';
+	'the plaintext of a deterministic value bound to a context; fails unless the context is the one it was encrypted with; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION reencrypt(encrypted_text_det) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_reencrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION reencrypt(encrypted_text_det) IS
-	'decrypts with whichever loaded key fits and encrypts deterministically again with encrypted_column.key (key rotation)';
+	'decrypts with whichever loaded key fits and encrypts deterministically again with encrypted_column.key (key rotation); needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION reencrypt(encrypted_text_det, context pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_reencrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION reencrypt(encrypted_text_det, pg_catalog.text) IS
-	'key rotation for a deterministic value bound to a context: decrypts and encrypts again with the same context';
+	'key rotation for a deterministic value bound to a context: decrypts and encrypts again with the same context; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION key_id(encrypted_text_det) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_key_id'
@@ -427,3 +427,20 @@ COMMENT ON OPERATOR = (pg_catalog.text, encrypted_text_det) IS
 	'the value holds this plaintext, under whichever loaded key it names (rotation-safe; uses a btree index)';
 COMMENT ON OPERATOR <> (pg_catalog.text, encrypted_text_det) IS
 	'the value does not hold this plaintext';
+
+-- ---------------------------------------------------------------------------
+-- Who may read plaintext: one privilege, EXECUTE on read_plaintext()
+-- ---------------------------------------------------------------------------
+-- Every function that opens a value (decrypt and reencrypt, of every type
+-- and overload, and any added later) checks this one privilege in C before
+-- it opens anything, and refuses with SQLSTATE 42501 without it.  PUBLIC
+-- holds it, as it held EXECUTE on decrypt() before 0.3.1, so that
+-- applications keep working; to limit who reads plaintext:
+--   REVOKE EXECUTE ON FUNCTION read_plaintext() FROM PUBLIC;
+--   GRANT EXECUTE ON FUNCTION read_plaintext() TO app_reader;
+CREATE FUNCTION read_plaintext() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'encrypted_column_read_plaintext'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+GRANT EXECUTE ON FUNCTION read_plaintext() TO PUBLIC;
+COMMENT ON FUNCTION read_plaintext() IS
+	'the privilege to read plaintext: decrypt() and reencrypt() of every encrypted type need EXECUTE on this function (granted to PUBLIC unless revoked); returns true for a role that holds it';
