@@ -8,7 +8,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 MODULE_big   = encrypted_column
 OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o \
                src/type_io.o src/accessors.o src/det_planner.o src/redact.o \
-               src/copy_redact.o \
+               src/copy_redact.o src/privilege.o \
                src/keymask.o src/guard.o src/forward_020.o src/citus.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
@@ -24,7 +24,8 @@ SHLIB_LINK  += -lcrypto
 # Regression tests, in order; each file sets up what it needs.
 REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
                plancache encoding limits upgrade_guards \
-               parallel storage first_use det det_index upgrade_chain
+               parallel storage first_use det det_index \
+               script_security plaintext_privilege upgrade_chain
 # A UTF-8 database with the C locale, whatever the cluster's locale.
 REGRESS_OPTS = --inputdir=$(srcdir) --encoding=UTF8 --no-locale
 

@@ -2,6 +2,15 @@
 
 \echo Use "ALTER EXTENSION encrypted_column UPDATE" to load this file. \quit
 
+-- This script runs as a superuser, with search_path set to the target
+-- schema, which another role may own and fill.  Every built-in operator,
+-- function, type and cast is therefore named with its schema
+-- (OPERATOR(pg_catalog.=), pg_catalog.text); integer, bigint and boolean are
+-- SQL keywords that always mean the pg_catalog types.  The extension's own
+-- objects go without a schema: the extension is relocatable, so there is no
+-- @extschema@, and they are found in the target schema, where this script
+-- or an earlier one created them.
+
 -- These functions take a legacy secret as an argument, for one-off
 -- migrations such as
 --   ALTER TABLE t ALTER COLUMN c TYPE encrypted_text
@@ -21,70 +30,70 @@
 -- option is an error: with STRICT, a migration whose passphrase setting is
 -- missing would silently replace every value with NULL.
 
-CREATE FUNCTION decrypt_sqlalchemy_aes(value bytea, passphrase text,
-									   padding text DEFAULT 'pkcs5')
-	RETURNS text
+CREATE FUNCTION decrypt_sqlalchemy_aes(value pg_catalog.bytea, passphrase pg_catalog.text,
+									   padding pg_catalog.text DEFAULT 'pkcs5')
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aes'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION decrypt_sqlalchemy_aes(value text, passphrase text,
-									   padding text DEFAULT 'pkcs5')
-	RETURNS text
+CREATE FUNCTION decrypt_sqlalchemy_aes(value pg_catalog.text, passphrase pg_catalog.text,
+									   padding pg_catalog.text DEFAULT 'pkcs5')
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aes'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt_sqlalchemy_aes(bytea, text, text) IS
+COMMENT ON FUNCTION decrypt_sqlalchemy_aes(pg_catalog.bytea, pg_catalog.text, pg_catalog.text) IS
 	'plaintext of a sqlalchemy-utils AesEngine value stored by EncryptedType (bytea); padding is pkcs5, naive (the library''s default), zeroes or oneandzeroes; for one-off migrations';
-COMMENT ON FUNCTION decrypt_sqlalchemy_aes(text, text, text) IS
+COMMENT ON FUNCTION decrypt_sqlalchemy_aes(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
 	'plaintext of a sqlalchemy-utils AesEngine value stored by StringEncryptedType (text, varchar); padding is pkcs5, naive (the library''s default), zeroes or oneandzeroes; for one-off migrations';
 
-CREATE FUNCTION decrypt_sqlalchemy_aesgcm(value bytea, passphrase text)
-	RETURNS text
+CREATE FUNCTION decrypt_sqlalchemy_aesgcm(value pg_catalog.bytea, passphrase pg_catalog.text)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aesgcm'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION decrypt_sqlalchemy_aesgcm(value text, passphrase text)
-	RETURNS text
+CREATE FUNCTION decrypt_sqlalchemy_aesgcm(value pg_catalog.text, passphrase pg_catalog.text)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_aesgcm'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt_sqlalchemy_aesgcm(bytea, text) IS
+COMMENT ON FUNCTION decrypt_sqlalchemy_aesgcm(pg_catalog.bytea, pg_catalog.text) IS
 	'plaintext of a sqlalchemy-utils AesGcmEngine value stored by EncryptedType (bytea); for one-off migrations';
-COMMENT ON FUNCTION decrypt_sqlalchemy_aesgcm(text, text) IS
+COMMENT ON FUNCTION decrypt_sqlalchemy_aesgcm(pg_catalog.text, pg_catalog.text) IS
 	'plaintext of a sqlalchemy-utils AesGcmEngine value stored by StringEncryptedType (text, varchar); for one-off migrations';
 
-CREATE FUNCTION decrypt_sqlalchemy_fernet(value bytea, passphrase text)
-	RETURNS text
+CREATE FUNCTION decrypt_sqlalchemy_fernet(value pg_catalog.bytea, passphrase pg_catalog.text)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION decrypt_sqlalchemy_fernet(value text, passphrase text)
-	RETURNS text
+CREATE FUNCTION decrypt_sqlalchemy_fernet(value pg_catalog.text, passphrase pg_catalog.text)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_sqlalchemy_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt_sqlalchemy_fernet(bytea, text) IS
+COMMENT ON FUNCTION decrypt_sqlalchemy_fernet(pg_catalog.bytea, pg_catalog.text) IS
 	'plaintext of a sqlalchemy-utils FernetEngine value stored by EncryptedType (bytea); for one-off migrations';
-COMMENT ON FUNCTION decrypt_sqlalchemy_fernet(text, text) IS
+COMMENT ON FUNCTION decrypt_sqlalchemy_fernet(pg_catalog.text, pg_catalog.text) IS
 	'plaintext of a sqlalchemy-utils FernetEngine value stored by StringEncryptedType (text, varchar); for one-off migrations';
 
-CREATE FUNCTION decrypt_fernet(token bytea, key text)
-	RETURNS text
+CREATE FUNCTION decrypt_fernet(token pg_catalog.bytea, key pg_catalog.text)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION decrypt_fernet(token text, key text)
-	RETURNS text
+CREATE FUNCTION decrypt_fernet(token pg_catalog.text, key pg_catalog.text)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt_fernet(bytea, text) IS
+COMMENT ON FUNCTION decrypt_fernet(pg_catalog.bytea, pg_catalog.text) IS
 	'plaintext of a cryptography Fernet token stored as bytea, under a url-safe base64 Fernet key; for one-off migrations';
-COMMENT ON FUNCTION decrypt_fernet(text, text) IS
+COMMENT ON FUNCTION decrypt_fernet(pg_catalog.text, pg_catalog.text) IS
 	'plaintext of a cryptography Fernet token stored as text or varchar, under a url-safe base64 Fernet key; for one-off migrations';
 
 -- With a ttl the result depends on the statement's start time: STABLE.
-CREATE FUNCTION decrypt_fernet(token bytea, key text, ttl bigint)
-	RETURNS text
+CREATE FUNCTION decrypt_fernet(token pg_catalog.bytea, key pg_catalog.text, ttl bigint)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION decrypt_fernet(token text, key text, ttl bigint)
-	RETURNS text
+CREATE FUNCTION decrypt_fernet(token pg_catalog.text, key pg_catalog.text, ttl bigint)
+	RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_decrypt_fernet'
 	LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt_fernet(bytea, text, bigint) IS
+COMMENT ON FUNCTION decrypt_fernet(pg_catalog.bytea, pg_catalog.text, bigint) IS
 	'plaintext of a Fernet token stored as bytea that is at most ttl seconds older than the statement''s start, as Fernet.decrypt(token, ttl)';
-COMMENT ON FUNCTION decrypt_fernet(text, text, bigint) IS
+COMMENT ON FUNCTION decrypt_fernet(pg_catalog.text, pg_catalog.text, bigint) IS
 	'plaintext of a Fernet token stored as text or varchar that is at most ttl seconds older than the statement''s start, as Fernet.decrypt(token, ttl)';

@@ -2,6 +2,15 @@
 
 \echo Use "ALTER EXTENSION encrypted_column UPDATE" to load this file. \quit
 
+-- This script runs as a superuser, with search_path set to the target
+-- schema, which another role may own and fill.  Every built-in operator,
+-- function, type and cast is therefore named with its schema
+-- (OPERATOR(pg_catalog.=), pg_catalog.text); integer, bigint and boolean are
+-- SQL keywords that always mean the pg_catalog types.  The extension's own
+-- objects go without a schema: the extension is relocatable, so there is no
+-- @extschema@, and they are found in the target schema, where this script
+-- or an earlier one created them.
+
 -- The readers for application-level ciphertexts move to their own
 -- extension, encrypted_column_migrate (CREATE EXTENSION it after this
 -- update to use them again).  A user object that depends on one of them,
@@ -11,42 +20,42 @@
 -- update then stops, in its transaction, and nothing changes.
 DO $$
 DECLARE
-	dependents text;
+	dependents pg_catalog.text;
 BEGIN
-	SELECT string_agg(DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid),
-					  ', ')
+	SELECT pg_catalog.string_agg(DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid),
+								 ', ')
 	  INTO dependents
-	  FROM pg_depend d
-	  JOIN pg_depend m ON m.classid = 'pg_proc'::regclass
-					  AND m.objid = d.refobjid
-					  AND m.refclassid = 'pg_extension'::regclass
-					  AND m.deptype = 'e'
-	  JOIN pg_extension e ON e.oid = m.refobjid
-	  JOIN pg_proc p ON p.oid = d.refobjid
-	 WHERE d.refclassid = 'pg_proc'::regclass
-	   AND d.deptype IN ('n', 'a')
-	   AND e.extname = 'encrypted_column'
-	   AND p.proname IN ('decrypt_sqlalchemy_aes', 'decrypt_sqlalchemy_aesgcm',
-						 'decrypt_sqlalchemy_fernet', 'decrypt_fernet');
+	  FROM pg_catalog.pg_depend d
+	  JOIN pg_catalog.pg_depend m
+		ON m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+	   AND m.objid OPERATOR(pg_catalog.=) d.refobjid
+	   AND m.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+	   AND m.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char"
+	  JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) m.refobjid
+	  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.refobjid
+	 WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+	   AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a}'::pg_catalog."char"[])
+	   AND e.extname OPERATOR(pg_catalog.=) 'encrypted_column'::pg_catalog.name
+	   AND p.proname OPERATOR(pg_catalog.=) ANY ('{decrypt_sqlalchemy_aes,decrypt_sqlalchemy_aesgcm,decrypt_sqlalchemy_fernet,decrypt_fernet}'::pg_catalog.name[]);
 	IF dependents IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot move the migration readers out of encrypted_column: other objects depend on them'
 			USING ERRCODE = 'dependent_objects_still_exist',
-				  DETAIL = 'Depending on them: ' || dependents || '.',
+				  DETAIL = pg_catalog.format('Depending on them: %s.', dependents),
 				  HINT = 'Drop those objects, run ALTER EXTENSION encrypted_column UPDATE and CREATE EXTENSION encrypted_column_migrate, then create them again.';
 	END IF;
 END
 $$;
 
-DROP FUNCTION decrypt_sqlalchemy_aes(bytea, text, text);
-DROP FUNCTION decrypt_sqlalchemy_aes(text, text, text);
-DROP FUNCTION decrypt_sqlalchemy_aesgcm(bytea, text);
-DROP FUNCTION decrypt_sqlalchemy_aesgcm(text, text);
-DROP FUNCTION decrypt_sqlalchemy_fernet(bytea, text);
-DROP FUNCTION decrypt_sqlalchemy_fernet(text, text);
-DROP FUNCTION decrypt_fernet(bytea, text);
-DROP FUNCTION decrypt_fernet(text, text);
-DROP FUNCTION decrypt_fernet(bytea, text, bigint);
-DROP FUNCTION decrypt_fernet(text, text, bigint);
+DROP FUNCTION decrypt_sqlalchemy_aes(pg_catalog.bytea, pg_catalog.text, pg_catalog.text);
+DROP FUNCTION decrypt_sqlalchemy_aes(pg_catalog.text, pg_catalog.text, pg_catalog.text);
+DROP FUNCTION decrypt_sqlalchemy_aesgcm(pg_catalog.bytea, pg_catalog.text);
+DROP FUNCTION decrypt_sqlalchemy_aesgcm(pg_catalog.text, pg_catalog.text);
+DROP FUNCTION decrypt_sqlalchemy_fernet(pg_catalog.bytea, pg_catalog.text);
+DROP FUNCTION decrypt_sqlalchemy_fernet(pg_catalog.text, pg_catalog.text);
+DROP FUNCTION decrypt_fernet(pg_catalog.bytea, pg_catalog.text);
+DROP FUNCTION decrypt_fernet(pg_catalog.text, pg_catalog.text);
+DROP FUNCTION decrypt_fernet(pg_catalog.bytea, pg_catalog.text, bigint);
+DROP FUNCTION decrypt_fernet(pg_catalog.text, pg_catalog.text, bigint);
 
 -- ---------------------------------------------------------------------------
 -- The deterministic type: encrypted_text_det (AES-256-SIV, RFC 5297)
@@ -57,14 +66,14 @@ DROP FUNCTION decrypt_fernet(text, text, bigint);
 
 CREATE TYPE encrypted_text_det;
 
-CREATE FUNCTION encrypted_text_det_in(cstring) RETURNS encrypted_text_det
+CREATE FUNCTION encrypted_text_det_in(pg_catalog.cstring) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_det_out(encrypted_text_det) RETURNS cstring
+CREATE FUNCTION encrypted_text_det_out(encrypted_text_det) RETURNS pg_catalog.cstring
 	AS 'MODULE_PATHNAME', 'encrypted_text_out'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_det_recv(internal) RETURNS encrypted_text_det
+CREATE FUNCTION encrypted_text_det_recv(pg_catalog.internal) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_det_send(encrypted_text_det) RETURNS bytea
+CREATE FUNCTION encrypted_text_det_send(encrypted_text_det) RETURNS pg_catalog.bytea
 	AS 'MODULE_PATHNAME', 'encrypted_text_send'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -80,75 +89,75 @@ CREATE TYPE encrypted_text_det (
 
 COMMENT ON TYPE encrypted_text_det IS
 	'text encrypted deterministically with AES-256-SIV inside the backend: equal plaintexts under one key give equal values, so it can be indexed, UNIQUE and joined; read it with decrypt()';
-COMMENT ON FUNCTION encrypted_text_det_in(cstring) IS
+COMMENT ON FUNCTION encrypted_text_det_in(pg_catalog.cstring) IS
 	'encrypted_text_det input: encrypts plaintext with encrypted_column.key; refuses ciphertext text forms unless encrypted_column.accept_ciphertext is on';
 COMMENT ON FUNCTION encrypted_text_det_out(encrypted_text_det) IS
 	'encrypted_text_det output: the ciphertext text form (prefix ecv1: and base64), never plaintext';
-COMMENT ON FUNCTION encrypted_text_det_recv(internal) IS
+COMMENT ON FUNCTION encrypted_text_det_recv(pg_catalog.internal) IS
 	'encrypted_text_det binary input: a well-formed AES-256-SIV envelope, stored as it is';
 COMMENT ON FUNCTION encrypted_text_det_send(encrypted_text_det) IS
 	'encrypted_text_det binary output: the envelope bytes';
 
-CREATE FUNCTION encrypted_text_det_from_text(text) RETURNS encrypted_text_det
+CREATE FUNCTION encrypted_text_det_from_text(pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_text_det_from_text(text) IS
+COMMENT ON FUNCTION encrypted_text_det_from_text(pg_catalog.text) IS
 	'cast from text and varchar: encrypts the value as plaintext, with the input function''s rules';
-CREATE CAST (text AS encrypted_text_det)
-	WITH FUNCTION encrypted_text_det_from_text(text) AS ASSIGNMENT;
-CREATE CAST (varchar AS encrypted_text_det)
-	WITH FUNCTION encrypted_text_det_from_text(text) AS ASSIGNMENT;
-COMMENT ON CAST (text AS encrypted_text_det) IS
+CREATE CAST (pg_catalog.text AS encrypted_text_det)
+	WITH FUNCTION encrypted_text_det_from_text(pg_catalog.text) AS ASSIGNMENT;
+CREATE CAST (pg_catalog.varchar AS encrypted_text_det)
+	WITH FUNCTION encrypted_text_det_from_text(pg_catalog.text) AS ASSIGNMENT;
+COMMENT ON CAST (pg_catalog.text AS encrypted_text_det) IS
 	'encrypts the text deterministically as plaintext with encrypted_column.key';
-COMMENT ON CAST (varchar AS encrypted_text_det) IS
+COMMENT ON CAST (pg_catalog.varchar AS encrypted_text_det) IS
 	'encrypts the text deterministically as plaintext with encrypted_column.key';
 
 -- Deterministic, but they read the key: STABLE.
-CREATE FUNCTION encrypt_det(text) RETURNS encrypted_text_det
+CREATE FUNCTION encrypt_det(pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det(text) IS
+COMMENT ON FUNCTION encrypt_det(pg_catalog.text) IS
 	'encrypts a plaintext deterministically (AES-256-SIV) with encrypted_column.key: equal plaintexts give equal values';
 
-CREATE FUNCTION encrypt_det(text, context text) RETURNS encrypted_text_det
+CREATE FUNCTION encrypt_det(pg_catalog.text, context pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det(text, text) IS
+COMMENT ON FUNCTION encrypt_det(pg_catalog.text, pg_catalog.text) IS
 	'encrypts a plaintext deterministically bound to a non-empty context (such as the column''s name): equal plaintexts under different contexts give unrelated values';
 
-CREATE FUNCTION encrypt_det_all(text) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text) IS
 	'the plaintext''s encryptions under encrypted_column.key and every key in previous_keys: col = ANY(encrypt_det_all(x)) is an index lookup that survives a key rotation';
 
-CREATE FUNCTION encrypt_det_all(text, context text) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text, context pg_catalog.text) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text, text) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text, pg_catalog.text) IS
 	'the plaintext''s encryptions bound to a context under every loaded key: the rotation-safe index lookup for context-bound columns';
 
-CREATE FUNCTION encrypt_det_all(text[]) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text[]) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text[]) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text[]) IS
 	'every element''s encryptions under every loaded key (NULL elements stay NULL): col = ANY(encrypt_det_all(a)) is the rotation-safe index lookup of several plaintexts, and col = ANY(a) for a text[] is planned as it';
 
-CREATE FUNCTION encrypt_det_all(text[], context text) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text[], context pg_catalog.text) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text[], text) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text[], pg_catalog.text) IS
 	'every element''s encryptions bound to a context under every loaded key: the rotation-safe index lookup of several plaintexts in a context-bound column';
 
-CREATE FUNCTION decrypt(encrypted_text_det) RETURNS text
+CREATE FUNCTION decrypt(encrypted_text_det) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_text_det) IS
 	'the plaintext of a deterministic value, with the loaded key whose id the value names; the only way to plaintext';
 
-CREATE FUNCTION decrypt(encrypted_text_det, context text) RETURNS text
+CREATE FUNCTION decrypt(encrypted_text_det, context pg_catalog.text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt(encrypted_text_det, text) IS
+COMMENT ON FUNCTION decrypt(encrypted_text_det, pg_catalog.text) IS
 	'the plaintext of a deterministic value bound to a context; fails unless the context is the one it was encrypted with';
 
 CREATE FUNCTION reencrypt(encrypted_text_det) RETURNS encrypted_text_det
@@ -157,13 +166,13 @@ CREATE FUNCTION reencrypt(encrypted_text_det) RETURNS encrypted_text_det
 COMMENT ON FUNCTION reencrypt(encrypted_text_det) IS
 	'decrypts with whichever loaded key fits and encrypts deterministically again with encrypted_column.key (key rotation)';
 
-CREATE FUNCTION reencrypt(encrypted_text_det, context text) RETURNS encrypted_text_det
+CREATE FUNCTION reencrypt(encrypted_text_det, context pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_reencrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION reencrypt(encrypted_text_det, text) IS
+COMMENT ON FUNCTION reencrypt(encrypted_text_det, pg_catalog.text) IS
 	'key rotation for a deterministic value bound to a context: decrypts and encrypts again with the same context';
 
-CREATE FUNCTION key_id(encrypted_text_det) RETURNS text
+CREATE FUNCTION key_id(encrypted_text_det) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_key_id'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION key_id(encrypted_text_det) IS
@@ -225,37 +234,37 @@ CREATE OPERATOR = (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_eq,
 	COMMUTATOR = =, NEGATOR = <>,
-	RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel, HASHES, MERGES
 );
 CREATE OPERATOR <> (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_ne,
 	COMMUTATOR = <>, NEGATOR = =,
-	RESTRICT = neqsel, JOIN = neqjoinsel
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
 );
 CREATE OPERATOR ~<~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_lt,
 	COMMUTATOR = ~>~, NEGATOR = ~>=~,
-	RESTRICT = scalarltsel, JOIN = scalarltjoinsel
+	RESTRICT = pg_catalog.scalarltsel, JOIN = pg_catalog.scalarltjoinsel
 );
 CREATE OPERATOR ~<=~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_le,
 	COMMUTATOR = ~>=~, NEGATOR = ~>~,
-	RESTRICT = scalarlesel, JOIN = scalarlejoinsel
+	RESTRICT = pg_catalog.scalarlesel, JOIN = pg_catalog.scalarlejoinsel
 );
 CREATE OPERATOR ~>=~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_ge,
 	COMMUTATOR = ~<=~, NEGATOR = ~<~,
-	RESTRICT = scalargesel, JOIN = scalargejoinsel
+	RESTRICT = pg_catalog.scalargesel, JOIN = pg_catalog.scalargejoinsel
 );
 CREATE OPERATOR ~>~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_gt,
 	COMMUTATOR = ~<~, NEGATOR = ~<=~,
-	RESTRICT = scalargtsel, JOIN = scalargtjoinsel
+	RESTRICT = pg_catalog.scalargtsel, JOIN = pg_catalog.scalargtjoinsel
 );
 
 COMMENT ON OPERATOR = (encrypted_text_det, encrypted_text_det) IS
@@ -281,8 +290,8 @@ CREATE OPERATOR CLASS encrypted_text_det_ops
 		FUNCTION 1 encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det),
 		-- bytea's sort support and the promise that equal means
 		-- byte-identical (lets btree deduplicate), both valid for envelopes
-		FUNCTION 2 bytea_sortsupport(internal),
-		FUNCTION 4 btequalimage(oid);
+		FUNCTION 2 pg_catalog.bytea_sortsupport(pg_catalog.internal),
+		FUNCTION 4 pg_catalog.btequalimage(pg_catalog.oid);
 CREATE OPERATOR CLASS encrypted_text_det_ops
 	DEFAULT FOR TYPE encrypted_text_det USING hash AS
 		OPERATOR 1 =,
@@ -307,65 +316,65 @@ COMMENT ON OPERATOR FAMILY encrypted_text_det_ops USING hash IS
 -- literal or untyped parameter is not text: it resolves to
 -- =(encrypted_text_det, encrypted_text_det) and is encrypted under the
 -- current key only.
-CREATE FUNCTION encrypted_text_det_text_support(internal) RETURNS internal
+CREATE FUNCTION encrypted_text_det_text_support(pg_catalog.internal) RETURNS pg_catalog.internal
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_text_det_text_support(internal) IS
+COMMENT ON FUNCTION encrypted_text_det_text_support(pg_catalog.internal) IS
 	'planner support of encrypted_text_det = text: offers btree indexes the condition col = ANY (encrypt_det_all(x))';
 
-CREATE FUNCTION encrypted_text_det_eq_text(encrypted_text_det, text)
+CREATE FUNCTION encrypted_text_det_eq_text(encrypted_text_det, pg_catalog.text)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE
 	SUPPORT encrypted_text_det_text_support;
-CREATE FUNCTION encrypted_text_det_ne_text(encrypted_text_det, text)
+CREATE FUNCTION encrypted_text_det_ne_text(encrypted_text_det, pg_catalog.text)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_text_eq_det(text, encrypted_text_det)
+CREATE FUNCTION encrypted_text_text_eq_det(pg_catalog.text, encrypted_text_det)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE
 	SUPPORT encrypted_text_det_text_support;
-CREATE FUNCTION encrypted_text_text_ne_det(text, encrypted_text_det)
+CREATE FUNCTION encrypted_text_text_ne_det(pg_catalog.text, encrypted_text_det)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_text_det_eq_text(encrypted_text_det, text) IS
+COMMENT ON FUNCTION encrypted_text_det_eq_text(encrypted_text_det, pg_catalog.text) IS
 	'the value is the plaintext''s encryption (without context) under the loaded key the value names';
-COMMENT ON FUNCTION encrypted_text_det_ne_text(encrypted_text_det, text) IS
+COMMENT ON FUNCTION encrypted_text_det_ne_text(encrypted_text_det, pg_catalog.text) IS
 	'negation of encrypted_text_det = text';
-COMMENT ON FUNCTION encrypted_text_text_eq_det(text, encrypted_text_det) IS
+COMMENT ON FUNCTION encrypted_text_text_eq_det(pg_catalog.text, encrypted_text_det) IS
 	'the value is the plaintext''s encryption (without context) under the loaded key the value names';
-COMMENT ON FUNCTION encrypted_text_text_ne_det(text, encrypted_text_det) IS
+COMMENT ON FUNCTION encrypted_text_text_ne_det(pg_catalog.text, encrypted_text_det) IS
 	'negation of text = encrypted_text_det';
 
 CREATE OPERATOR = (
-	LEFTARG = encrypted_text_det, RIGHTARG = text,
+	LEFTARG = encrypted_text_det, RIGHTARG = pg_catalog.text,
 	FUNCTION = encrypted_text_det_eq_text,
 	COMMUTATOR = =, NEGATOR = <>,
-	RESTRICT = eqsel, JOIN = eqjoinsel
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel
 );
 CREATE OPERATOR <> (
-	LEFTARG = encrypted_text_det, RIGHTARG = text,
+	LEFTARG = encrypted_text_det, RIGHTARG = pg_catalog.text,
 	FUNCTION = encrypted_text_det_ne_text,
 	COMMUTATOR = <>, NEGATOR = =,
-	RESTRICT = neqsel, JOIN = neqjoinsel
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
 );
 CREATE OPERATOR = (
-	LEFTARG = text, RIGHTARG = encrypted_text_det,
+	LEFTARG = pg_catalog.text, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_text_eq_det,
 	COMMUTATOR = =, NEGATOR = <>,
-	RESTRICT = eqsel, JOIN = eqjoinsel
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel
 );
 CREATE OPERATOR <> (
-	LEFTARG = text, RIGHTARG = encrypted_text_det,
+	LEFTARG = pg_catalog.text, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_text_ne_det,
 	COMMUTATOR = <>, NEGATOR = =,
-	RESTRICT = neqsel, JOIN = neqjoinsel
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
 );
-COMMENT ON OPERATOR = (encrypted_text_det, text) IS
+COMMENT ON OPERATOR = (encrypted_text_det, pg_catalog.text) IS
 	'the value holds this plaintext, under whichever loaded key it names (rotation-safe; uses a btree index)';
-COMMENT ON OPERATOR <> (encrypted_text_det, text) IS
+COMMENT ON OPERATOR <> (encrypted_text_det, pg_catalog.text) IS
 	'the value does not hold this plaintext';
-COMMENT ON OPERATOR = (text, encrypted_text_det) IS
+COMMENT ON OPERATOR = (pg_catalog.text, encrypted_text_det) IS
 	'the value holds this plaintext, under whichever loaded key it names (rotation-safe; uses a btree index)';
-COMMENT ON OPERATOR <> (text, encrypted_text_det) IS
+COMMENT ON OPERATOR <> (pg_catalog.text, encrypted_text_det) IS
 	'the value does not hold this plaintext';
 
 -- From 0.3.0 on, encrypted_column.accept_ciphertext is a superuser setting
@@ -378,13 +387,14 @@ DECLARE
 	r record;
 BEGIN
 	FOR r IN
-		SELECT coalesce(a.rolname, '(every role)') AS role_name,
-			   coalesce(d.datname, '(every database)') AS database_name
+		SELECT coalesce(a.rolname, '(every role)'::pg_catalog.name) AS role_name,
+			   coalesce(d.datname, '(every database)'::pg_catalog.name) AS database_name
 		FROM pg_catalog.pg_db_role_setting s
-		LEFT JOIN pg_catalog.pg_roles a ON a.oid = s.setrole
-		LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
-		WHERE EXISTS (SELECT FROM unnest(s.setconfig) c
-					  WHERE lower(split_part(c, '=', 1)) = 'encrypted_column.accept_ciphertext')
+		LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) s.setrole
+		LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase
+		WHERE EXISTS (SELECT FROM pg_catalog.unnest(s.setconfig) c
+					  WHERE pg_catalog.lower(pg_catalog.split_part(c, '='::pg_catalog.text, 1))
+							OPERATOR(pg_catalog.=) 'encrypted_column.accept_ciphertext'::pg_catalog.text)
 		ORDER BY 1, 2
 	LOOP
 		RAISE WARNING 'role % in database % has encrypted_column.accept_ciphertext set with ALTER ROLE or ALTER DATABASE',

@@ -2,16 +2,25 @@
 
 \echo Use "CREATE EXTENSION encrypted_column" to load this file. \quit
 
+-- This script runs as a superuser, with search_path set to the target
+-- schema, which another role may own and fill.  Every built-in operator,
+-- function, type and cast is therefore named with its schema
+-- (OPERATOR(pg_catalog.=), pg_catalog.text); integer, bigint and boolean are
+-- SQL keywords that always mean the pg_catalog types.  The extension's own
+-- objects go without a schema: the extension is relocatable, so there is no
+-- @extschema@, and they are found in the target schema, where this script
+-- or an earlier one created them.
+
 -- The type: a shell first, then its I/O functions, then the type itself.
 CREATE TYPE encrypted_text;
 
-CREATE FUNCTION encrypted_text_in(cstring) RETURNS encrypted_text
+CREATE FUNCTION encrypted_text_in(pg_catalog.cstring) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_out(encrypted_text) RETURNS cstring
+CREATE FUNCTION encrypted_text_out(encrypted_text) RETURNS pg_catalog.cstring
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_recv(internal) RETURNS encrypted_text
+CREATE FUNCTION encrypted_text_recv(pg_catalog.internal) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_send(encrypted_text) RETURNS bytea
+CREATE FUNCTION encrypted_text_send(encrypted_text) RETURNS pg_catalog.bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Ciphertext does not compress: keep large values out of line, uncompressed.
@@ -27,73 +36,73 @@ CREATE TYPE encrypted_text (
 
 COMMENT ON TYPE encrypted_text IS
 	'text encrypted with AES-256-GCM inside the backend; read it with decrypt()';
-COMMENT ON FUNCTION encrypted_text_in(cstring) IS
+COMMENT ON FUNCTION encrypted_text_in(pg_catalog.cstring) IS
 	'encrypted_text input: encrypts plaintext with encrypted_column.key; refuses ciphertext text forms unless encrypted_column.accept_ciphertext is on';
 COMMENT ON FUNCTION encrypted_text_out(encrypted_text) IS
 	'encrypted_text output: the ciphertext text form (prefix ecv1: and base64), never plaintext';
-COMMENT ON FUNCTION encrypted_text_recv(internal) IS
+COMMENT ON FUNCTION encrypted_text_recv(pg_catalog.internal) IS
 	'encrypted_text binary input: a well-formed envelope, stored as it is';
 COMMENT ON FUNCTION encrypted_text_send(encrypted_text) IS
 	'encrypted_text binary output: the envelope bytes';
 
 -- Casts from string types treat the value as plaintext, like the input function.
-CREATE FUNCTION encrypted_text_from_text(text) RETURNS encrypted_text
+CREATE FUNCTION encrypted_text_from_text(pg_catalog.text) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_text_from_text(text) IS
+COMMENT ON FUNCTION encrypted_text_from_text(pg_catalog.text) IS
 	'cast from text and varchar: encrypts the value as plaintext, with the input function''s rules';
-CREATE CAST (text AS encrypted_text)
-	WITH FUNCTION encrypted_text_from_text(text) AS ASSIGNMENT;
-CREATE CAST (varchar AS encrypted_text)
-	WITH FUNCTION encrypted_text_from_text(text) AS ASSIGNMENT;
-COMMENT ON CAST (text AS encrypted_text) IS
+CREATE CAST (pg_catalog.text AS encrypted_text)
+	WITH FUNCTION encrypted_text_from_text(pg_catalog.text) AS ASSIGNMENT;
+CREATE CAST (pg_catalog.varchar AS encrypted_text)
+	WITH FUNCTION encrypted_text_from_text(pg_catalog.text) AS ASSIGNMENT;
+COMMENT ON CAST (pg_catalog.text AS encrypted_text) IS
 	'encrypts the text as plaintext with encrypted_column.key';
-COMMENT ON CAST (varchar AS encrypted_text) IS
+COMMENT ON CAST (pg_catalog.varchar AS encrypted_text) IS
 	'encrypts the text as plaintext with encrypted_column.key';
 
 -- Accessors.
-CREATE FUNCTION encrypt(text) RETURNS encrypted_text
+CREATE FUNCTION encrypt(pg_catalog.text) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME', 'encrypted_text_encrypt'
 	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt(text) IS
+COMMENT ON FUNCTION encrypt(pg_catalog.text) IS
 	'encrypts a plaintext with encrypted_column.key under a fresh random nonce';
 
-CREATE FUNCTION encrypt(text, context text) RETURNS encrypted_text
+CREATE FUNCTION encrypt(pg_catalog.text, context pg_catalog.text) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME', 'encrypted_text_encrypt_context'
 	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt(text, text) IS
+COMMENT ON FUNCTION encrypt(pg_catalog.text, pg_catalog.text) IS
 	'encrypts a plaintext bound to a non-empty context (such as the row''s primary key); decrypt needs the same context';
 
-CREATE FUNCTION decrypt(encrypted_text) RETURNS text
+CREATE FUNCTION decrypt(encrypted_text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_decrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_text) IS
-	'the plaintext of a value, with the loaded key whose id the value names; the only way to plaintext';
+	'the plaintext of a value, with the loaded key whose id the value names; the only way to plaintext; needs EXECUTE on read_plaintext()';
 
-CREATE FUNCTION decrypt(encrypted_text, context text) RETURNS text
+CREATE FUNCTION decrypt(encrypted_text, context pg_catalog.text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_decrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt(encrypted_text, text) IS
-	'the plaintext of a value bound to a context; fails unless the context is the one it was encrypted with';
+COMMENT ON FUNCTION decrypt(encrypted_text, pg_catalog.text) IS
+	'the plaintext of a value bound to a context; fails unless the context is the one it was encrypted with; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION reencrypt(encrypted_text) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME', 'encrypted_text_reencrypt'
 	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION reencrypt(encrypted_text) IS
-	'decrypts with whichever loaded key fits and encrypts again with encrypted_column.key (key rotation)';
+	'decrypts with whichever loaded key fits and encrypts again with encrypted_column.key (key rotation); needs EXECUTE on read_plaintext()';
 
-CREATE FUNCTION reencrypt(encrypted_text, context text) RETURNS encrypted_text
+CREATE FUNCTION reencrypt(encrypted_text, context pg_catalog.text) RETURNS encrypted_text
 	AS 'MODULE_PATHNAME', 'encrypted_text_reencrypt_context'
 	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION reencrypt(encrypted_text, text) IS
-	'key rotation for a value bound to a context: decrypts and encrypts again with the same context';
+COMMENT ON FUNCTION reencrypt(encrypted_text, pg_catalog.text) IS
+	'key rotation for a value bound to a context: decrypts and encrypts again with the same context; needs EXECUTE on read_plaintext()';
 
-CREATE FUNCTION key_id(encrypted_text) RETURNS text
+CREATE FUNCTION key_id(encrypted_text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_key_id'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION key_id(encrypted_text) IS
 	'the 8-hex-digit id of the key that encrypted the value';
 
-CREATE FUNCTION current_key_id() RETURNS text
+CREATE FUNCTION current_key_id() RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_column_current_key_id'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION current_key_id() IS
@@ -108,14 +117,14 @@ COMMENT ON FUNCTION current_key_id() IS
 
 CREATE TYPE encrypted_text_det;
 
-CREATE FUNCTION encrypted_text_det_in(cstring) RETURNS encrypted_text_det
+CREATE FUNCTION encrypted_text_det_in(pg_catalog.cstring) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_det_out(encrypted_text_det) RETURNS cstring
+CREATE FUNCTION encrypted_text_det_out(encrypted_text_det) RETURNS pg_catalog.cstring
 	AS 'MODULE_PATHNAME', 'encrypted_text_out'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_det_recv(internal) RETURNS encrypted_text_det
+CREATE FUNCTION encrypted_text_det_recv(pg_catalog.internal) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_det_send(encrypted_text_det) RETURNS bytea
+CREATE FUNCTION encrypted_text_det_send(encrypted_text_det) RETURNS pg_catalog.bytea
 	AS 'MODULE_PATHNAME', 'encrypted_text_send'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -131,90 +140,90 @@ CREATE TYPE encrypted_text_det (
 
 COMMENT ON TYPE encrypted_text_det IS
 	'text encrypted deterministically with AES-256-SIV inside the backend: equal plaintexts under one key give equal values, so it can be indexed, UNIQUE and joined; read it with decrypt()';
-COMMENT ON FUNCTION encrypted_text_det_in(cstring) IS
+COMMENT ON FUNCTION encrypted_text_det_in(pg_catalog.cstring) IS
 	'encrypted_text_det input: encrypts plaintext with encrypted_column.key; refuses ciphertext text forms unless encrypted_column.accept_ciphertext is on';
 COMMENT ON FUNCTION encrypted_text_det_out(encrypted_text_det) IS
 	'encrypted_text_det output: the ciphertext text form (prefix ecv1: and base64), never plaintext';
-COMMENT ON FUNCTION encrypted_text_det_recv(internal) IS
+COMMENT ON FUNCTION encrypted_text_det_recv(pg_catalog.internal) IS
 	'encrypted_text_det binary input: a well-formed AES-256-SIV envelope, stored as it is';
 COMMENT ON FUNCTION encrypted_text_det_send(encrypted_text_det) IS
 	'encrypted_text_det binary output: the envelope bytes';
 
-CREATE FUNCTION encrypted_text_det_from_text(text) RETURNS encrypted_text_det
+CREATE FUNCTION encrypted_text_det_from_text(pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_text_det_from_text(text) IS
+COMMENT ON FUNCTION encrypted_text_det_from_text(pg_catalog.text) IS
 	'cast from text and varchar: encrypts the value as plaintext, with the input function''s rules';
-CREATE CAST (text AS encrypted_text_det)
-	WITH FUNCTION encrypted_text_det_from_text(text) AS ASSIGNMENT;
-CREATE CAST (varchar AS encrypted_text_det)
-	WITH FUNCTION encrypted_text_det_from_text(text) AS ASSIGNMENT;
-COMMENT ON CAST (text AS encrypted_text_det) IS
+CREATE CAST (pg_catalog.text AS encrypted_text_det)
+	WITH FUNCTION encrypted_text_det_from_text(pg_catalog.text) AS ASSIGNMENT;
+CREATE CAST (pg_catalog.varchar AS encrypted_text_det)
+	WITH FUNCTION encrypted_text_det_from_text(pg_catalog.text) AS ASSIGNMENT;
+COMMENT ON CAST (pg_catalog.text AS encrypted_text_det) IS
 	'encrypts the text deterministically as plaintext with encrypted_column.key';
-COMMENT ON CAST (varchar AS encrypted_text_det) IS
+COMMENT ON CAST (pg_catalog.varchar AS encrypted_text_det) IS
 	'encrypts the text deterministically as plaintext with encrypted_column.key';
 
 -- Deterministic, but they read the key: STABLE.
-CREATE FUNCTION encrypt_det(text) RETURNS encrypted_text_det
+CREATE FUNCTION encrypt_det(pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det(text) IS
+COMMENT ON FUNCTION encrypt_det(pg_catalog.text) IS
 	'encrypts a plaintext deterministically (AES-256-SIV) with encrypted_column.key: equal plaintexts give equal values';
 
-CREATE FUNCTION encrypt_det(text, context text) RETURNS encrypted_text_det
+CREATE FUNCTION encrypt_det(pg_catalog.text, context pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det(text, text) IS
+COMMENT ON FUNCTION encrypt_det(pg_catalog.text, pg_catalog.text) IS
 	'encrypts a plaintext deterministically bound to a non-empty context (such as the column''s name): equal plaintexts under different contexts give unrelated values';
 
-CREATE FUNCTION encrypt_det_all(text) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text) IS
 	'the plaintext''s encryptions under encrypted_column.key and every key in previous_keys: col = ANY(encrypt_det_all(x)) is an index lookup that survives a key rotation';
 
-CREATE FUNCTION encrypt_det_all(text, context text) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text, context pg_catalog.text) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text, text) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text, pg_catalog.text) IS
 	'the plaintext''s encryptions bound to a context under every loaded key: the rotation-safe index lookup for context-bound columns';
 
-CREATE FUNCTION encrypt_det_all(text[]) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text[]) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text[]) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text[]) IS
 	'every element''s encryptions under every loaded key (NULL elements stay NULL): col = ANY(encrypt_det_all(a)) is the rotation-safe index lookup of several plaintexts, and col = ANY(a) for a text[] is planned as it';
 
-CREATE FUNCTION encrypt_det_all(text[], context text) RETURNS encrypted_text_det[]
+CREATE FUNCTION encrypt_det_all(pg_catalog.text[], context pg_catalog.text) RETURNS encrypted_text_det[]
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_all_array'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypt_det_all(text[], text) IS
+COMMENT ON FUNCTION encrypt_det_all(pg_catalog.text[], pg_catalog.text) IS
 	'every element''s encryptions bound to a context under every loaded key: the rotation-safe index lookup of several plaintexts in a context-bound column';
 
-CREATE FUNCTION decrypt(encrypted_text_det) RETURNS text
+CREATE FUNCTION decrypt(encrypted_text_det) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_text_det) IS
-	'the plaintext of a deterministic value, with the loaded key whose id the value names; the only way to plaintext';
+	'the plaintext of a deterministic value, with the loaded key whose id the value names; the only way to plaintext; needs EXECUTE on read_plaintext()';
 
-CREATE FUNCTION decrypt(encrypted_text_det, context text) RETURNS text
+CREATE FUNCTION decrypt(encrypted_text_det, context pg_catalog.text) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_decrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION decrypt(encrypted_text_det, text) IS
-	'the plaintext of a deterministic value bound to a context; fails unless the context is the one it was encrypted with';
+COMMENT ON FUNCTION decrypt(encrypted_text_det, pg_catalog.text) IS
+	'the plaintext of a deterministic value bound to a context; fails unless the context is the one it was encrypted with; needs EXECUTE on read_plaintext()';
 
 CREATE FUNCTION reencrypt(encrypted_text_det) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_reencrypt'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION reencrypt(encrypted_text_det) IS
-	'decrypts with whichever loaded key fits and encrypts deterministically again with encrypted_column.key (key rotation)';
+	'decrypts with whichever loaded key fits and encrypts deterministically again with encrypted_column.key (key rotation); needs EXECUTE on read_plaintext()';
 
-CREATE FUNCTION reencrypt(encrypted_text_det, context text) RETURNS encrypted_text_det
+CREATE FUNCTION reencrypt(encrypted_text_det, context pg_catalog.text) RETURNS encrypted_text_det
 	AS 'MODULE_PATHNAME', 'encrypted_text_det_reencrypt_context'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION reencrypt(encrypted_text_det, text) IS
-	'key rotation for a deterministic value bound to a context: decrypts and encrypts again with the same context';
+COMMENT ON FUNCTION reencrypt(encrypted_text_det, pg_catalog.text) IS
+	'key rotation for a deterministic value bound to a context: decrypts and encrypts again with the same context; needs EXECUTE on read_plaintext()';
 
-CREATE FUNCTION key_id(encrypted_text_det) RETURNS text
+CREATE FUNCTION key_id(encrypted_text_det) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_key_id'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION key_id(encrypted_text_det) IS
@@ -276,37 +285,37 @@ CREATE OPERATOR = (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_eq,
 	COMMUTATOR = =, NEGATOR = <>,
-	RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel, HASHES, MERGES
 );
 CREATE OPERATOR <> (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_ne,
 	COMMUTATOR = <>, NEGATOR = =,
-	RESTRICT = neqsel, JOIN = neqjoinsel
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
 );
 CREATE OPERATOR ~<~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_lt,
 	COMMUTATOR = ~>~, NEGATOR = ~>=~,
-	RESTRICT = scalarltsel, JOIN = scalarltjoinsel
+	RESTRICT = pg_catalog.scalarltsel, JOIN = pg_catalog.scalarltjoinsel
 );
 CREATE OPERATOR ~<=~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_le,
 	COMMUTATOR = ~>=~, NEGATOR = ~>~,
-	RESTRICT = scalarlesel, JOIN = scalarlejoinsel
+	RESTRICT = pg_catalog.scalarlesel, JOIN = pg_catalog.scalarlejoinsel
 );
 CREATE OPERATOR ~>=~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_ge,
 	COMMUTATOR = ~<=~, NEGATOR = ~<~,
-	RESTRICT = scalargesel, JOIN = scalargejoinsel
+	RESTRICT = pg_catalog.scalargesel, JOIN = pg_catalog.scalargejoinsel
 );
 CREATE OPERATOR ~>~ (
 	LEFTARG = encrypted_text_det, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_det_gt,
 	COMMUTATOR = ~<~, NEGATOR = ~<=~,
-	RESTRICT = scalargtsel, JOIN = scalargtjoinsel
+	RESTRICT = pg_catalog.scalargtsel, JOIN = pg_catalog.scalargtjoinsel
 );
 
 COMMENT ON OPERATOR = (encrypted_text_det, encrypted_text_det) IS
@@ -332,8 +341,8 @@ CREATE OPERATOR CLASS encrypted_text_det_ops
 		FUNCTION 1 encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det),
 		-- bytea's sort support and the promise that equal means
 		-- byte-identical (lets btree deduplicate), both valid for envelopes
-		FUNCTION 2 bytea_sortsupport(internal),
-		FUNCTION 4 btequalimage(oid);
+		FUNCTION 2 pg_catalog.bytea_sortsupport(pg_catalog.internal),
+		FUNCTION 4 pg_catalog.btequalimage(pg_catalog.oid);
 CREATE OPERATOR CLASS encrypted_text_det_ops
 	DEFAULT FOR TYPE encrypted_text_det USING hash AS
 		OPERATOR 1 =,
@@ -358,63 +367,80 @@ COMMENT ON OPERATOR FAMILY encrypted_text_det_ops USING hash IS
 -- literal or untyped parameter is not text: it resolves to
 -- =(encrypted_text_det, encrypted_text_det) and is encrypted under the
 -- current key only.
-CREATE FUNCTION encrypted_text_det_text_support(internal) RETURNS internal
+CREATE FUNCTION encrypted_text_det_text_support(pg_catalog.internal) RETURNS pg_catalog.internal
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_text_det_text_support(internal) IS
+COMMENT ON FUNCTION encrypted_text_det_text_support(pg_catalog.internal) IS
 	'planner support of encrypted_text_det = text: offers btree indexes the condition col = ANY (encrypt_det_all(x))';
 
-CREATE FUNCTION encrypted_text_det_eq_text(encrypted_text_det, text)
+CREATE FUNCTION encrypted_text_det_eq_text(encrypted_text_det, pg_catalog.text)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE
 	SUPPORT encrypted_text_det_text_support;
-CREATE FUNCTION encrypted_text_det_ne_text(encrypted_text_det, text)
+CREATE FUNCTION encrypted_text_det_ne_text(encrypted_text_det, pg_catalog.text)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION encrypted_text_text_eq_det(text, encrypted_text_det)
+CREATE FUNCTION encrypted_text_text_eq_det(pg_catalog.text, encrypted_text_det)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE
 	SUPPORT encrypted_text_det_text_support;
-CREATE FUNCTION encrypted_text_text_ne_det(text, encrypted_text_det)
+CREATE FUNCTION encrypted_text_text_ne_det(pg_catalog.text, encrypted_text_det)
 	RETURNS boolean AS 'MODULE_PATHNAME'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_text_det_eq_text(encrypted_text_det, text) IS
+COMMENT ON FUNCTION encrypted_text_det_eq_text(encrypted_text_det, pg_catalog.text) IS
 	'the value is the plaintext''s encryption (without context) under the loaded key the value names';
-COMMENT ON FUNCTION encrypted_text_det_ne_text(encrypted_text_det, text) IS
+COMMENT ON FUNCTION encrypted_text_det_ne_text(encrypted_text_det, pg_catalog.text) IS
 	'negation of encrypted_text_det = text';
-COMMENT ON FUNCTION encrypted_text_text_eq_det(text, encrypted_text_det) IS
+COMMENT ON FUNCTION encrypted_text_text_eq_det(pg_catalog.text, encrypted_text_det) IS
 	'the value is the plaintext''s encryption (without context) under the loaded key the value names';
-COMMENT ON FUNCTION encrypted_text_text_ne_det(text, encrypted_text_det) IS
+COMMENT ON FUNCTION encrypted_text_text_ne_det(pg_catalog.text, encrypted_text_det) IS
 	'negation of text = encrypted_text_det';
 
 CREATE OPERATOR = (
-	LEFTARG = encrypted_text_det, RIGHTARG = text,
+	LEFTARG = encrypted_text_det, RIGHTARG = pg_catalog.text,
 	FUNCTION = encrypted_text_det_eq_text,
 	COMMUTATOR = =, NEGATOR = <>,
-	RESTRICT = eqsel, JOIN = eqjoinsel
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel
 );
 CREATE OPERATOR <> (
-	LEFTARG = encrypted_text_det, RIGHTARG = text,
+	LEFTARG = encrypted_text_det, RIGHTARG = pg_catalog.text,
 	FUNCTION = encrypted_text_det_ne_text,
 	COMMUTATOR = <>, NEGATOR = =,
-	RESTRICT = neqsel, JOIN = neqjoinsel
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
 );
 CREATE OPERATOR = (
-	LEFTARG = text, RIGHTARG = encrypted_text_det,
+	LEFTARG = pg_catalog.text, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_text_eq_det,
 	COMMUTATOR = =, NEGATOR = <>,
-	RESTRICT = eqsel, JOIN = eqjoinsel
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel
 );
 CREATE OPERATOR <> (
-	LEFTARG = text, RIGHTARG = encrypted_text_det,
+	LEFTARG = pg_catalog.text, RIGHTARG = encrypted_text_det,
 	FUNCTION = encrypted_text_text_ne_det,
 	COMMUTATOR = <>, NEGATOR = =,
-	RESTRICT = neqsel, JOIN = neqjoinsel
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
 );
-COMMENT ON OPERATOR = (encrypted_text_det, text) IS
+COMMENT ON OPERATOR = (encrypted_text_det, pg_catalog.text) IS
 	'the value holds this plaintext, under whichever loaded key it names (rotation-safe; uses a btree index)';
-COMMENT ON OPERATOR <> (encrypted_text_det, text) IS
+COMMENT ON OPERATOR <> (encrypted_text_det, pg_catalog.text) IS
 	'the value does not hold this plaintext';
-COMMENT ON OPERATOR = (text, encrypted_text_det) IS
+COMMENT ON OPERATOR = (pg_catalog.text, encrypted_text_det) IS
 	'the value holds this plaintext, under whichever loaded key it names (rotation-safe; uses a btree index)';
-COMMENT ON OPERATOR <> (text, encrypted_text_det) IS
+COMMENT ON OPERATOR <> (pg_catalog.text, encrypted_text_det) IS
 	'the value does not hold this plaintext';
+
+-- ---------------------------------------------------------------------------
+-- Who may read plaintext: one privilege, EXECUTE on read_plaintext()
+-- ---------------------------------------------------------------------------
+-- Every function that opens a value (decrypt and reencrypt, of every type
+-- and overload, and any added later) checks this one privilege in C before
+-- it opens anything, and refuses with SQLSTATE 42501 without it.  PUBLIC
+-- holds it, as it held EXECUTE on decrypt() before 0.3.1, so that
+-- applications keep working; to limit who reads plaintext:
+--   REVOKE EXECUTE ON FUNCTION read_plaintext() FROM PUBLIC;
+--   GRANT EXECUTE ON FUNCTION read_plaintext() TO app_reader;
+CREATE FUNCTION read_plaintext() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'encrypted_column_read_plaintext'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+GRANT EXECUTE ON FUNCTION read_plaintext() TO PUBLIC;
+COMMENT ON FUNCTION read_plaintext() IS
+	'the privilege to read plaintext: decrypt() and reencrypt() of every encrypted type need EXECUTE on this function (granted to PUBLIC unless revoked); returns true for a role that holds it';

@@ -5,8 +5,9 @@
  *		deterministic value with a plaintext, and the one sealing and
  *		opening path that every entry point of both types shares.
  *
- * decrypt() is the only door to plaintext: revoking EXECUTE on it is real
- * access control.  A failed tag check gives one generic error whatever
+ * decrypt() is the only door to plaintext, and every opening goes through
+ * ec_open_to_text(), which checks the one privilege to read plaintext
+ * (privilege.c) before it touches the envelope.  A failed tag check gives one generic error whatever
  * failed (key, tampering, context), so the error is no oracle.
  */
 #include "postgres.h"
@@ -395,6 +396,8 @@ ec_open_to_text(const ec_type *type, struct varlena *datum,
 	text	   *result;
 	int			nkeys;
 
+	/* the privilege first, for every type and overload that opens values */
+	ec_require_plaintext_privilege();
 	parse_stored(type, datum, &env);
 
 	/* the key id in hex is for the error messages: built only on their paths */

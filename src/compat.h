@@ -62,4 +62,17 @@
 #define EC_EXECUTOR_RUN_ARGS queryDesc, direction, count, execute_once
 #endif
 
+/*
+ * PostgreSQL 16 replaced pg_proc_aclcheck() and its siblings with
+ * object_aclcheck(), which takes the catalog.  Callers include
+ * utils/acl.h and catalog/pg_proc.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ec_proc_aclcheck(proc, role, mode) \
+	object_aclcheck(ProcedureRelationId, (proc), (role), (mode))
+#else
+#define ec_proc_aclcheck(proc, role, mode) \
+	pg_proc_aclcheck((proc), (role), (mode))
+#endif
+
 #endif							/* EC_COMPAT_H */

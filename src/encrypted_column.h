@@ -10,6 +10,8 @@
  *	module.c	PG_MODULE_MAGIC, _PG_init and the GUCs
  *	type_io.c	encrypted_text input, output, receive, send and casts
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
+ *	privilege.c	read_plaintext(): the one privilege to read plaintext,
+ *				checked by the one opening path
  *	det_planner.c	planner support for encrypted_text_det = text lookups
  *	redact.c	log, statistics and activity hooks that mask keys and keep
  *				COPY row data out of error context (redact.h)
@@ -172,6 +174,10 @@ extern struct varlena *ec_seal_text(const ec_type *type,
 extern struct varlena *ec_open_to_text(const ec_type *type,
 									   struct varlena *envelope,
 									   const char *context, size_t context_len);
+/* ---- privilege.c ---- */
+/* 42501 unless the current role may read plaintext; before any opening */
+extern void ec_require_plaintext_privilege(void);
+
 /* for every type: the size limit, and plaintext as UTF-8 in the envelope */
 extern void ec_check_plaintext_len(size_t len, size_t overhead,
 								   const char *type_name);
