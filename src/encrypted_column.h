@@ -177,6 +177,7 @@ extern struct varlena *ec_open_to_text(const ec_type *type,
 /* ---- privilege.c ---- */
 /* 42501 unless the current role may read plaintext; before any opening */
 extern void ec_require_plaintext_privilege(void);
+extern void ec_privilege_forget(uintptr_t arg, int cacheid, uint32_t hashvalue);
 
 /* for every type: the size limit, and plaintext as UTF-8 in the envelope */
 extern void ec_check_plaintext_len(size_t len, size_t overhead,

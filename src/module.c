@@ -2,8 +2,8 @@
  * module.c
  *		Module entry: PG_MODULE_MAGIC, _PG_init and the hook table.
  *
- * This file owns every hook the extension installs and every pointer to
- * the hook it replaced.  _PG_init installs them all in one block; each
+ * This file owns every hook and callback the extension installs and every
+ * pointer to the hook it replaced.  _PG_init installs them all in one block; each
  * hook below is one function that calls the concerns' steps in a visible
  * order and then the previous hook (or PostgreSQL's standard function).
  * The concerns are
@@ -11,6 +11,8 @@
  *	copy_redact.c	row data out of the messages of COPY into encrypted columns
  *	guard.c			statistics objects that would store decrypted values
  *	det_planner.c	encrypted_text_det = ANY (text[]) made index-friendly
+ *	privilege.c		the answers of read_plaintext(), forgotten when the
+ *					catalog changes
  *	citus.c			Citus clusters: keys for worker sessions, shipped values
  * Lower layers never call citus.c: the seams (ec_input_may_take_ciphertext,
  * ec_keys_changed, ec_no_key_hint) are pointed at it here.
@@ -26,6 +28,8 @@
 #include "tcop/utility.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
 
 #include "compat.h"
 #include "citus.h"
@@ -315,4 +319,7 @@ _PG_init(void)
 	RegisterXactCallback(ec_redact_xact_callback, NULL);
 	RegisterXactCallback(ec_citus_xact_callback, NULL);
 	RegisterSubXactCallback(ec_citus_subxact_callback, NULL);
+	CacheRegisterSyscacheCallback(PROCOID, ec_privilege_forget, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, ec_privilege_forget, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, ec_privilege_forget, (Datum) 0);
 }

@@ -58,11 +58,13 @@ typedef struct priv_entry
 static priv_entry priv_cache[EC_PRIV_CACHE_SIZE];
 static int	priv_cache_used = 0;
 static int	priv_cache_next = 0;
-static bool priv_callbacks_registered = false;
 
-/* Forget every cached answer: a syscache invalidation callback. */
-static void
-priv_cache_reset(Datum arg, int cacheid, uint32 hashvalue)
+/*
+ * Forget every cached answer: the syscache invalidation callback that the
+ * hook table registers for pg_proc, role membership and role attributes.
+ */
+void
+ec_privilege_forget(Datum arg, int cacheid, uint32 hashvalue)
 {
 	(void) arg;
 	(void) cacheid;
@@ -170,14 +172,6 @@ plaintext_allowed(Oid role)
 	for (int i = 0; i < priv_cache_used; i++)
 		if (priv_cache[i].role == role)
 			return priv_cache[i].allowed;
-
-	if (!priv_callbacks_registered)
-	{
-		CacheRegisterSyscacheCallback(PROCOID, priv_cache_reset, (Datum) 0);
-		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, priv_cache_reset, (Datum) 0);
-		CacheRegisterSyscacheCallback(AUTHOID, priv_cache_reset, (Datum) 0);
-		priv_callbacks_registered = true;
-	}
 
 	allowed = role_may_read(role);
 	priv_cache[priv_cache_next].role = role;
