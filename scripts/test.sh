@@ -7,7 +7,8 @@
 # Without --pg: every version in scripts/platforms.  The version this
 # machine's Debian release ships runs every suite; each other version runs
 # the suites marked "all" below inside a Debian chroot that
-# scripts/chroot.sh makes with debootstrap (root only).  --suite limits
+# scripts/chroot.sh makes with debootstrap (run as another user than
+# root, it asks sudo, as the package installs do).  --suite limits
 # the run to the named suites.  For each version the command installs the
 # packages it needs, builds with -Wall -Wextra -Werror, installs the
 # extension and runs the suites; each suite is one file in test/suites/
@@ -36,6 +37,7 @@ SUITES=(
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"
 	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
 	"citus        all   300  Citus coordinator and three workers (skipped where Citus is not installed)"
+	"chroot       host  600  scripts/chroot.sh mends a chroot that an interrupted run left broken"
 	"deb          all   600  Debian package: build, contents, install, pg_regress, removal"
 )
 
@@ -45,7 +47,7 @@ while (($#)); do
 	case $1 in
 	--pg) versions+=("${2:?--pg needs a version}"); shift 2 ;;
 	--suite) only+=("${2:?--suite needs a name}"); shift 2 ;;
-	-h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "usage: $0 [--pg MAJOR]... [--suite NAME]..." >&2; exit 2 ;;
 	esac
 done
