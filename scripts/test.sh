@@ -72,7 +72,9 @@ wanted() {
 # Build, install and run the wanted suites on this machine's version $1;
 # prints "PostgreSQL V: ..." and the closing line of the run.
 run_here() {
-	local v=$1 passed=0 failed=0 skipped=0 failures=() line name scope limit rc
+	local v=$1 passed=0 failed=0 skipped=0 failures=() skips=() line name scope limit rc why
+	local suite_out
+	suite_out=$(mktemp)
 	local pg_config=/usr/lib/postgresql/$v/bin/pg_config
 	local full=
 	for line in "${SUITES[@]}"; do
@@ -91,16 +93,28 @@ run_here() {
 		read -r name scope limit _ <<<"$line"
 		wanted "$name" "$scope" "$v" || continue
 		echo "=== PostgreSQL $v: suite $name"
-		PG_MAJOR=$v PG_CONFIG=$pg_config timeout -k 10 "$limit" bash "test/suites/$name.sh"
-		rc=$?
+		PG_MAJOR=$v PG_CONFIG=$pg_config timeout -k 10 "$limit" bash "test/suites/$name.sh" 2>&1 |
+			tee "$suite_out"
+		rc=${PIPESTATUS[0]}
+		# a skip counts only with its reason: the suite's last line that
+		# says "skipped", with more on it than that word
+		if ((rc == 77)); then
+			why=$(grep -a -i 'skipped' "$suite_out" | tail -n 1)
+			if [[ -z $(sed -E 's/skipped//Ig; s/[^[:alnum:]]//g' <<<"$why") ]]; then
+				echo "=== PostgreSQL $v: suite $name skipped without saying why: counted as failed"
+				rc=1
+			fi
+		fi
 		case $rc in
 		0) passed=$((passed + 1)); echo "=== PostgreSQL $v: suite $name passed" ;;
-		77) skipped=$((skipped + 1)); echo "=== PostgreSQL $v: suite $name skipped" ;;
+		77) skipped=$((skipped + 1)); skips+=("$name")
+			echo "=== PostgreSQL $v: suite $name skipped ($why)" ;;
 		*) failed=$((failed + 1)); failures+=("$name")
 			echo "=== PostgreSQL $v: suite $name FAILED (exit $rc)" ;;
 		esac
 	done
-	echo "PostgreSQL $v: $passed passed, $failed failed, $skipped skipped${failures:+ (failed: ${failures[*]})}"
+	rm -f "$suite_out"
+	echo "PostgreSQL $v: $passed passed, $failed failed, $skipped skipped${failures:+ (failed: ${failures[*]})}${skips:+ (skipped: ${skips[*]})}"
 	((failed == 0))
 }
 

@@ -57,17 +57,45 @@ check_eq() {
 }
 
 # Record a check that cannot mean anything here (its control did not
-# hold), neither passed nor failed: not_applicable "description" "why"
+# hold), or a part of the suite that cannot run here, neither passed nor
+# failed: not_applicable "description" "why".  The reason is required: a
+# part left out without one counts as a failure.
 not_applicable() {
+	local desc=$1 why=${2:-}
+	if [[ -z ${why//[[:space:]]/} ]]; then
+		REL_FAIL=$((REL_FAIL + 1))
+		printf 'NOT OK - %s (left out without a reason)\n' "$desc"
+		return
+	fi
 	REL_NA=$((REL_NA + 1))
-	printf 'n/a    - %s (not applicable: %s)\n' "$1" "$2"
+	REL_NA_LIST+=("$desc: $why")
+	printf 'n/a    - %s (not applicable: %s)\n' "$desc" "$why"
+}
+REL_NA_LIST=()
+
+# Skip the whole suite: print why and leave with status 77, which the test
+# command counts as skipped, never as passed.  rel_skip "why"; without a
+# reason it is a failure (status 1).
+rel_skip() {
+	local why=${1:-}
+	if [[ -z ${why//[[:space:]]/} ]]; then
+		echo "$REL_NAME: asked to skip without a reason; counted as failed"
+		exit 1
+	fi
+	echo "skipped: $why"
+	exit 77
 }
 
-# Print "name: N passed, M failed" and return non-zero on any failure.
+# Print "name: N passed, M failed" (and the parts not applicable, with
+# their reasons, which count neither way) and return non-zero on any
+# failure or when nothing passed.
 rel_finish() {
 	say "done in ${SECONDS}s"
-	local na=""
-	((REL_NA > 0)) && na=", $REL_NA not applicable"
+	local na="" n
+	((REL_NA > 0)) && na=", $REL_NA not applicable (not counted as passed)"
+	for n in "${REL_NA_LIST[@]}"; do
+		echo "not applicable: $n"
+	done
 	echo "$REL_NAME checks: $REL_PASS passed, $REL_FAIL failed$na"
 	((REL_FAIL == 0 && REL_PASS > 0))
 }

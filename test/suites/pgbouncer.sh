@@ -24,9 +24,9 @@ REL_NAME=pgbouncer
 source "$(dirname "$0")/lib.sh"
 
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
-[[ -x $PGBOUNCER ]] || { echo "skipped: pgbouncer is not installed (Debian package pgbouncer)"; exit 77; }
+[[ -x $PGBOUNCER ]] || rel_skip "pgbouncer is not installed (Debian package pgbouncer)"
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null ||
-	{ echo "skipped: psycopg 3 is not installed (Debian package python3-psycopg)"; exit 77; }
+	rel_skip "psycopg 3 is not installed (Debian package python3-psycopg)"
 rel_init
 
 P=$(cluster_up pg 55470 <<EOF
