@@ -142,10 +142,12 @@ port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Print the first free port at or above $1 (within 10).
+# Print the first free port at or above $1 (within 200): nothing listens
+# on it and no socket of this suite is named after it.  Another program may
+# still take it before the server binds it: cluster_up tries again then.
 free_port() {
 	local p
-	for ((p = $1; p < $1 + 10; p++)); do
+	for ((p = $1; p < $1 + 200 && p < 65536; p++)); do
 		if port_free "$p" && [[ ! -e $REL_TMP/.s.PGSQL.$p ]]; then
 			echo "$p"
 			return 0
@@ -189,15 +191,38 @@ cluster_start() {
 	}
 }
 
+# Start the cluster in $REL_TMP/$1 on the first free port from $2 and
+# print the port.  When another program took the port between the look
+# and the bind (the postmaster's lock on its socket or its TCP address
+# failed), the next free port is tried, up to five times.
+cluster_start_free() {
+	local name=$1 port=$2 try off
+	for try in 1 2 3 4 5; do
+		port=$(free_port "$port") || { echo "no free port from $2" >&2; return 1; }
+		off=0
+		[[ -f $REL_TMP/$name.log ]] && off=$(file_size "$REL_TMP/$name.log")
+		if as_pg "$PG_BINDIR/pg_ctl" -D "$REL_TMP/$name" -l "$REL_TMP/$name.log" -w -t 120 \
+			-o "-p $port" start >/dev/null; then
+			echo "$port"
+			return 0
+		fi
+		if ! has_since "$REL_TMP/$name.log" "$off" 'could not (bind|create lock file)|Address already in use'; then
+			tail -n 30 "$REL_TMP/$name.log" >&2
+			return 1
+		fi
+		echo "port $port was taken before the server could bind it; trying another" >&2
+		port=$((port + 1))
+	done
+	tail -n 30 "$REL_TMP/$name.log" >&2
+	return 1
+}
+
 # Make and start a cluster: cluster_up NAME BASEPORT, extra postgresql.conf
 # lines on standard input.  Prints its port, the first free one from
 # BASEPORT; fails, saying why on standard error, when it cannot.
 cluster_up() {
-	local port
-	port=$(free_port "$2") || { echo "no free port from $2" >&2; return 1; }
 	cluster_init "$1" >&2 || return 1
-	cluster_start "$1" "$port" >&2 || return 1
-	echo "$port"
+	cluster_start_free "$1" "$2"
 }
 
 # Stop the cluster in $REL_TMP/$1 cleanly.
