@@ -172,5 +172,5 @@ fi
 chmod 0755 "$root/src"
 
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-	TERM=dumb EC_NATIVE_PG="$major" CI="${CI:-}" \
+	TERM=dumb EC_NATIVE_PG="$major" EC_IN_CHROOT="$release" CI="${CI:-}" \
 	bash -c 'cd /src && exec "$@"' chroot "$@"
