@@ -3,5 +3,8 @@
 # cluster of PostgreSQL $PG_MAJOR with the library preloaded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# on a port found free (see scripts/free-port)
+PGPORT=$(scripts/free-port)
+export PGPORT
 exec pg_virtualenv -t -v "${PG_MAJOR:?PG_MAJOR not set}" \
 	-o shared_preload_libraries=encrypted_column bash python/run_tests.sh
