@@ -38,7 +38,7 @@ SUITES=(
 	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
 	"citus        all   300  Citus coordinator and three workers (skipped where Citus is not installed)"
 	"chroot       host  600  scripts/chroot.sh mends a chroot that an interrupted run left broken"
-	"deb          all   600  Debian package: build, contents, install, pg_regress, removal"
+	"deb          all  1200  Debian package: build, contents, install, pg_regress, removal"
 )
 
 versions=()
