@@ -139,6 +139,16 @@ else
 	rm -f "$src/debian/control"
 fi
 
+# A fresh machine has no copy of the extension in PostgreSQL's own
+# directories, and the build's tests must not lean on one (the test
+# command's "make install" put one there): it goes for the build and comes
+# back at the end, or on any exit before.
+ours=1
+"${sudo[@]}" env -u CFLAGS -u COPT make -s -C "$root" uninstall PG_CONFIG="$pg_config" >"$tmp/uninstall.log" 2>&1
+check "no copy of the extension in PostgreSQL's directories before the build" \
+	test ! -e "$("$pg_config" --sharedir)/extension/encrypted_column.control" -a \
+	! -e "$("$pg_config" --pkglibdir)/encrypted_column.so" || cat "$tmp/uninstall.log"
+
 # The README's command as a user types it: the build's own regression
 # tests run (no nocheck), for the versions the system supports, with HOME
 # the 0700 directory.  Only the compiler settings of this test command's
