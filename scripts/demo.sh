@@ -15,5 +15,8 @@ sudo=()
 bash scripts/install-deps.sh "$EC_NATIVE_PG"
 make -s PG_CONFIG="$pg_config"
 "${sudo[@]}" make -s install PG_CONFIG="$pg_config" >/dev/null
+# on a port found free (see scripts/free-port)
+PGPORT=$(scripts/free-port)
+export PGPORT
 exec pg_virtualenv -t -v "$EC_NATIVE_PG" -o shared_preload_libraries=encrypted_column \
 	bash scripts/demo-session.sh

@@ -7,7 +7,8 @@
 # Without --pg: every version in scripts/platforms.  The version this
 # machine's Debian release ships runs every suite; each other version runs
 # the suites marked "all" below inside a Debian chroot that
-# scripts/chroot.sh makes with debootstrap (root only).  --suite limits
+# scripts/chroot.sh makes with debootstrap (run as another user than
+# root, it asks sudo, as the package installs do).  --suite limits
 # the run to the named suites.  For each version the command installs the
 # packages it needs, builds with -Wall -Wextra -Werror, installs the
 # extension and runs the suites; each suite is one file in test/suites/
@@ -36,7 +37,8 @@ SUITES=(
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"
 	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
 	"citus        all   300  Citus coordinator and three workers (skipped where Citus is not installed)"
-	"deb          all   600  Debian package: build, contents, install, pg_regress, removal"
+	"chroot       host  600  scripts/chroot.sh mends a chroot that an interrupted run left broken"
+	"deb          all  1200  Debian package: build, contents, install, pg_regress, removal"
 )
 
 versions=()
@@ -45,7 +47,7 @@ while (($#)); do
 	case $1 in
 	--pg) versions+=("${2:?--pg needs a version}"); shift 2 ;;
 	--suite) only+=("${2:?--suite needs a name}"); shift 2 ;;
-	-h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "usage: $0 [--pg MAJOR]... [--suite NAME]..." >&2; exit 2 ;;
 	esac
 done
@@ -70,7 +72,9 @@ wanted() {
 # Build, install and run the wanted suites on this machine's version $1;
 # prints "PostgreSQL V: ..." and the closing line of the run.
 run_here() {
-	local v=$1 passed=0 failed=0 skipped=0 failures=() line name scope limit rc
+	local v=$1 passed=0 failed=0 skipped=0 failures=() skips=() line name scope limit rc why
+	local suite_out
+	suite_out=$(mktemp)
 	local pg_config=/usr/lib/postgresql/$v/bin/pg_config
 	local full=
 	for line in "${SUITES[@]}"; do
@@ -89,16 +93,28 @@ run_here() {
 		read -r name scope limit _ <<<"$line"
 		wanted "$name" "$scope" "$v" || continue
 		echo "=== PostgreSQL $v: suite $name"
-		PG_MAJOR=$v PG_CONFIG=$pg_config timeout -k 10 "$limit" bash "test/suites/$name.sh"
-		rc=$?
+		PG_MAJOR=$v PG_CONFIG=$pg_config timeout -k 10 "$limit" bash "test/suites/$name.sh" 2>&1 |
+			tee "$suite_out"
+		rc=${PIPESTATUS[0]}
+		# a skip counts only with its reason: the suite's last line that
+		# says "skipped", with more on it than that word
+		if ((rc == 77)); then
+			why=$(grep -a -i 'skipped' "$suite_out" | tail -n 1)
+			if [[ -z $(sed -E 's/skipped//Ig; s/[^[:alnum:]]//g' <<<"$why") ]]; then
+				echo "=== PostgreSQL $v: suite $name skipped without saying why: counted as failed"
+				rc=1
+			fi
+		fi
 		case $rc in
 		0) passed=$((passed + 1)); echo "=== PostgreSQL $v: suite $name passed" ;;
-		77) skipped=$((skipped + 1)); echo "=== PostgreSQL $v: suite $name skipped" ;;
+		77) skipped=$((skipped + 1)); skips+=("$name")
+			echo "=== PostgreSQL $v: suite $name skipped ($why)" ;;
 		*) failed=$((failed + 1)); failures+=("$name")
 			echo "=== PostgreSQL $v: suite $name FAILED (exit $rc)" ;;
 		esac
 	done
-	echo "PostgreSQL $v: $passed passed, $failed failed, $skipped skipped${failures:+ (failed: ${failures[*]})}"
+	rm -f "$suite_out"
+	echo "PostgreSQL $v: $passed passed, $failed failed, $skipped skipped${failures:+ (failed: ${failures[*]})}${skips:+ (skipped: ${skips[*]})}"
 	((failed == 0))
 }
 

@@ -12,8 +12,11 @@ CREATE DATABASE legacy_regress;
 
 -- The readers are not in the core extension; CASCADE installs it.
 CREATE EXTENSION encrypted_column_migrate CASCADE;
-SELECT extname, extversion = (SELECT default_version FROM pg_available_extensions
-							  WHERE name = 'encrypted_column') AS core_version
+-- (both at one version: the migration extension's is the core's default
+-- version, written into it at build time; pg_available_extensions is not
+-- read, since it does not see files loaded through extension_destdir)
+SELECT extname, extversion = (SELECT extversion FROM pg_extension
+							  WHERE extname = 'encrypted_column_migrate') AS core_version
   FROM pg_extension WHERE extname LIKE 'encrypted_column%' ORDER BY 1;
 SELECT e.extname, p.oid::regprocedure AS function, p.provolatile, p.proisstrict,
        p.proparallel, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented

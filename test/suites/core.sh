@@ -40,10 +40,12 @@ if [[ ${1:-} == --inside ]]; then
 	exit $status
 fi
 
+# each cluster on a port found free: pg_virtualenv's own choice can be the
+# port of a server that listens on localhost only
 status=0
 echo "--- library loaded on first use"
-pg_virtualenv -t -v "$major" bash "$0" --inside --each || status=1
+PGPORT=$(scripts/free-port) pg_virtualenv -t -v "$major" bash "$0" --inside --each || status=1
 echo "--- library in shared_preload_libraries"
-pg_virtualenv -t -v "$major" -o shared_preload_libraries=encrypted_column \
+PGPORT=$(scripts/free-port) pg_virtualenv -t -v "$major" -o shared_preload_libraries=encrypted_column \
 	bash "$0" --inside || status=1
 exit $status

@@ -4,9 +4,11 @@
 # For the PostgreSQL major version in PG_MAJOR (default: the one pg_config
 # reports) this suite
 #   1. installs what building the package needs, if missing (apt-get);
-#   2. copies the tracked files of the tree into a temporary directory (the
-#      working tree is not touched) and builds the binary package there with
-#      pg_buildext and dpkg-buildpackage, for that version only;
+#   2. copies the tracked files of the tree into a home directory of mode
+#      0700 (as root's is; the working tree is not touched) and runs there
+#      the README's command, literally: "pg_buildext updatecontrol &&
+#      dpkg-buildpackage -us -uc -b", regression tests included, for the
+#      versions the system supports;
 #   3. checks the package: its control fields, that it holds exactly the
 #      files "make install" installs, a shared library that PostgreSQL can
 #      load, an install script for every extension's default version, and
@@ -102,7 +104,7 @@ fi
 
 # 1. Build dependencies.  The package's own list (debian/control.in) is
 # checked again by dpkg-checkbuilddeps below.
-needed=(build-essential make gcc dpkg-dev debhelper fakeroot libssl-dev
+needed=(build-essential make gcc dpkg-dev debhelper fakeroot libssl-dev libkrb5-dev
 	postgresql-common postgresql-server-dev-all
 	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR")
 missing=()
@@ -122,8 +124,11 @@ echo "deb: apt packages installed by this suite: ${added:-none}"
 check "build dependencies present" test -x "$pg_config" -a -x /usr/bin/dh || finish
 
 # 2. A clean copy: the tracked files as they are in the working tree, or the
-# whole tree when this is not a git checkout.
-src=$tmp/src
+# whole tree when this is not a git checkout, in a home directory that only
+# its owner may enter (the servers of the build's tests run as postgres).
+home=$tmp/home
+mkdir -m 0700 "$home"
+src=$home/encrypted_column
 mkdir -p "$src"
 if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 	git -C "$root" ls-files -z | while IFS= read -r -d '' f; do
@@ -134,27 +139,43 @@ else
 	rm -f "$src/debian/control"
 fi
 
-# Build for PG_MAJOR only; the regression suite runs below against the
-# installed package, so the build does not run it again (nocheck).
-export PG_SUPPORTED_VERSIONS=$PG_MAJOR
+# A fresh machine has no copy of the extension in PostgreSQL's own
+# directories, and the build's tests must not lean on one (the test
+# command's "make install" put one there): it goes for the build and comes
+# back at the end, or on any exit before.
+ours=1
+"${sudo[@]}" env -u CFLAGS -u COPT make -s -C "$root" uninstall PG_CONFIG="$pg_config" >"$tmp/uninstall.log" 2>&1
+check "no copy of the extension in PostgreSQL's directories before the build" \
+	test ! -e "$("$pg_config" --sharedir)/extension/encrypted_column.control" -a \
+	! -e "$("$pg_config" --pkglibdir)/encrypted_column.so" || cat "$tmp/uninstall.log"
+
+# The README's command as a user types it: the build's own regression
+# tests run (no nocheck), for the versions the system supports, with HOME
+# the 0700 directory.  Only the compiler settings of this test command's
+# environment are left out.
 build_env=(env -u CFLAGS -u COPT -u PG_CFLAGS -u PG_CPPFLAGS -u PROFILE
-	DEB_BUILD_OPTIONS=nocheck PG_SUPPORTED_VERSIONS="$PG_MAJOR")
-start=$SECONDS
-(cd "$src" && pg_buildext updatecontrol && dpkg-checkbuilddeps -P nocheck) >"$tmp/control.log" 2>&1
-check "debian/control generated, build dependencies satisfied" test $? -eq 0 ||
+	-u DEB_BUILD_OPTIONS -u PG_SUPPORTED_VERSIONS -u PGPORT -u PGHOST HOME="$home")
+(cd "$src" && "${build_env[@]}" sh -c "pg_buildext updatecontrol && dpkg-checkbuilddeps") >"$tmp/control.log" 2>&1
+check "build dependencies of debian/control.in satisfied (the README's list)" test $? -eq 0 ||
 	cat "$tmp/control.log"
-(cd "$src" && timeout 600 "${build_env[@]}" dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1
+start=$SECONDS
+(cd "$src" && timeout 900 "${build_env[@]}" sh -c \
+	'pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b') >"$tmp/build.log" 2>&1
 status=$?
-check "dpkg-buildpackage -us -uc -b ($((SECONDS - start)) s)" test $status -eq 0
+check "pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b, in a 0700 home ($((SECONDS - start)) s)" \
+	test $status -eq 0
 if ((status != 0)); then
-	tail -40 "$tmp/build.log"
+	tail -60 "$tmp/build.log"
 	finish
 fi
+nreg=$(grep -cE '^(ok|not ok) |^test .* \.\.\. ' "$tmp/build.log")
+check "the build ran its regression tests against a throwaway cluster ($nreg tests)" \
+	test "$nreg" -gt 0 -a "$(grep -c 'installcheck' "$tmp/build.log")" -gt 0
 
 # 3. The package.
 version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$src/encrypted_column.control")
 arch=$(dpkg --print-architecture)
-debs=("$tmp"/"${pkg}"_*_"$arch".deb)
+debs=("$home"/"${pkg}"_*_"$arch".deb)
 deb=${debs[0]}
 check "one package file, $(basename "$deb")" test ${#debs[@]} -eq 1 -a -f "$deb"
 [[ -f $deb ]] || finish
@@ -241,7 +262,8 @@ deb-regress:
 EOF
 mkdir -p "$tmp/out"
 chmod 777 "$tmp/out"
-(cd / && timeout 900 pg_virtualenv -v "$PG_MAJOR" \
+port=$("$root/scripts/free-port")
+(cd / && PGPORT=$port timeout 900 pg_virtualenv -v "$PG_MAJOR" \
 	make -s -C "$src" -f Makefile -f "$tmp/regress.mk" deb-regress \
 	PG_CONFIG="$pg_config" DEB_OUT="$tmp/out") >"$tmp/regress.log" 2>&1
 status=$?

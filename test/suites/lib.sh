@@ -57,17 +57,45 @@ check_eq() {
 }
 
 # Record a check that cannot mean anything here (its control did not
-# hold), neither passed nor failed: not_applicable "description" "why"
+# hold), or a part of the suite that cannot run here, neither passed nor
+# failed: not_applicable "description" "why".  The reason is required: a
+# part left out without one counts as a failure.
 not_applicable() {
+	local desc=$1 why=${2:-}
+	if [[ -z ${why//[[:space:]]/} ]]; then
+		REL_FAIL=$((REL_FAIL + 1))
+		printf 'NOT OK - %s (left out without a reason)\n' "$desc"
+		return
+	fi
 	REL_NA=$((REL_NA + 1))
-	printf 'n/a    - %s (not applicable: %s)\n' "$1" "$2"
+	REL_NA_LIST+=("$desc: $why")
+	printf 'n/a    - %s (not applicable: %s)\n' "$desc" "$why"
+}
+REL_NA_LIST=()
+
+# Skip the whole suite: print why and leave with status 77, which the test
+# command counts as skipped, never as passed.  rel_skip "why"; without a
+# reason it is a failure (status 1).
+rel_skip() {
+	local why=${1:-}
+	if [[ -z ${why//[[:space:]]/} ]]; then
+		echo "$REL_NAME: asked to skip without a reason; counted as failed"
+		exit 1
+	fi
+	echo "skipped: $why"
+	exit 77
 }
 
-# Print "name: N passed, M failed" and return non-zero on any failure.
+# Print "name: N passed, M failed" (and the parts not applicable, with
+# their reasons, which count neither way) and return non-zero on any
+# failure or when nothing passed.
 rel_finish() {
 	say "done in ${SECONDS}s"
-	local na=""
-	((REL_NA > 0)) && na=", $REL_NA not applicable"
+	local na="" n
+	((REL_NA > 0)) && na=", $REL_NA not applicable (not counted as passed)"
+	for n in "${REL_NA_LIST[@]}"; do
+		echo "not applicable: $n"
+	done
 	echo "$REL_NAME checks: $REL_PASS passed, $REL_FAIL failed$na"
 	((REL_FAIL == 0 && REL_PASS > 0))
 }
@@ -114,10 +142,12 @@ port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Print the first free port at or above $1 (within 10).
+# Print the first free port at or above $1 (within 200): nothing listens
+# on it and no socket of this suite is named after it.  Another program may
+# still take it before the server binds it: cluster_up tries again then.
 free_port() {
 	local p
-	for ((p = $1; p < $1 + 10; p++)); do
+	for ((p = $1; p < $1 + 200 && p < 65536; p++)); do
 		if port_free "$p" && [[ ! -e $REL_TMP/.s.PGSQL.$p ]]; then
 			echo "$p"
 			return 0
@@ -161,15 +191,38 @@ cluster_start() {
 	}
 }
 
+# Start the cluster in $REL_TMP/$1 on the first free port from $2 and
+# print the port.  When another program took the port between the look
+# and the bind (the postmaster's lock on its socket or its TCP address
+# failed), the next free port is tried, up to five times.
+cluster_start_free() {
+	local name=$1 port=$2 try off
+	for try in 1 2 3 4 5; do
+		port=$(free_port "$port") || { echo "no free port from $2" >&2; return 1; }
+		off=0
+		[[ -f $REL_TMP/$name.log ]] && off=$(file_size "$REL_TMP/$name.log")
+		if as_pg "$PG_BINDIR/pg_ctl" -D "$REL_TMP/$name" -l "$REL_TMP/$name.log" -w -t 120 \
+			-o "-p $port" start >/dev/null; then
+			echo "$port"
+			return 0
+		fi
+		if ! has_since "$REL_TMP/$name.log" "$off" 'could not (bind|create lock file)|Address already in use'; then
+			tail -n 30 "$REL_TMP/$name.log" >&2
+			return 1
+		fi
+		echo "port $port was taken before the server could bind it; trying another" >&2
+		port=$((port + 1))
+	done
+	tail -n 30 "$REL_TMP/$name.log" >&2
+	return 1
+}
+
 # Make and start a cluster: cluster_up NAME BASEPORT, extra postgresql.conf
 # lines on standard input.  Prints its port, the first free one from
 # BASEPORT; fails, saying why on standard error, when it cannot.
 cluster_up() {
-	local port
-	port=$(free_port "$2") || { echo "no free port from $2" >&2; return 1; }
 	cluster_init "$1" >&2 || return 1
-	cluster_start "$1" "$port" >&2 || return 1
-	echo "$port"
+	cluster_start_free "$1" "$2"
 }
 
 # Stop the cluster in $REL_TMP/$1 cleanly.

@@ -14,19 +14,22 @@
 #     interleaved transactions see their own keys, and no key reaches the
 #     server log, PgBouncer's log or pg_stat_activity;
 #   - the Python package's per-transaction key (SQLAlchemy), the same way;
-#   - the pitfalls: the options startup parameter is refused and written,
-#     key included, into PgBouncer's log; ignore_startup_parameters drops
-#     it silently; a session-level key in transaction mode passes to the
-#     next client, whose RESET then clears it;
+#   - the pitfalls: a key in the options startup parameter is refused
+#     (PgBouncer 1.18 refuses options, 1.24 each parameter in it that it
+#     does not track), never reaches the server or another client, and is
+#     written in full into PgBouncer's log; ignore_startup_parameters, and
+#     on 1.24 track_extra_parameters naming the key, let the client in
+#     without a key, silently; a session-level key in transaction mode
+#     passes to the next client, whose RESET then clears it;
 #   - session mode: a session-level key stays with its client and is
 #     cleared (DISCARD ALL) before the server connection serves another.
 REL_NAME=pgbouncer
 source "$(dirname "$0")/lib.sh"
 
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
-[[ -x $PGBOUNCER ]] || { echo "skipped: pgbouncer is not installed (Debian package pgbouncer)"; exit 77; }
+[[ -x $PGBOUNCER ]] || rel_skip "pgbouncer is not installed (Debian package pgbouncer)"
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null ||
-	{ echo "skipped: psycopg 3 is not installed (Debian package python3-psycopg)"; exit 77; }
+	rel_skip "psycopg 3 is not installed (Debian package python3-psycopg)"
 rel_init
 
 P=$(cluster_up pg 55470 <<EOF
@@ -129,20 +132,57 @@ check_eq "recommended set-up: no key in PgBouncer's log" 0 "$(count_in "$BLOG" "
 check_eq "recommended set-up: no plaintext in PgBouncer's log" 0 "$(count_in "$BLOG" LEAKPOOL)"
 
 # ---- pitfall: the key as a connection option ----
+# PgBouncer 1.18 refuses any options startup parameter; 1.24 reads it and
+# refuses each parameter that it does not track.  Either way the client is
+# refused, the key never reaches the server nor another client, and
+# PgBouncer writes it into its own log.  Decided by psql's exit status (2:
+# no connection) and by searching for the key, not by the messages.
 for db in tx1 sess; do
-	err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$B" "$db" -c "SELECT 1" 2>&1)
-	check "options startup parameter refused by PgBouncer ($db)" \
-		grep -q "unsupported startup parameter: options" <<<"$err"
+	soff=$(file_size "$SLOG")
+	boff=$(file_size "$BLOG")
+	err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$B" "$db" -c "SELECT coalesce(current_key_id(), 'none')" 2>&1)
+	rc=$?
+	check_eq "options startup parameter with the key: PgBouncer refuses the client ($db)" 2 "$rc"
+	say "PgBouncer's answer: $(grep -o 'FATAL: .*' <<<"$err" | head -n 1)"
 	check "the client's error does not carry the key ($db)" not grep -q -i -E "$(key_slices_re "$KEY3")" <<<"$err"
+	check_eq "the key did not reach the server ($db)" 0 \
+		"$(count_in <(since "$SLOG" "$soff") "$(key_slices_re "$KEY3")")"
+	check "PgBouncer's log holds the refused key in full ($db)" has_since "$BLOG" "$boff" "$KEY3"
+	got=$(bq "$B" "$db" -c "SELECT coalesce(current_key_id(), 'none')" 2>&1)
+	check_eq "the next client, on the same server connection, has no key ($db)" none "$got"
 done
-check "PgBouncer's log holds the refused key (its WARNING line)" \
-	grep -q "unsupported startup parameter: options=-c encrypted_column.key=$KEY3" "$BLOG"
 got=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$L" tx1 -c "SELECT coalesce(current_key_id(), 'none')" 2>&1)
 check_eq "ignore_startup_parameters = options: the client connects without a key" none "$got"
 err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$L" tx1 -c "INSERT INTO t (owner, c) VALUES ('x', 'y')" 2>&1)
 check "ignore_startup_parameters = options: encrypting fails with 55000" grep -q "ERROR:  55000" <<<"$err"
 check_eq "ignore_startup_parameters = options: the lenient PgBouncer does not log the key" 0 \
 	"$(count_in "$REL_TMP/lenient.log" "$KEYS_RE")"
+
+# track_extra_parameters (PgBouncer 1.20 and later) naming the key: the
+# options parameter is accepted, but PgBouncer hands a tracked parameter
+# to the server only when the server reports it (GUC_REPORT), which the
+# key never is: the client gets no key, silently, as with
+# ignore_startup_parameters.
+ver=$("$PGBOUNCER" --version | head -n 1 | awk '{print $2}')
+if T=$(bouncer_start tracking $((L + 1)) <<<"track_extra_parameters = IntervalStyle, encrypted_column.key"); then
+	BOUNCERS+=("$REL_TMP/tracking.pid")
+	soff=$(file_size "$SLOG")
+	got=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$T" tx1 -c "SELECT coalesce(current_key_id(), 'none')" 2>&1)
+	check_eq "track_extra_parameters = encrypted_column.key: the client connects without a key" none "$got"
+	err=$(PGOPTIONS="-c encrypted_column.key=$KEY3" bq "$T" tx1 -c "INSERT INTO t (owner, c) VALUES ('x', 'y')" 2>&1)
+	check "track_extra_parameters = encrypted_column.key: encrypting fails with 55000" grep -q "ERROR:  55000" <<<"$err"
+	got=$(bq "$T" tx1 -c "SELECT coalesce(current_key_id(), 'none')" 2>&1)
+	check_eq "track_extra_parameters = encrypted_column.key: the next client has no key" none "$got"
+	check_eq "track_extra_parameters = encrypted_column.key: the key did not reach the server" 0 \
+		"$(count_in <(since "$SLOG" "$soff") "$(key_slices_re "$KEY3")")"
+	check_eq "track_extra_parameters = encrypted_column.key: PgBouncer does not log the key" 0 \
+		"$(count_in "$REL_TMP/tracking.log" "$(key_slices_re "$KEY3")")"
+elif [[ $(printf '%s\n' 1.24 "$ver" | sort -V | head -n 1) != 1.24 ]]; then
+	not_applicable "track_extra_parameters = encrypted_column.key" \
+		"PgBouncer $ver does not start with track_extra_parameters (added after 1.18)"
+else
+	check "PgBouncer $ver starts with track_extra_parameters" false
+fi
 
 # ---- pitfall: a session-level key in transaction mode ----
 # P sets the key for the session (SET, or set_config(..., false)); Q, with

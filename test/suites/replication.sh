@@ -82,14 +82,13 @@ SQL
 say "primary on port $P1 loaded with $((ROWS / 2)) rows"
 
 # ---- physical standby ----
-P2=$(free_port $((P1 + 1))) || exit 1
 as_pg "$PG_BINDIR/pg_basebackup" -h 127.0.0.1 -p "$P1" -U postgres \
 	-D "$REL_TMP/standby" -R -X stream -c fast >"$REL_TMP/basebackup.log" 2>&1 || {
 	cat "$REL_TMP/basebackup.log"
 	exit 1
 }
 cluster_track "$REL_TMP/standby"
-cluster_start standby "$P2" || exit 1
+P2=$(cluster_start_free standby $((P1 + 1))) || exit 1
 say "standby on port $P2"
 
 # ---- logical subscriber ----
