@@ -23,7 +23,7 @@ for a in "$@"; do
 done
 [[ -n $major ]] || { echo "install-deps: no PostgreSQL major given and none known for this release" >&2; exit 2; }
 
-# libkrb5-dev: PostgreSQL 18's libpq/libpq-be.h (read by src/scaleout.c)
+# libkrb5-dev: PostgreSQL 18's libpq/libpq-be.h (read by src/citus.c)
 # includes the GSSAPI headers, which its server-dev package does not pull in
 packages=(
 	make gcc libssl-dev libpq-dev openssl libkrb5-dev
