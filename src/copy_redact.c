@@ -56,11 +56,15 @@ ec_copy_into_encrypted(Node *utility)
 
 /*
  * The context lines COPY FROM writes that quote row data (the raw line, or
- * one field), as untranslated message ids: the data is their last %s.
+ * one field), as untranslated message ids in each spelling of the line
+ * number's conversion: the data is their last %s.
  */
 static const char *const COPY_DATA_CONTEXTS[] = {
 	"COPY %s, line %llu, column %s: \"%s\"",
 	"COPY %s, line %llu: \"%s\"",
+	/* PostgreSQL 18 writes the line number with PRIu64 */
+	"COPY %s, line %lu, column %s: \"%s\"",
+	"COPY %s, line %lu: \"%s\"",
 };
 
 #define MAX_CONVERSIONS 8

@@ -378,6 +378,19 @@ typedef struct CallSearch
 	bool		exprs;
 } CallSearch;
 
+/* Is a constant NULL or an empty string? */
+static bool
+const_is_empty(Const *c)
+{
+	if (c->constisnull)
+		return true;
+	if (c->consttype == UNKNOWNOID || c->consttype == CSTRINGOID)
+		return DatumGetCString(c->constvalue)[0] == '\0';
+	if (c->constlen == -1)
+		return VARSIZE_ANY_EXHDR(DatumGetPointer(c->constvalue)) == 0;
+	return false;
+}
+
 /* Expression walker for CallSearch. */
 static bool
 call_walker(Node *node, CallSearch *cs)
@@ -395,7 +408,11 @@ call_walker(Node *node, CallSearch *cs)
 			name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue)))
 		{
 			if (IsA(value, Const) && ((Const *) value)->location >= 0)
-				cs->locs = lappend_int(cs->locs, ((Const *) value)->location);
+			{
+				/* an empty or NULL value holds nothing to mask */
+				if (!const_is_empty((Const *) value))
+					cs->locs = lappend_int(cs->locs, ((Const *) value)->location);
+			}
 			else if (IsA(value, Param))
 				cs->by_param = true;
 			else if (!IsA(value, Const))
@@ -733,33 +750,46 @@ ec_find_key_values(const char *text, int len, const int *locs, int nlocs,
 	yyscanner = scanner_init(copy, &yyextra, &ScanKeywords, ScanKeywordTokens);
 	yyextra.escape_string_warning = false;	/* no WARNING from in here */
 	s.scanbuf = yyextra.scanbuf;
-	for (;;)
+	PG_TRY();
 	{
-		int			tok = core_yylex(&yylval, &yylloc, yyscanner);
+		for (;;)
+		{
+			int			tok = core_yylex(&yylval, &yylloc, yyscanner);
 
-		if (tok == 0)
-			break;
-		while (s.next_loc < s.nlocs && s.locs[s.next_loc] < yylloc)
-			s.next_loc++;
-		if (s.next_loc < s.nlocs && s.locs[s.next_loc] == yylloc)
-			add_token(&s, tok, yylloc);
-		/* EXECUTE name: the name comes before the '(' */
-		if (s.state == ST_CALL && s.is_execute && s.stmt_name[0] == '\0' &&
-			(tok == IDENT || tok >= ABORT_P))
-			strlcpy(s.stmt_name, tok == IDENT ? yylval.str : yylval.keyword,
-					sizeof(s.stmt_name));
-		else
-		{
-			if (s.state == ST_CALL && s.is_execute && s.stmt_name[0] == '\0')
-				s.state = ST_IDLE;
-			feed(&s, tok, &yylval, yylloc);
-		}
-		if (token_has_text(tok) && yylval.str != NULL)
-		{
-			explicit_bzero(yylval.str, strlen(yylval.str));
-			pfree(yylval.str);
+			if (tok == 0)
+				break;
+			while (s.next_loc < s.nlocs && s.locs[s.next_loc] < yylloc)
+				s.next_loc++;
+			if (s.next_loc < s.nlocs && s.locs[s.next_loc] == yylloc)
+				add_token(&s, tok, yylloc);
+			/* EXECUTE name: the name comes before the '(' */
+			if (s.state == ST_CALL && s.is_execute && s.stmt_name[0] == '\0' &&
+				(tok == IDENT || tok >= ABORT_P))
+				strlcpy(s.stmt_name, tok == IDENT ? yylval.str : yylval.keyword,
+						sizeof(s.stmt_name));
+			else
+			{
+				if (s.state == ST_CALL && s.is_execute && s.stmt_name[0] == '\0')
+					s.state = ST_IDLE;
+				feed(&s, tok, &yylval, yylloc);
+			}
+			if (token_has_text(tok) && yylval.str != NULL)
+			{
+				explicit_bzero(yylval.str, strlen(yylval.str));
+				pfree(yylval.str);
+			}
 		}
 	}
+	PG_CATCH();
+	{
+		/* the text did not lex: wipe every copy before the error goes on */
+		explicit_bzero(yyextra.scanbuf, yyextra.scanbuflen);
+		explicit_bzero(yyextra.literalbuf, yyextra.literalalloc);
+		wipe_args(&s);
+		explicit_bzero(copy, len);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	*open_from = -1;
 	if (s.state == ST_NAME && !s.name_empty &&
 		(s.name_unknown || ec_is_extension_guc(s.name)))

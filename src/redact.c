@@ -560,6 +560,23 @@ from_raw_parser(ErrorData *edata)
 }
 
 /*
+ * Does this raw-parser error's cursor point at the start of a token, so
+ * that the text before it lexes?  That holds for the messages of
+ * scanner_yyerror(), the grammar's syntax errors and the scanner's own
+ * ("unterminated quoted string"), known by their untranslated message
+ * ids.  Other errors of the raw parser (a bad escape in an E'' or U&''
+ * literal, UESCAPE) point inside a literal, where the text before the
+ * cursor ends in an open quote and the scanner would throw.
+ */
+static bool
+cursor_at_token(ErrorData *edata)
+{
+	return from_raw_parser(edata) && edata->message_id != NULL &&
+		(strcmp(edata->message_id, "%s at or near \"%s\"") == 0 ||
+		 strcmp(edata->message_id, "%s at end of input") == 0);
+}
+
+/*
  * Is this error the encoding check's (pg_verifymbstr and the conversions,
  * in mbutils.c)?  The raw parser calls it on a string constant with
  * escapes, or on a U&'' escape, before the text is fully lexed; such an
@@ -721,7 +738,7 @@ mask_internal_query(ErrorData *edata)
 	if (q == NULL)
 		return;
 	len = strlen(q);
-	if (from_raw_parser(edata) && edata->internalpos > 0)
+	if (cursor_at_token(edata) && edata->internalpos > 0)
 	{
 		int			cursor = char_offset(q, len, edata->internalpos);
 		EcMaskRange *ranges;
@@ -823,12 +840,22 @@ ec_redact_message(ErrorData *edata, bool keys_out)
 	else if (text != NULL && !from_raw_parser(edata) &&
 			 from_encoding_check(edata) && !text_scanned(text, &len))
 		mask_unlexed(edata, text);
+	else if (text != NULL && from_raw_parser(edata) &&
+			 edata->internalquery == NULL && edata->cursorpos > 0 &&
+			 !cursor_at_token(edata) && !text_scanned(text, &len))
+	{
+		/*
+		 * The raw parser failed inside a literal (a bad escape): the text
+		 * before the cursor does not lex, and the rest may not either.
+		 */
+		mask_unlexed(edata, text);
+	}
 	else if (text != NULL)
 	{
 		len = strlen(text);
 
 		if (edata->cursorpos > 0 && edata->internalquery == NULL &&
-			from_raw_parser(edata))
+			cursor_at_token(edata))
 			scan_failed_text(edata, text, len);
 		else if (!text_scanned(text, &len))
 		{

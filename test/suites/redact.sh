@@ -204,6 +204,15 @@ run_case sc_mixed_case app "simple:SELECT PG_CATALOG.Set_Config('encrypted_colum
 # a key set by dynamic SQL in PL/pgSQL that fails: its CONTEXT line quotes
 # the statement (the key is computed, never in the client's text)
 run_case ctx_execute app "simple:DO \$\$DECLARE v text := encode(sha256('ctx_execute'::bytea), 'hex'); BEGIN EXECUTE format('SET encrypted_column.key = %L', v || 'x'); END\$\$"
+# a bad escape inside a literal: the raw parser's error points inside the
+# literal, where the text before it does not lex (the scanner must not be
+# run on it inside error reporting: that replaced the error and, one level
+# down, printed the key)
+run_case bad_uescape app "simple:SET encrypted_column.key = U&'@K@\\zzzz'"
+run_case bad_eescape app "simple:SET encrypted_column.key = E'@K@\\uzzzz'"
+run_case bad_uescape_do app "simple:DO \$\$BEGIN EXECUTE 'SET encrypted_column.key = U&''@K@\\zzzz'''; END\$\$"
+# empty values between the keys of a multi-statement string
+run_case multi_empty app "simple:SELECT set_config('encrypted_column.key', '', false); SET encrypted_column.key = '@K@'; SELECT set_config('encrypted_column.key', '', false); SELECT 1/0"
 # the server's node dumps (debug_print_*, settable by anyone) print a
 # Const's datum as decimal bytes
 run_case debug_params app "simple:SET debug_print_parse = on" "simple:SET debug_print_rewritten = on" \
@@ -226,6 +235,10 @@ check "sc_values: the key setting still takes effect" grep -q "PGRES_TUPLES_OK" 
 check "sc_name_space: refused (42602)" grep -q "PGRES_FATAL_ERROR 42602" "$REL_TMP/case-sc_name_space.out"
 check "sc_uident: the key setting takes effect" grep -q "PGRES_TUPLES_OK" "$REL_TMP/case-sc_uident.out"
 check "ctx_execute: the malformed key is refused (22023)" grep -q "PGRES_FATAL_ERROR 22023" "$REL_TMP/case-ctx_execute.out"
+check "bad_uescape: the parser's own error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-bad_uescape.out"
+check "bad_eescape: the scanner's own error (22025)" grep -q "PGRES_FATAL_ERROR 22025" "$REL_TMP/case-bad_eescape.out"
+check "bad_uescape_do: the parser's own error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-bad_uescape_do.out"
+check "multi_empty: ends in the division by zero (22012)" grep -q "PGRES_FATAL_ERROR 22012" "$REL_TMP/case-multi_empty.out"
 check "multi_statement: ends in the division by zero (22012)" grep -q "PGRES_FATAL_ERROR 22012" "$REL_TMP/case-multi_statement.out"
 check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
 cat "$REL_TMP"/case-*.pgss >"$REL_TMP/pgss.txt"
