@@ -15,7 +15,7 @@
  *				COPY row data out of error context (redact.h)
  *	keymask.c	key values in statement text, found by the core scanner
  *	guard.c		the list of the extension's types; refuses statistics
- *				objects that would store decrypted values
+ *				objects and indexes that could store decrypted values
  *	moved.c		0.2.0's entry points for the migration readers, forwarded to
  *				the library of encrypted_column_migrate (migrate/)
  */
