@@ -8,11 +8,27 @@
  * a key rotation a plaintext has one encryption per loaded key, at as
  * many places in the index.  The support function attached to it hands
  * the planner the equivalent index condition
- *		col = ANY (encrypt_det_all(x))
- * which is exact (not lossy): a row's bytes equal x's encryption under
- * the key the row names exactly when they equal one of x's encryptions
- * under every loaded key.  Only btree indexes take an array condition in
- * a plain index scan, so only they are offered one.
+ *		col = ANY (ARRAY[encrypt_det_nth(x, 0), ..., encrypt_det_nth(x, n - 1)])
+ * for the n keys loaded (at least one element: with no key the first
+ * raises the "not set" error), which is exact (not lossy): a row's bytes
+ * equal x's encryption under the key the row names exactly when they equal
+ * one of x's encryptions under every loaded key.  Only btree indexes take
+ * an array condition in a plain index scan, so only they are offered one.
+ *
+ * Why an array of n calls rather than encrypt_det_all(x), one call that
+ * returns all n: the planner knows the length of an ARRAY[...] and
+ * estimates the scan from it, in a custom plan and in a generic one
+ * alike.  It cannot know the length of a function's result: a custom plan
+ * evaluates encrypt_det_all() for the bound value while estimating (one
+ * element per key), a generic plan guesses ten, so the custom plan always
+ * looked cheaper, and a prepared lookup was planned, and encrypted twice,
+ * on every execution.  The price: a plan is sized for the keys loaded when
+ * it was made, so every change of either key setting makes cached plans
+ * anew once such a condition was planned (module.c).  The elements still
+ * encrypt when the plan runs, under the keys loaded then.  Where the
+ * extension's SQL objects predate encrypt_det_nth() (the library is newer
+ * than the installed version) the condition is the older
+ * col = ANY (encrypt_det_all(x)).
  *
  * The planner asks support functions about single comparisons only, never
  * about `col = ANY (array)`.  For that form a planner hook rewrites
@@ -26,7 +42,9 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_opclass.h"
 #include "fmgr.h"
@@ -49,24 +67,80 @@ extern PGDLLEXPORT Datum encrypted_text_det_eq_text(PG_FUNCTION_ARGS);
 static planner_hook_type prev_planner = NULL;
 
 /*
- * encrypt_det_all(argtype), found in the schema of the operator's function,
- * so that a relocated extension still finds its own.
+ * The extension's function name(argtypes), found in the schema of the
+ * operator's function, so that a relocated extension still finds its own,
+ * and only if it belongs to the same extension, never a look-alike.
  */
 static Oid
-encrypt_all_function(Oid operator_function, Oid argtype)
+extension_function(Oid operator_function, const char *name, int nargs,
+				   Oid *argtypes)
 {
 	Oid			namespace = get_func_namespace(operator_function);
 	char	   *schema = get_namespace_name(namespace);
-	Oid			argtypes[1] = {argtype};
+	Oid			extension = getExtensionOfObject(ProcedureRelationId,
+												 operator_function);
+	Oid			func;
 
-	if (schema == NULL)
+	if (schema == NULL || !OidIsValid(extension))
 		return InvalidOid;
-	return LookupFuncName(list_make2(makeString(schema),
-									 makeString("encrypt_det_all")),
-						  1, argtypes, true);
+	func = LookupFuncName(list_make2(makeString(schema),
+									 makeString(pstrdup(name))),
+						  nargs, argtypes, true);
+	if (OidIsValid(func) &&
+		getExtensionOfObject(ProcedureRelationId, func) != extension)
+		return InvalidOid;
+	return func;
 }
 
-/* Turn `col = plaintext` into `col = ANY (encrypt_det_all(plaintext))`. */
+/* encrypt_det_all(argtype) of the extension of the operator's function. */
+static Oid
+encrypt_all_function(Oid operator_function, Oid argtype)
+{
+	Oid			argtypes[1] = {argtype};
+
+	return extension_function(operator_function, "encrypt_det_all", 1, argtypes);
+}
+
+/*
+ * ARRAY[encrypt_det_nth(plain, 0), ...], one element per loaded key, or
+ * NULL if the extension has no encrypt_det_nth().
+ */
+static Node *
+per_key_array(Oid operator_function, Node *plain, Oid dettype)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Oid			nth = extension_function(operator_function, "encrypt_det_nth",
+										 2, argtypes);
+	int			nkeys = Max(ec_loaded_key_count(), 1);
+	ArrayExpr  *array;
+
+	if (!OidIsValid(nth))
+		return NULL;
+	array = makeNode(ArrayExpr);
+	array->array_typeid = get_array_type(dettype);
+	array->array_collid = InvalidOid;
+	array->element_typeid = dettype;
+	array->multidims = false;
+	array->location = -1;
+	for (int i = 0; i < nkeys; i++)
+		array->elements = lappend(array->elements,
+								  makeFuncExpr(nth, dettype,
+											   list_make2(copyObject(plain),
+														  makeConst(INT4OID, -1, InvalidOid,
+																	sizeof(int32),
+																	Int32GetDatum(i),
+																	false, true)),
+											   InvalidOid, InvalidOid,
+											   COERCE_EXPLICIT_CALL));
+	/* cached plans are sized for nkeys: a change of the keys remakes them */
+	ec_planned_by_key_count = true;
+	return (Node *) array;
+}
+
+/*
+ * Turn `col = plaintext` into `col = ANY (ARRAY[encrypt_det_nth(...), ...])`,
+ * or `col = ANY (encrypt_det_all(plaintext))` with an older install.
+ */
 static List *
 index_condition(SupportRequestIndexCondition *req)
 {
@@ -75,7 +149,7 @@ index_condition(SupportRequestIndexCondition *req)
 	Node	   *plain;
 	Oid			dettype;
 	Oid			eq;
-	Oid			encrypt_all;
+	Node	   *keys;
 	ScalarArrayOpExpr *saop;
 
 	if (!is_opclause(req->node) || req->index->relam != BTREE_AM_OID ||
@@ -92,21 +166,27 @@ index_condition(SupportRequestIndexCondition *req)
 	dettype = exprType(column);
 	eq = get_opfamily_member(req->opfamily, dettype, dettype,
 							 BTEqualStrategyNumber);
-	encrypt_all = encrypt_all_function(req->funcid, TEXTOID);
-	if (!OidIsValid(eq) || !OidIsValid(encrypt_all) ||
-		!OidIsValid(get_array_type(dettype)))
+	if (!OidIsValid(eq) || !OidIsValid(get_array_type(dettype)))
 		return NIL;
+	keys = per_key_array(req->funcid, plain, dettype);
+	if (keys == NULL)
+	{
+		Oid			encrypt_all = encrypt_all_function(req->funcid, TEXTOID);
+
+		if (!OidIsValid(encrypt_all))
+			return NIL;
+		keys = (Node *) makeFuncExpr(encrypt_all, get_array_type(dettype),
+									 list_make1(copyObject(plain)),
+									 InvalidOid, InvalidOid,
+									 COERCE_EXPLICIT_CALL);
+	}
 
 	saop = makeNode(ScalarArrayOpExpr);
 	saop->opno = eq;
 	saop->opfuncid = get_opcode(eq);
 	saop->useOr = true;
 	saop->inputcollid = InvalidOid;
-	saop->args = list_make2(copyObject(column),
-							makeFuncExpr(encrypt_all, get_array_type(dettype),
-										 list_make1(copyObject(plain)),
-										 InvalidOid, InvalidOid,
-										 COERCE_EXPLICIT_CALL));
+	saop->args = list_make2(copyObject(column), keys);
 	saop->location = -1;
 
 	req->lossy = false;

@@ -11,6 +11,7 @@
  *	type_io.c	encrypted_text input, output, receive, send and casts
  *	accessors.c	encrypt(), decrypt() and the other SQL functions
  *	det_planner.c	planner support for encrypted_text_det = text lookups
+ *	det_ops.c	encrypted_text_det's comparison and hash functions (bytea's)
  *	redact.c	log, statistics and activity hooks that mask keys and keep
  *				COPY row data out of error context (redact.h)
  *	keymask.c	key values in statement text, found by the core scanner
@@ -106,6 +107,7 @@ extern const ec_key *ec_current_key(void);
 extern const ec_key *ec_current_key_or_null(void);
 extern int	ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max);
 extern int	ec_all_keys(const ec_key **keys, int max);
+extern int	ec_loaded_key_count(void);
 extern void ec_crypto_failed(const char *what);
 
 /* ---- redact.c: hooks that keep keys and row data out of logs ---- */
@@ -135,6 +137,12 @@ extern bool ec_accept_ciphertext;
  * resets cached plans when it is true.
  */
 extern bool ec_sealed_since_plan_reset;
+/*
+ * Set when the planner makes an index condition with one element per
+ * loaded key (det_planner.c); the assign hooks of both key settings reset
+ * cached plans when it is true, since the number of keys may change.
+ */
+extern bool ec_planned_by_key_count;
 
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
 

@@ -26,6 +26,7 @@ char	   *ec_key_guc = NULL;
 char	   *ec_previous_keys_guc = NULL;
 bool		ec_accept_ciphertext = false;
 bool		ec_sealed_since_plan_reset = false;
+bool		ec_planned_by_key_count = false;
 
 void		_PG_init(void);
 
@@ -92,7 +93,11 @@ check_previous_keys(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-/* Assign hook for previous_keys: the key ring is rebuilt on next use. */
+/*
+ * Assign hook for previous_keys: the key ring is rebuilt on next use.  A
+ * plan whose encrypted_text_det lookup holds one encryption per key loaded
+ * when it was made would miss a key added since: such plans are made anew.
+ */
 static void
 assign_key(const char *newval, void *extra)
 {
@@ -100,6 +105,11 @@ assign_key(const char *newval, void *extra)
 	(void) extra;
 	ec_keyring_invalidate();
 	ec_citus_keys_changed();
+	if (ec_planned_by_key_count)
+	{
+		ResetPlanCache();
+		ec_planned_by_key_count = false;
+	}
 }
 
 /*
@@ -108,7 +118,9 @@ assign_key(const char *newval, void *extra)
  * made, and the cached plan would go on storing that ciphertext under the
  * old key, or with no key at all.  So every cached plan is made anew once
  * the key changes, if anything has been sealed since the last reset (a plan
- * made since then holds no constant sealed under the old key).
+ * made since then holds no constant sealed under the old key), or if an
+ * encrypted_text_det lookup was planned for the number of keys then loaded
+ * (setting or resetting the key changes that number).
  * ResetPlanCache() only marks plans invalid, so it cannot fail here.
  */
 static void
@@ -118,10 +130,11 @@ assign_current_key(const char *newval, void *extra)
 	(void) extra;
 	ec_keyring_invalidate();
 	ec_citus_keys_changed();
-	if (ec_sealed_since_plan_reset)
+	if (ec_sealed_since_plan_reset || ec_planned_by_key_count)
 	{
 		ResetPlanCache();
 		ec_sealed_since_plan_reset = false;
+		ec_planned_by_key_count = false;
 	}
 }
 
