@@ -22,13 +22,16 @@
  * evaluates encrypt_det_all() for the bound value while estimating (one
  * element per key), a generic plan guesses ten, so the custom plan always
  * looked cheaper, and a prepared lookup was planned, and encrypted twice,
- * on every execution.  The price: a plan is sized for the keys loaded when
- * it was made, so every change of either key setting makes cached plans
- * anew once such a condition was planned (module.c).  The elements still
- * encrypt when the plan runs, under the keys loaded then.  Where the
- * extension's SQL objects predate encrypt_det_nth() (the library is newer
- * than the installed version) the condition is the older
- * col = ANY (encrypt_det_all(x)).
+ * on every execution.  Once the plan is made, the planner hook turns each
+ * such array of its index conditions back into the single call
+ * encrypt_det_all(x), which costs less to set up and run than one call
+ * per key and encrypts under the keys loaded when the plan runs.  An
+ * array left anywhere else (the hook knows the index scan nodes) is still
+ * right, as every change of either key setting makes cached plans anew
+ * once such a condition was planned (module.c).  Where the extension's
+ * SQL objects predate encrypt_det_nth() (the library is newer than the
+ * installed version) the condition is col = ANY (encrypt_det_all(x)) from
+ * the start.
  *
  * The planner asks support functions about single comparisons only, never
  * about `col = ANY (array)`.  For that form a planner hook rewrites
@@ -48,9 +51,11 @@
 #include "catalog/pg_type.h"
 #include "catalog/pg_opclass.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
 #include "nodes/supportnodes.h"
 #include "optimizer/planner.h"
 #include "commands/defrem.h"
@@ -65,6 +70,10 @@ PG_FUNCTION_INFO_V1(encrypted_text_det_text_support);
 extern PGDLLEXPORT Datum encrypted_text_det_eq_text(PG_FUNCTION_ARGS);
 
 static planner_hook_type prev_planner = NULL;
+
+/* per-key arrays made so far, so the planner hook knows to look for them */
+static uint64 ec_per_key_arrays = 0;
+static Oid	ec_nth_function = InvalidOid;	/* their elements' function */
 
 /*
  * The extension's function name(argtypes), found in the schema of the
@@ -134,6 +143,8 @@ per_key_array(Oid operator_function, Node *plain, Oid dettype)
 											   COERCE_EXPLICIT_CALL));
 	/* cached plans are sized for nkeys: a change of the keys remakes them */
 	ec_planned_by_key_count = true;
+	ec_per_key_arrays++;
+	ec_nth_function = nth;
 	return (Node *) array;
 }
 
@@ -296,16 +307,153 @@ rewrite_mutator(Node *node, void *context)
 	return expression_tree_mutator(node, rewrite_mutator, context);
 }
 
-/* planner_hook: rewrite `det = ANY (text[])`, then plan as usual. */
+/*
+ * Is this ARRAY[encrypt_det_nth(x, 0), ..., encrypt_det_nth(x, n - 1)] as
+ * per_key_array() builds it?  Then *plain is x and *nth the function.
+ */
+static bool
+is_per_key_array(Node *node, Node **plain, Oid *nth)
+{
+	ArrayExpr  *array = (ArrayExpr *) node;
+	int			i = 0;
+	ListCell   *lc;
+
+	*plain = NULL;
+	*nth = InvalidOid;
+	/* made by per_key_array(): no parse location, the extension's function */
+	if (!IsA(node, ArrayExpr) || array->multidims || array->elements == NIL ||
+		array->location != -1)
+		return false;
+	foreach(lc, array->elements)
+	{
+		FuncExpr   *f = (FuncExpr *) lfirst(lc);
+		Const	   *n;
+
+		if (!IsA(f, FuncExpr) || f->funcid != ec_nth_function ||
+			list_length(f->args) != 2 || !IsA(lsecond(f->args), Const))
+			return false;
+		n = (Const *) lsecond(f->args);
+		if (n->constisnull || DatumGetInt32(n->constvalue) != i++)
+			return false;
+		if (lc == list_head(array->elements))
+		{
+			*nth = f->funcid;
+			*plain = linitial(f->args);
+		}
+		else if (f->funcid != *nth || !equal(linitial(f->args), *plain))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Mutator: the per-key array of a finished plan as one call of
+ * encrypt_det_all(x), which encrypts under the keys loaded when the plan
+ * runs.  The array served the estimates; at run time one function call
+ * costs less to set up than one per key.
+ */
+static Node *
+single_call_mutator(Node *node, void *context)
+{
+	Node	   *plain;
+	Oid			nth;
+
+	if (node == NULL)
+		return NULL;
+	if (is_per_key_array(node, &plain, &nth))
+	{
+		Oid			all = encrypt_all_function(nth, TEXTOID);
+
+		if (OidIsValid(all))
+			return (Node *) makeFuncExpr(all, ((ArrayExpr *) node)->array_typeid,
+										 list_make1(plain), InvalidOid,
+										 InvalidOid, COERCE_EXPLICIT_CALL);
+	}
+	return expression_tree_mutator(node, single_call_mutator, context);
+}
+
+#define SWAP(field) ((field) = (void *) single_call_mutator((Node *) (field), NULL))
+
+/* The index conditions of a plan tree, each per-key array as one call. */
+static void
+single_calls_in_plan(Plan *plan)
+{
+	ListCell   *lc;
+	List	   *children = NIL;
+
+	if (plan == NULL)
+		return;
+	check_stack_depth();
+	switch (nodeTag(plan))
+	{
+		case T_IndexScan:
+			SWAP(((IndexScan *) plan)->indexqual);
+			SWAP(((IndexScan *) plan)->indexqualorig);
+			break;
+		case T_IndexOnlyScan:
+			SWAP(((IndexOnlyScan *) plan)->indexqual);
+			break;
+		case T_BitmapIndexScan:
+			SWAP(((BitmapIndexScan *) plan)->indexqual);
+			SWAP(((BitmapIndexScan *) plan)->indexqualorig);
+			break;
+		case T_BitmapHeapScan:
+			SWAP(((BitmapHeapScan *) plan)->bitmapqualorig);
+			break;
+		case T_Append:
+			children = ((Append *) plan)->appendplans;
+			break;
+		case T_MergeAppend:
+			children = ((MergeAppend *) plan)->mergeplans;
+			break;
+		case T_BitmapAnd:
+			children = ((BitmapAnd *) plan)->bitmapplans;
+			break;
+		case T_BitmapOr:
+			children = ((BitmapOr *) plan)->bitmapplans;
+			break;
+		case T_SubqueryScan:
+			single_calls_in_plan(((SubqueryScan *) plan)->subplan);
+			break;
+		case T_CustomScan:
+			children = ((CustomScan *) plan)->custom_plans;
+			break;
+		default:
+			break;
+	}
+	foreach(lc, children)
+		single_calls_in_plan((Plan *) lfirst(lc));
+	single_calls_in_plan(plan->lefttree);
+	single_calls_in_plan(plan->righttree);
+}
+
+/*
+ * planner_hook: rewrite `det = ANY (text[])`, plan as usual, then turn the
+ * per-key arrays of the support function's index conditions into single
+ * calls.  A condition left as an array anywhere is still right: cached
+ * plans are made anew whenever the number of keys may change.
+ */
 static PlannedStmt *
 det_planner(Query *parse, const char *query_string, int cursorOptions,
 			ParamListInfo boundParams)
 {
+	PlannedStmt *stmt;
+	uint64		arrays_before = ec_per_key_arrays;
+	ListCell   *lc;
+
 	if (contains_det_text_any((Node *) parse, NULL))
 		parse = (Query *) rewrite_mutator((Node *) parse, NULL);
 	if (prev_planner)
-		return prev_planner(parse, query_string, cursorOptions, boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
+		stmt = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (ec_per_key_arrays != arrays_before)
+	{
+		single_calls_in_plan(stmt->planTree);
+		foreach(lc, stmt->subplans)
+			single_calls_in_plan((Plan *) lfirst(lc));
+	}
+	return stmt;
 }
 
 /* Install the planner hook; called once from _PG_init. */
