@@ -8,7 +8,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 MODULE_big   = encrypted_column
 OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o \
                src/type_io.o src/accessors.o src/det_planner.o src/redact.o \
-               src/copy_redact.o src/privilege.o \
+               src/copy_redact.o src/privilege.o src/det_ops.o \
                src/keymask.o src/guard.o src/forward_020.o src/citus.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.

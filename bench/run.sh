@@ -9,6 +9,9 @@
 # Any other option goes to bench/bench.py (see bench/bench.py --help), e.g.
 # --reps 9 or --out DIR.
 #
+# Instructions rather than time, for a prepared encrypted_text_det lookup
+# against plain text (callgrind, ratios within one run): bench/instructions.sh.
+#
 # Installs the few Debian packages the benchmark needs (gnuplot-nox for the
 # chart, python3-psycopg2 for the driver, postgresql-contrib for pgcrypto),
 # builds and installs the extension, starts a throwaway cluster that listens

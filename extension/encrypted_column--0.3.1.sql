@@ -233,34 +233,36 @@ COMMENT ON FUNCTION key_id(encrypted_text_det) IS
 -- btree can hold the values (UNIQUE, merge joins); it says nothing about
 -- the plaintexts, and the ordering operators are named so as not to
 -- suggest otherwise.  PostgreSQL's bytea comparisons do exactly this on
--- any varlena.
+-- any varlena; the functions below are small C functions that hand each
+-- call to them (fmgr finds a C function by its OID, where a LANGUAGE
+-- internal function under another OID is looked up by name every time).
 CREATE FUNCTION encrypted_text_det_eq(encrypted_text_det, encrypted_text_det)
-	RETURNS boolean AS 'byteaeq'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.bool AS 'MODULE_PATHNAME', 'encrypted_text_det_eq'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION encrypted_text_det_ne(encrypted_text_det, encrypted_text_det)
-	RETURNS boolean AS 'byteane'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.bool AS 'MODULE_PATHNAME', 'encrypted_text_det_ne'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION encrypted_text_det_lt(encrypted_text_det, encrypted_text_det)
-	RETURNS boolean AS 'bytealt'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.bool AS 'MODULE_PATHNAME', 'encrypted_text_det_lt'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION encrypted_text_det_le(encrypted_text_det, encrypted_text_det)
-	RETURNS boolean AS 'byteale'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.bool AS 'MODULE_PATHNAME', 'encrypted_text_det_le'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION encrypted_text_det_ge(encrypted_text_det, encrypted_text_det)
-	RETURNS boolean AS 'byteage'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.bool AS 'MODULE_PATHNAME', 'encrypted_text_det_ge'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION encrypted_text_det_gt(encrypted_text_det, encrypted_text_det)
-	RETURNS boolean AS 'byteagt'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.bool AS 'MODULE_PATHNAME', 'encrypted_text_det_gt'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION encrypted_text_det_cmp(encrypted_text_det, encrypted_text_det)
-	RETURNS integer AS 'byteacmp'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.int4 AS 'MODULE_PATHNAME', 'encrypted_text_det_cmp'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION encrypted_text_det_hash(encrypted_text_det)
-	RETURNS integer AS 'hashvarlena'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION encrypted_text_det_hash_extended(encrypted_text_det, bigint)
-	RETURNS bigint AS 'hashvarlenaextended'
-	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS pg_catalog.int4 AS 'MODULE_PATHNAME', 'encrypted_text_det_hash'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION encrypted_text_det_hash_extended(encrypted_text_det, pg_catalog.int8)
+	RETURNS pg_catalog.int8 AS 'MODULE_PATHNAME', 'encrypted_text_det_hash_extended'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 
 COMMENT ON FUNCTION encrypted_text_det_eq(encrypted_text_det, encrypted_text_det) IS
 	'the envelopes are byte for byte equal (same plaintext, key and context)';
@@ -444,3 +446,15 @@ CREATE FUNCTION read_plaintext() RETURNS boolean
 GRANT EXECUTE ON FUNCTION read_plaintext() TO PUBLIC;
 COMMENT ON FUNCTION read_plaintext() IS
 	'the privilege to read plaintext: decrypt() and reencrypt() of every encrypted type need EXECUTE on this function (granted to PUBLIC unless revoked); returns true for a role that holds it';
+
+-- The index condition the support function of encrypted_text_det = text
+-- hands the planner is ARRAY[encrypt_det_nth(x, 0), ...], one element per
+-- loaded key, instead of encrypt_det_all(x): the planner knows the length
+-- of an ARRAY[...], in a custom plan and a generic one alike, so a
+-- prepared lookup keeps its generic plan instead of being planned, and
+-- encrypting twice, on every execution.
+CREATE FUNCTION encrypt_det_nth(pg_catalog.text, pg_catalog.int4) RETURNS encrypted_text_det
+	AS 'MODULE_PATHNAME', 'encrypted_text_det_encrypt_nth'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypt_det_nth(pg_catalog.text, pg_catalog.int4) IS
+	'the plaintext''s deterministic encryption under the n-th loaded key (0: encrypted_column.key, then previous_keys in order), NULL past the last: the elements of the index condition the planner makes for col = x';

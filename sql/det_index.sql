@@ -175,12 +175,26 @@ END $$;
 SELECT det_workers_launched($$SELECT count(*) FROM det_users WHERE email = ANY ('{user5@example.com}'::text[])$$) > 0 AS parallel;
 SELECT det_workers_launched($$SELECT count(*) FROM det_users WHERE email = encrypt_det('user5@example.com')$$) > 0 AS parallel;
 
--- the upgrade from 0.2.0 brings the same objects as a fresh install
+-- no function of the extension is LANGUAGE internal: fmgr would find it
+-- by a search of the built-in functions' names on every lookup
+SELECT count(*) AS internal_functions
+FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+WHERE d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')
+  AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'internal');
+
+-- the upgrade from 0.2.0, through 0.3.0 to the current version, brings the
+-- same objects as a fresh install, the functions in the same languages
+-- and with the same volatility
 RESET max_parallel_workers_per_gather;
 \set regdb :DBNAME
 SELECT string_agg(o, ', ' ORDER BY o) AS fresh_objects
 FROM (SELECT pg_describe_object(classid, objid, 0) AS o FROM pg_depend WHERE deptype = 'e'
   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')) d \gset
+SELECT string_agg(p.oid::regprocedure::text || ' ' || l.lanname || ' ' || p.provolatile::text || ' ' || p.prosrc, ', '
+	ORDER BY p.oid::regprocedure::text) AS fresh_functions
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+WHERE d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column') \gset
 CREATE DATABASE det_upgrade;
 \c det_upgrade
 SET encrypted_column.key = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
@@ -189,9 +203,16 @@ ALTER EXTENSION encrypted_column UPDATE;
 CREATE TABLE up (email encrypted_text_det UNIQUE);
 INSERT INTO up VALUES ('alice@example.com');
 SELECT encrypt_det('alice@example.com')::text AS same_as_python, decrypt(email) FROM up WHERE email = 'alice@example.com'::text;
+ALTER EXTENSION encrypted_column UPDATE;
+SELECT decrypt(email) FROM up WHERE email = 'alice@example.com'::text;
 SELECT string_agg(o, ', ' ORDER BY o) = :'fresh_objects' AS same_objects
 FROM (SELECT pg_describe_object(classid, objid, 0) AS o FROM pg_depend WHERE deptype = 'e'
   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')) d;
+SELECT string_agg(p.oid::regprocedure::text || ' ' || l.lanname || ' ' || p.provolatile::text || ' ' || p.prosrc, ', '
+	ORDER BY p.oid::regprocedure::text) = :'fresh_functions' AS same_functions
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+WHERE d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column');
 \c :regdb
 DROP DATABASE det_upgrade;
 

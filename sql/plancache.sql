@@ -117,3 +117,44 @@ DROP VIEW pc_view;
 DROP FUNCTION pc_run_all(), pc_plpgsql(), pc_simple(), pc_sql(), pc_atomic();
 DROP TABLE pc;
 RESET encrypted_column.key;
+
+-- A prepared lookup of encrypted_text_det by a text parameter: the plan
+-- cache keeps a generic plan, an index scan sized for the keys loaded
+-- (one array element per key, encrypted when the plan runs), which finds
+-- values under the current key and the previous ones; a change of the
+-- keys makes it anew for the new number of keys.
+SET encrypted_column.key = :'k1';
+CREATE TABLE pc_det (id int, email encrypted_text_det UNIQUE);
+INSERT INTO pc_det SELECT g, encrypt_det('pc-' || g) FROM generate_series(1, 1000) g;
+SET encrypted_column.key = :'k2';
+INSERT INTO pc_det SELECT g, encrypt_det('pc-' || g) FROM generate_series(1001, 2000) g;
+ANALYZE pc_det;
+SET encrypted_column.previous_keys = :'k1';
+PREPARE pc_look(text) AS SELECT id FROM pc_det WHERE email = $1;
+EXECUTE pc_look('pc-5');
+EXECUTE pc_look('pc-1150');
+EXECUTE pc_look('pc-6');
+EXECUTE pc_look('pc-1151');
+EXECUTE pc_look('pc-7');
+EXECUTE pc_look('pc-1152');
+EXECUTE pc_look('pc-8');
+EXECUTE pc_look('pc-1153');
+SELECT generic_plans >= 2 AS generic, custom_plans <= 5 AS few_custom
+FROM pg_prepared_statements WHERE name = 'pc_look';
+EXPLAIN (COSTS OFF) EXECUTE pc_look('pc-9');
+-- without the previous key: its rows are out of reach, the others found
+RESET encrypted_column.previous_keys;
+EXECUTE pc_look('pc-9');
+EXECUTE pc_look('pc-1154');
+-- the keys swapped: both halves found again
+SET encrypted_column.key = :'k1';
+SET encrypted_column.previous_keys = :'k2';
+EXECUTE pc_look('pc-10');
+EXECUTE pc_look('pc-1155');
+SELECT generic_plans >= 4 AS still_generic FROM pg_prepared_statements WHERE name = 'pc_look';
+-- no key: the lookup fails
+RESET encrypted_column.previous_keys;
+RESET encrypted_column.key;
+EXECUTE pc_look('pc-10');
+DEALLOCATE pc_look;
+DROP TABLE pc_det;

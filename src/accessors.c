@@ -45,6 +45,7 @@ PG_FUNCTION_INFO_V1(encrypted_text_det_reencrypt);
 PG_FUNCTION_INFO_V1(encrypted_text_det_reencrypt_context);
 PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_all);
 PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_all_array);
+PG_FUNCTION_INFO_V1(encrypted_text_det_encrypt_nth);
 PG_FUNCTION_INFO_V1(encrypted_text_det_eq_text);
 PG_FUNCTION_INFO_V1(encrypted_text_det_ne_text);
 PG_FUNCTION_INFO_V1(encrypted_text_text_eq_det);
@@ -683,6 +684,30 @@ seal_under_all_keys(const char *plain, size_t len, void *arg)
 }
 
 /*
+ * The element type of the function's result array (encrypted_text_det,
+ * in whichever schema the extension lives), looked up at the first call
+ * through this FmgrInfo only: a prepared lookup calls the function once
+ * per execution, and the catalog lookup was a noticeable part of it.
+ */
+static Oid
+result_element_type(FunctionCallInfo fcinfo)
+{
+	Oid		   *cached = (Oid *) fcinfo->flinfo->fn_extra;
+
+	if (cached == NULL)
+	{
+		Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+
+		if (!OidIsValid(elemtype))
+			elog(ERROR, "encrypt_det_all: could not determine the element type");
+		cached = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
+		*cached = elemtype;
+		fcinfo->flinfo->fn_extra = cached;
+	}
+	return *cached;
+}
+
+/*
  * encrypt_det_all(text [, context]): the value's encryption under every
  * loaded key, current key first.  `col = ANY(encrypt_det_all(x))` is an
  * index lookup that also finds rows still under a previous key.
@@ -694,9 +719,7 @@ encrypted_text_det_encrypt_all(PG_FUNCTION_ARGS)
 	text	   *bound = NULL;
 	struct varlena *result;
 
-	all.elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
-	if (!OidIsValid(all.elemtype))
-		elog(ERROR, "encrypt_det_all: could not determine the element type");
+	all.elemtype = result_element_type(fcinfo);
 	if (PG_NARGS() > 1)
 	{
 		bound = context_arg(fcinfo, 1);
@@ -707,6 +730,33 @@ encrypted_text_det_encrypt_all(PG_FUNCTION_ARGS)
 	if (bound != NULL)
 		PG_FREE_IF_COPY(bound, 1);
 	PG_RETURN_POINTER(result);
+}
+
+/* Seal plaintext under one given key: an ec_plain_fn. */
+static struct varlena *
+seal_under_key(const char *plain, size_t len, void *arg)
+{
+	return seal_text_with_key(&ec_type_siv, (const ec_key *) arg, plain, len,
+							  NULL, 0);
+}
+
+/*
+ * encrypt_det_nth(text, n): the value's encryption under the n-th loaded
+ * key, current key first (n = 0), or NULL past the last one.  The
+ * planner's index condition for encrypted_text_det = text is an array of
+ * these, one per key loaded when the plan was made (det_planner.c).
+ */
+Datum
+encrypted_text_det_encrypt_nth(PG_FUNCTION_ARGS)
+{
+	const ec_key *keys[MAX_CANDIDATES];
+	int32		n = PG_GETARG_INT32(1);
+	int			nkeys = ec_all_keys(keys, MAX_CANDIDATES);
+
+	if (n < 0 || n >= nkeys)
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), seal_under_key,
+										(void *) keys[n]));
 }
 
 /*
@@ -720,13 +770,10 @@ encrypted_text_det_encrypt_all_array(PG_FUNCTION_ARGS)
 {
 	Datum		arg = PG_GETARG_DATUM(0);
 	text	   *bound = PG_NARGS() > 1 ? context_arg(fcinfo, 1) : NULL;
-	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	Oid			elemtype = result_element_type(fcinfo);
 	ArrayType  *volatile array;
 	bool		copied;
 	ArrayType  *volatile result = NULL;
-
-	if (!OidIsValid(elemtype))
-		elog(ERROR, "encrypt_det_all: could not determine the element type");
 
 	/* detoast only now: the errors above must leave no plaintext copy */
 	array = DatumGetArrayTypeP(arg);

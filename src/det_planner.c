@@ -8,11 +8,30 @@
  * a key rotation a plaintext has one encryption per loaded key, at as
  * many places in the index.  The support function attached to it hands
  * the planner the equivalent index condition
- *		col = ANY (encrypt_det_all(x))
- * which is exact (not lossy): a row's bytes equal x's encryption under
- * the key the row names exactly when they equal one of x's encryptions
- * under every loaded key.  Only btree indexes take an array condition in
- * a plain index scan, so only they are offered one.
+ *		col = ANY (ARRAY[encrypt_det_nth(x, 0), ..., encrypt_det_nth(x, n - 1)])
+ * for the n keys loaded (at least one element: with no key the first
+ * raises the "not set" error), which is exact (not lossy): a row's bytes
+ * equal x's encryption under the key the row names exactly when they equal
+ * one of x's encryptions under every loaded key.  Only btree indexes take
+ * an array condition in a plain index scan, so only they are offered one.
+ *
+ * Why an array of n calls rather than encrypt_det_all(x), one call that
+ * returns all n: the planner knows the length of an ARRAY[...] and
+ * estimates the scan from it, in a custom plan and in a generic one
+ * alike.  It cannot know the length of a function's result: a custom plan
+ * evaluates encrypt_det_all() for the bound value while estimating (one
+ * element per key), a generic plan guesses ten, so the custom plan always
+ * looked cheaper, and a prepared lookup was planned, and encrypted twice,
+ * on every execution.  Once the plan is made, the planner hook turns each
+ * such array of its index conditions back into the single call
+ * encrypt_det_all(x), which costs less to set up and run than one call
+ * per key and encrypts under the keys loaded when the plan runs.  An
+ * array left anywhere else (the hook knows the index scan nodes) is still
+ * right, as every change of either key setting makes cached plans anew
+ * once such a condition was planned (module.c).  Where the extension's
+ * SQL objects predate encrypt_det_nth() (the library is newer than the
+ * installed version) the condition is col = ANY (encrypt_det_all(x)) from
+ * the start.
  *
  * The planner asks support functions about single comparisons only, never
  * about `col = ANY (array)`.  For that form a planner hook rewrites
@@ -37,14 +56,18 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_opclass.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
 #include "nodes/supportnodes.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
@@ -62,25 +85,87 @@ extern PGDLLEXPORT Datum encrypted_text_det_eq_text(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum encrypted_text_text_eq_det(PG_FUNCTION_ARGS);
 
 
+/* per-key arrays made so far, so the planner hook knows to look for them */
+static uint64 ec_per_key_arrays = 0;
+static Oid	ec_nth_function = InvalidOid;	/* their elements' function */
+
 /*
- * encrypt_det_all(argtype), found in the schema of the operator's function,
- * so that a relocated extension still finds its own.
+ * The extension's function name(argtypes), found in the schema of the
+ * operator's function, so that a relocated extension still finds its own,
+ * and only if it belongs to the same extension, never a look-alike.
  */
 static Oid
-encrypt_all_function(Oid operator_function, Oid argtype)
+extension_function(Oid operator_function, const char *name, int nargs,
+				   Oid *argtypes)
 {
 	Oid			namespace = get_func_namespace(operator_function);
 	char	   *schema = get_namespace_name(namespace);
-	Oid			argtypes[1] = {argtype};
+	Oid			extension = getExtensionOfObject(ProcedureRelationId,
+												 operator_function);
+	Oid			func;
 
-	if (schema == NULL)
+	if (schema == NULL || !OidIsValid(extension))
 		return InvalidOid;
-	return LookupFuncName(list_make2(makeString(schema),
-									 makeString("encrypt_det_all")),
-						  1, argtypes, true);
+	func = LookupFuncName(list_make2(makeString(schema),
+									 makeString(pstrdup(name))),
+						  nargs, argtypes, true);
+	if (OidIsValid(func) &&
+		getExtensionOfObject(ProcedureRelationId, func) != extension)
+		return InvalidOid;
+	return func;
 }
 
-/* Turn `col = plaintext` into `col = ANY (encrypt_det_all(plaintext))`. */
+/* encrypt_det_all(argtype) of the extension of the operator's function. */
+static Oid
+encrypt_all_function(Oid operator_function, Oid argtype)
+{
+	Oid			argtypes[1] = {argtype};
+
+	return extension_function(operator_function, "encrypt_det_all", 1, argtypes);
+}
+
+/*
+ * ARRAY[encrypt_det_nth(plain, 0), ...], one element per loaded key, or
+ * NULL if the extension has no encrypt_det_nth().
+ */
+static Node *
+per_key_array(Oid operator_function, Node *plain, Oid dettype)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Oid			nth = extension_function(operator_function, "encrypt_det_nth",
+										 2, argtypes);
+	int			nkeys = Max(ec_loaded_key_count(), 1);
+	ArrayExpr  *array;
+
+	if (!OidIsValid(nth))
+		return NULL;
+	array = makeNode(ArrayExpr);
+	array->array_typeid = get_array_type(dettype);
+	array->array_collid = InvalidOid;
+	array->element_typeid = dettype;
+	array->multidims = false;
+	array->location = -1;
+	for (int i = 0; i < nkeys; i++)
+		array->elements = lappend(array->elements,
+								  makeFuncExpr(nth, dettype,
+											   list_make2(copyObject(plain),
+														  makeConst(INT4OID, -1, InvalidOid,
+																	sizeof(int32),
+																	Int32GetDatum(i),
+																	false, true)),
+											   InvalidOid, InvalidOid,
+											   COERCE_EXPLICIT_CALL));
+	/* cached plans are sized for nkeys: a change of the keys remakes them */
+	ec_planned_by_key_count = true;
+	ec_per_key_arrays++;
+	ec_nth_function = nth;
+	return (Node *) array;
+}
+
+/*
+ * Turn `col = plaintext` into `col = ANY (ARRAY[encrypt_det_nth(...), ...])`,
+ * or `col = ANY (encrypt_det_all(plaintext))` with an older install.
+ */
 static List *
 index_condition(SupportRequestIndexCondition *req)
 {
@@ -89,7 +174,7 @@ index_condition(SupportRequestIndexCondition *req)
 	Node	   *plain;
 	Oid			dettype;
 	Oid			eq;
-	Oid			encrypt_all;
+	Node	   *keys;
 	ScalarArrayOpExpr *saop;
 
 	if (!is_opclause(req->node) || req->index->relam != BTREE_AM_OID ||
@@ -106,21 +191,27 @@ index_condition(SupportRequestIndexCondition *req)
 	dettype = exprType(column);
 	eq = get_opfamily_member(req->opfamily, dettype, dettype,
 							 BTEqualStrategyNumber);
-	encrypt_all = encrypt_all_function(req->funcid, TEXTOID);
-	if (!OidIsValid(eq) || !OidIsValid(encrypt_all) ||
-		!OidIsValid(get_array_type(dettype)))
+	if (!OidIsValid(eq) || !OidIsValid(get_array_type(dettype)))
 		return NIL;
+	keys = per_key_array(req->funcid, plain, dettype);
+	if (keys == NULL)
+	{
+		Oid			encrypt_all = encrypt_all_function(req->funcid, TEXTOID);
+
+		if (!OidIsValid(encrypt_all))
+			return NIL;
+		keys = (Node *) makeFuncExpr(encrypt_all, get_array_type(dettype),
+									 list_make1(copyObject(plain)),
+									 InvalidOid, InvalidOid,
+									 COERCE_EXPLICIT_CALL);
+	}
 
 	saop = makeNode(ScalarArrayOpExpr);
 	saop->opno = eq;
 	saop->opfuncid = get_opcode(eq);
 	saop->useOr = true;
 	saop->inputcollid = InvalidOid;
-	saop->args = list_make2(copyObject(column),
-							makeFuncExpr(encrypt_all, get_array_type(dettype),
-										 list_make1(copyObject(plain)),
-										 InvalidOid, InvalidOid,
-										 COERCE_EXPLICIT_CALL));
+	saop->args = list_make2(copyObject(column), keys);
 	saop->location = -1;
 
 	req->lossy = false;
@@ -401,6 +492,126 @@ contains_det_text(Node *node, void *context)
 }
 
 /*
+ * Is this ARRAY[encrypt_det_nth(x, 0), ..., encrypt_det_nth(x, n - 1)] as
+ * per_key_array() builds it?  Then *plain is x and *nth the function.
+ */
+static bool
+is_per_key_array(Node *node, Node **plain, Oid *nth)
+{
+	ArrayExpr  *array = (ArrayExpr *) node;
+	int			i = 0;
+	ListCell   *lc;
+
+	*plain = NULL;
+	*nth = InvalidOid;
+	/* made by per_key_array(): no parse location, the extension's function */
+	if (!IsA(node, ArrayExpr) || array->multidims || array->elements == NIL ||
+		array->location != -1)
+		return false;
+	foreach(lc, array->elements)
+	{
+		FuncExpr   *f = (FuncExpr *) lfirst(lc);
+		Const	   *n;
+
+		if (!IsA(f, FuncExpr) || f->funcid != ec_nth_function ||
+			list_length(f->args) != 2 || !IsA(lsecond(f->args), Const))
+			return false;
+		n = (Const *) lsecond(f->args);
+		if (n->constisnull || DatumGetInt32(n->constvalue) != i++)
+			return false;
+		if (lc == list_head(array->elements))
+		{
+			*nth = f->funcid;
+			*plain = linitial(f->args);
+		}
+		else if (f->funcid != *nth || !equal(linitial(f->args), *plain))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Mutator: the per-key array of a finished plan as one call of
+ * encrypt_det_all(x), which encrypts under the keys loaded when the plan
+ * runs.  The array served the estimates; at run time one function call
+ * costs less to set up than one per key.
+ */
+static Node *
+single_call_mutator(Node *node, void *context)
+{
+	Node	   *plain;
+	Oid			nth;
+
+	if (node == NULL)
+		return NULL;
+	if (is_per_key_array(node, &plain, &nth))
+	{
+		Oid			all = encrypt_all_function(nth, TEXTOID);
+
+		if (OidIsValid(all))
+			return (Node *) makeFuncExpr(all, ((ArrayExpr *) node)->array_typeid,
+										 list_make1(plain), InvalidOid,
+										 InvalidOid, COERCE_EXPLICIT_CALL);
+	}
+	return expression_tree_mutator(node, single_call_mutator, context);
+}
+
+#define SWAP(field) ((field) = (void *) single_call_mutator((Node *) (field), NULL))
+
+/* The index conditions of a plan tree, each per-key array as one call. */
+static void
+single_calls_in_plan(Plan *plan)
+{
+	ListCell   *lc;
+	List	   *children = NIL;
+
+	if (plan == NULL)
+		return;
+	check_stack_depth();
+	switch (nodeTag(plan))
+	{
+		case T_IndexScan:
+			SWAP(((IndexScan *) plan)->indexqual);
+			SWAP(((IndexScan *) plan)->indexqualorig);
+			break;
+		case T_IndexOnlyScan:
+			SWAP(((IndexOnlyScan *) plan)->indexqual);
+			break;
+		case T_BitmapIndexScan:
+			SWAP(((BitmapIndexScan *) plan)->indexqual);
+			SWAP(((BitmapIndexScan *) plan)->indexqualorig);
+			break;
+		case T_BitmapHeapScan:
+			SWAP(((BitmapHeapScan *) plan)->bitmapqualorig);
+			break;
+		case T_Append:
+			children = ((Append *) plan)->appendplans;
+			break;
+		case T_MergeAppend:
+			children = ((MergeAppend *) plan)->mergeplans;
+			break;
+		case T_BitmapAnd:
+			children = ((BitmapAnd *) plan)->bitmapplans;
+			break;
+		case T_BitmapOr:
+			children = ((BitmapOr *) plan)->bitmapplans;
+			break;
+		case T_SubqueryScan:
+			single_calls_in_plan(((SubqueryScan *) plan)->subplan);
+			break;
+		case T_CustomScan:
+			children = ((CustomScan *) plan)->custom_plans;
+			break;
+		default:
+			break;
+	}
+	foreach(lc, children)
+		single_calls_in_plan((Plan *) lfirst(lc));
+	single_calls_in_plan(plan->lefttree);
+	single_calls_in_plan(plan->righttree);
+}
+
+/*
  * Before planning (planner_hook): rewrite `det = ANY (text[])` into the
  * form the index can use.  Returns the query to plan.
  */
@@ -410,6 +621,35 @@ ec_det_rewrite(Query *parse)
 	if (contains_det_text_any((Node *) parse, NULL))
 		parse = (Query *) rewrite_mutator((Node *) parse, NULL);
 	return parse;
+}
+
+/*
+ * How many per-key arrays the support function has made in this backend;
+ * the hook table reads it before planning and hands it to
+ * ec_det_finish_plan after.
+ */
+uint64
+ec_det_arrays_made(void)
+{
+	return ec_per_key_arrays;
+}
+
+/*
+ * After planning (planner_hook): turn the per-key arrays of the support
+ * function's index conditions, if any were made since `before`, into
+ * single calls.  A condition left as an array anywhere is still right:
+ * cached plans are made anew whenever the number of keys may change.
+ */
+void
+ec_det_finish_plan(PlannedStmt *stmt, uint64 before)
+{
+	ListCell   *lc;
+
+	if (ec_per_key_arrays == before)
+		return;
+	single_calls_in_plan(stmt->planTree);
+	foreach(lc, stmt->subplans)
+		single_calls_in_plan((Plan *) lfirst(lc));
 }
 
 /*

@@ -13,11 +13,12 @@
  *	privilege.c	read_plaintext(): the one privilege to read plaintext,
  *				checked by the one opening path
  *	det_planner.c	planner support for encrypted_text_det = text lookups
+ *	det_ops.c	encrypted_text_det's comparison and hash functions (bytea's)
  *	redact.c	log, statistics and activity hooks that mask keys and keep
  *				COPY row data out of error context (redact.h)
  *	keymask.c	key values in statement text, found by the core scanner
  *	guard.c		the list of the extension's types; refuses statistics
- *				objects that would store decrypted values
+ *				objects and indexes that could store decrypted values
  *	moved.c		0.2.0's entry points for the migration readers, forwarded to
  *				the library of encrypted_column_migrate (migrate/)
  */
@@ -108,6 +109,7 @@ extern const ec_key *ec_current_key(void);
 extern const ec_key *ec_current_key_or_null(void);
 extern int	ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max);
 extern int	ec_all_keys(const ec_key **keys, int max);
+extern int	ec_loaded_key_count(void);
 extern void ec_crypto_failed(const char *what);
 
 /* ---- det_planner.c: index lookups of encrypted_text_det by plaintext ---- */
@@ -117,6 +119,9 @@ struct ParamListInfoData;
 extern struct Query *ec_det_rewrite(struct Query *parse);
 extern struct Query *ec_det_fold_known(struct Query *parse,
 									   struct ParamListInfoData *boundParams);
+struct PlannedStmt;
+extern uint64_t ec_det_arrays_made(void);
+extern void ec_det_finish_plan(struct PlannedStmt *stmt, uint64_t before);
 
 /*
  * ---- seams: callbacks that module.c points at an optional layer ----
@@ -146,6 +151,12 @@ extern bool ec_accept_ciphertext;
  * resets cached plans when it is true.
  */
 extern bool ec_sealed_since_plan_reset;
+/*
+ * Set when the planner makes an index condition with one element per
+ * loaded key (det_planner.c); the assign hooks of both key settings reset
+ * cached plans when it is true, since the number of keys may change.
+ */
+extern bool ec_planned_by_key_count;
 
 /* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
 

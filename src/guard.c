@@ -8,25 +8,39 @@
  * with one line, and every rule here (COPY redaction in redact.c, the
  * statistics guard below) covers it.
  *
- * PostgreSQL insists on IMMUTABLE expressions for index expressions and
- * predicates, generated columns and partition keys, so decrypt() (STABLE)
- * cannot reach them.  Extended statistics on expressions have no such
- * check: ANALYZE would evaluate decrypt() and keep most common values and
- * histograms of the plaintext in pg_statistic_ext_data.  The object access
- * hook sees every statistics object as it is created (CREATE STATISTICS,
- * and the objects ALTER TABLE rebuilds) and refuses one whose expressions
- * could decrypt.  The hook exists once the library is loaded: preloading
- * it covers every session.
+ * Extended statistics on expressions make ANALYZE evaluate them and keep
+ * most common values and histograms of the results in
+ * pg_statistic_ext_data; an index stores the results of its expressions
+ * in its pages, where an index-only scan hands them back without a key.
+ * PostgreSQL's demand for IMMUTABLE index expressions keeps decrypt()
+ * (STABLE) out, but not a function its owner declares IMMUTABLE.  And a
+ * function need not take an encrypted value to decrypt: f(id) may select
+ * decrypt(c) by primary key, from any table.  What a function's body can
+ * reach is not decidable from its call, so the rule is an allow-list:
+ * while the extension exists in the database, an expression of a
+ * statistics object, or an index's expression or predicate, may call
+ * only functions created with the database system (OIDs below
+ * FirstNormalObjectId, bodies fixed by the server's own catalog) except
+ * the few of those that run a query given as text or read a table or view
+ * by name (query_to_xml and its kin, ts_stat, ts_rewrite), and the
+ * extension's functions that return an encrypted value or ciphertext text.
+ * Any other function, in any language, is refused by OID, whatever its
+ * name.  The object access hook sees every statistics object and index as
+ * it is created (CREATE STATISTICS, CREATE INDEX, constraints, and what
+ * ALTER TABLE rebuilds), before an index is built.  The hook exists once
+ * the library is loaded: preloading it covers every session.
  */
 #include "postgres.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_type.h"
@@ -157,6 +171,7 @@ typedef struct DecryptSearch
 	Oid			migrate_extoid;	/* encrypted_column_migrate, if created */
 	Oid			types[EC_NTYPES];
 	int			ntypes;
+	bool		index;			/* an index's expressions: IMMUTABLE only */
 	Oid			found;			/* the first function that could decrypt */
 } DecryptSearch;
 
@@ -183,11 +198,39 @@ is_type_output(DecryptSearch *s, Oid funcid)
 }
 
 /*
+ * Is this a function of the database system whose body cannot run a query
+ * chosen by its caller?  Functions made by initdb have OIDs below
+ * FirstNormalObjectId; among them, these run SQL text or read a named
+ * table or view (a view can select decrypt()).
+ */
+static bool
+is_builtin_without_query(Oid funcid)
+{
+	static const Oid runs_query[] = {
+		F_QUERY_TO_XML, F_QUERY_TO_XMLSCHEMA, F_QUERY_TO_XML_AND_XMLSCHEMA,
+		F_CURSOR_TO_XML, F_CURSOR_TO_XMLSCHEMA,
+		F_TABLE_TO_XML, F_TABLE_TO_XMLSCHEMA, F_TABLE_TO_XML_AND_XMLSCHEMA,
+		F_SCHEMA_TO_XML, F_SCHEMA_TO_XMLSCHEMA, F_SCHEMA_TO_XML_AND_XMLSCHEMA,
+		F_DATABASE_TO_XML, F_DATABASE_TO_XMLSCHEMA,
+		F_DATABASE_TO_XML_AND_XMLSCHEMA,
+		F_TS_STAT_TEXT, F_TS_STAT_TEXT_TEXT, F_TS_REWRITE_TSQUERY_TEXT,
+	};
+
+	if (funcid >= FirstNormalObjectId)
+		return false;
+	for (int i = 0; i < (int) lengthof(runs_query); i++)
+		if (funcid == runs_query[i])
+			return false;
+	return true;
+}
+
+/*
  * check_functions_in_node callback: could this function hand out plaintext?
  * One of the extension's functions whose result is not an encrypted type
- * (decrypt and its kin; the types' output functions give ciphertext), or
- * any other function that takes an encrypted value (it could wrap
- * decrypt()).
+ * (decrypt and its kin; the types' output functions give ciphertext), a
+ * built-in function that runs a query, or any function that is neither
+ * built in nor the extension's: its body could reach decrypt() (a wrapper,
+ * or a lookup by key in another table).
  */
 static bool
 could_decrypt(Oid funcid, void *context)
@@ -204,10 +247,18 @@ could_decrypt(Oid funcid, void *context)
 		s->found = funcid;		/* the migration readers return plaintext */
 	else if (extension == s->extoid)
 	{
+		/*
+		 * In an index, PostgreSQL admits only IMMUTABLE functions, and the
+		 * extension's IMMUTABLE functions (key_id, the comparisons) read no
+		 * key: everything that decrypts reads the key and is STABLE.
+		 */
 		if (!holds_type(rettype, s->types, s->ntypes, 0) &&
-			!is_type_output(s, funcid))
+			!is_type_output(s, funcid) &&
+			!(s->index && func_volatile(funcid) == PROVOLATILE_IMMUTABLE))
 			s->found = funcid;
 	}
+	else if (!is_builtin_without_query(funcid))
+		s->found = funcid;
 	else
 	{
 		for (int i = 0; i < nargs; i++)
@@ -297,59 +348,118 @@ decrypt_walker(Node *node, DecryptSearch *s)
 	return expression_tree_walker(node, decrypt_walker, (void *) s);
 }
 
-/*
- * A statistics object was just created: refuse it if ANALYZE would have
- * to decrypt to compute it.  The new catalog row is read with SnapshotSelf,
- * since the command has not yet made it visible.
- */
-static void
-check_new_statistics(Oid statoid)
+/* Set up a search for decrypting functions; false if the extension is absent. */
+static bool
+decrypt_search_init(DecryptSearch *s, bool index)
 {
-	DecryptSearch s;
+	s->index = index;
+	s->extoid = get_extension_oid("encrypted_column", true);
+	s->migrate_extoid = get_extension_oid("encrypted_column_migrate", true);
+	s->found = InvalidOid;
+	return OidIsValid(s->extoid) && (s->ntypes = extension_types(s->types)) > 0;
+}
+
+/*
+ * The expression trees in text columns of the catalog row whose OID column
+ * oidatt is objoid, found through index indexoid; read with SnapshotSelf,
+ * since the command that made the row has not yet made it visible.  The
+ * trees of all the named columns are returned as one list.
+ */
+static List *
+new_row_expressions(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
+					const AttrNumber *exprcols, int ncols)
+{
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	Node	   *exprs = NULL;
+	List	   *exprs = NIL;
 
-	s.extoid = get_extension_oid("encrypted_column", true);
-	s.migrate_extoid = get_extension_oid("encrypted_column_migrate", true);
-	if (!OidIsValid(s.extoid) || (s.ntypes = extension_types(s.types)) == 0)
-		return;
-	s.found = InvalidOid;
-	rel = table_open(StatisticExtRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_statistic_ext_oid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(statoid));
-	scan = systable_beginscan(rel, StatisticExtOidIndexId, true, SnapshotSelf,
-							  1, &key);
+	rel = table_open(catalog, AccessShareLock);
+	ScanKeyInit(&key, oidatt, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(objoid));
+	scan = systable_beginscan(rel, indexoid, true, SnapshotSelf, 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, Anum_pg_statistic_ext_stxexprs,
-									 RelationGetDescr(rel), &isnull);
+		for (int i = 0; i < ncols; i++)
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tuple, exprcols[i],
+										 RelationGetDescr(rel), &isnull);
 
-		if (!isnull)
-			exprs = (Node *) stringToNode(TextDatumGetCString(d));
+			if (!isnull)
+				exprs = lappend(exprs, stringToNode(TextDatumGetCString(d)));
+		}
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	if (exprs != NULL && decrypt_walker(exprs, &s))
+	return exprs;
+}
+
+/*
+ * A statistics object was just created: refuse it if ANALYZE would have
+ * to decrypt to compute it.
+ */
+static void
+check_new_statistics(Oid statoid)
+{
+	static const AttrNumber cols[] = {Anum_pg_statistic_ext_stxexprs};
+	DecryptSearch s;
+	List	   *exprs;
+
+	if (!decrypt_search_init(&s, false))
+		return;
+	exprs = new_row_expressions(StatisticExtRelationId, StatisticExtOidIndexId,
+								Anum_pg_statistic_ext_oid, statoid,
+								cols, lengthof(cols));
+	if (exprs != NIL && decrypt_walker((Node *) exprs, &s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("statistics expressions must not decrypt encrypted values"),
 				 errdetail("ANALYZE would compute %s() and store the decrypted values in pg_statistic_ext_data, in data files, WAL and standbys.",
 						   get_func_name(s.found)),
-				 errhint("Create the statistics on the encrypted column itself, or on an expression that does not read encrypted values.")));
+				 errhint("Create the statistics on the encrypted column itself, or on an expression of built-in functions only: while encrypted_column is installed, a function that is not built in could decrypt in its body.")));
+}
+
+/*
+ * A relation was just created: if it is an index (it has a pg_index row,
+ * read with SnapshotSelf since the syscache cannot see it yet), refuse it
+ * before it is built if its expressions or predicate could decrypt.  The
+ * index's pages would keep the results, and an index-only scan returns
+ * them without a key.
+ */
+static void
+check_new_index(Oid indexoid)
+{
+	static const AttrNumber cols[] = {Anum_pg_index_indexprs, Anum_pg_index_indpred};
+	DecryptSearch s;
+	List	   *exprs;
+
+	if (!decrypt_search_init(&s, true))
+		return;
+	exprs = new_row_expressions(IndexRelationId, IndexRelidIndexId,
+								Anum_pg_index_indexrelid, indexoid,
+								cols, lengthof(cols));
+	if (exprs != NIL && decrypt_walker((Node *) exprs, &s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("index expressions and predicates must not decrypt encrypted values"),
+				 errdetail("Every build of the index and every insert would compute %s() and could store decrypted values in the index, in data files, WAL and standbys.",
+						   get_func_name(s.found)),
+				 errhint("Index the encrypted column itself, or an expression of built-in functions only: while encrypted_column is installed, a function that is not built in could decrypt in its body.")));
 }
 
 /*
  * An object was created (object_access_hook, OAT_POST_CREATE): check a
- * statistics object before ANALYZE can fill it.
+ * statistics object before ANALYZE can fill it, and an index before it is
+ * built.  subId is nonzero for a column added to a relation.
  */
 void
-ec_guard_object_created(Oid classId, Oid objectId)
+ec_guard_object_created(Oid classId, Oid objectId, int subId)
 {
 	if (classId == StatisticExtRelationId)
 		check_new_statistics(objectId);
+	else if (classId == RelationRelationId && subId == 0)
+		check_new_index(objectId);
 }

@@ -24,6 +24,7 @@ char	   *ec_key_guc = NULL;
 char	   *ec_previous_keys_guc = NULL;
 bool		ec_accept_ciphertext = false;
 bool		ec_sealed_since_plan_reset = false;
+bool		ec_planned_by_key_count = false;
 
 void		_PG_init(void);
 
@@ -98,7 +99,9 @@ check_previous_keys(char **newval, void **extra, GucSource source)
  * that ciphertext under the old keys, or with no key at all.  So the key
  * ring is rebuilt on next use, and every cached plan is made anew once a
  * key setting changes, if anything has been sealed since the last reset
- * (a plan made since then holds no constant sealed under the old keys).
+ * (a plan made since then holds no constant sealed under the old keys), or
+ * if an encrypted_text_det lookup was planned for the number of keys then
+ * loaded (det_planner.c).
  * ResetPlanCache() only marks plans invalid, so it cannot fail here.
  */
 static void
@@ -109,10 +112,11 @@ assign_key(const char *newval, void *extra)
 	ec_keyring_invalidate();
 	if (ec_keys_changed)
 		ec_keys_changed();
-	if (ec_sealed_since_plan_reset)
+	if (ec_sealed_since_plan_reset || ec_planned_by_key_count)
 	{
 		ResetPlanCache();
 		ec_sealed_since_plan_reset = false;
+		ec_planned_by_key_count = false;
 	}
 }
 

@@ -280,6 +280,17 @@ ec_keyring_invalidate(void)
 	ring_clear();
 }
 
+/*
+ * How many keys are loaded (current and previous), without raising the
+ * "not set" error: the planner sizes its index condition by it.
+ */
+int
+ec_loaded_key_count(void)
+{
+	ring_ensure();
+	return ring_len;
+}
+
 /* The current key, or NULL when encrypted_column.key is not set. */
 const ec_key *
 ec_current_key_or_null(void)

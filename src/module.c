@@ -138,16 +138,22 @@ next_planner(Query *parse, const char *query_string, int cursorOptions,
 /*
  * planner_hook: make encrypted_text_det lookups by text arrays usable by
  * an index; on a Citus coordinator, fold lookups by a known plaintext into
- * constants Citus can route; then plan.
+ * constants Citus can route; plan; then turn the index conditions sized by
+ * the number of keys into single calls.
  */
 static PlannedStmt *
 ec_planner(Query *parse, const char *query_string, int cursorOptions,
 		   ParamListInfo boundParams)
 {
+	uint64		arrays = ec_det_arrays_made();
+	PlannedStmt *stmt;
+
 	parse = ec_det_rewrite(parse);
 	if (ec_citus_routes_constants())
 		parse = ec_det_fold_known(parse, boundParams);
-	return next_planner(parse, query_string, cursorOptions, boundParams);
+	stmt = next_planner(parse, query_string, cursorOptions, boundParams);
+	ec_det_finish_plan(stmt, arrays);
+	return stmt;
 }
 
 /*
@@ -249,8 +255,8 @@ ec_process_utility(PlannedStmt *pstmt, const char *queryString,
 }
 
 /*
- * object_access_hook: a statistics object just created is checked; a
- * function about to run may be one of Citus's command shippers.
+ * object_access_hook: a statistics object or an index just created is
+ * checked; a function about to run may be one of Citus's command shippers.
  */
 static void
 ec_object_access(ObjectAccessType access, Oid classId, Oid objectId,
@@ -259,7 +265,7 @@ ec_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access)
 		prev_object_access(access, classId, objectId, subId, arg);
 	if (access == OAT_POST_CREATE)
-		ec_guard_object_created(classId, objectId);
+		ec_guard_object_created(classId, objectId, subId);
 	else if (access == OAT_FUNCTION_EXECUTE)
 		ec_citus_check_execute(objectId);
 }

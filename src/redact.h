@@ -13,7 +13,7 @@
 
 /* guard.c: catalog facts about the extension's types and functions */
 extern bool ec_type_holds_encrypted(Oid typid);
-extern void ec_guard_object_created(Oid classId, Oid objectId);
+extern void ec_guard_object_created(Oid classId, Oid objectId, int subId);
 
 /* keymask.c: key values in statement text, found by the core scanner */
 typedef struct EcMaskRange

@@ -304,8 +304,10 @@ check "the refusal has a hint" grep -q "HINT:" "$REL_TMP/sqlstate.err"
 # (PostgreSQL itself refuses a whole row in statistics: 0A000)
 check "CREATE STATISTICS ON (wrec(s)) (a whole row) is refused" \
 	grep -q -E "^(42P17|0A000)$" <<<"$(state "CREATE STATISTICS st_row ON (wrec(s)), id FROM s")"
-check_eq "CREATE STATISTICS on (wrec(ROW(id, legacy))) is accepted (no encrypted value)" 00000 \
+check_eq "CREATE STATISTICS on (wrec(ROW(id, legacy))) is refused (a PL/pgSQL body could decrypt)" 42P17 \
 	"$(state "CREATE STATISTICS st_poly ON (wrec(ROW(id, legacy))), id FROM s")"
+check_eq "CREATE STATISTICS on (lower(legacy)) is accepted (built-in functions only)" 00000 \
+	"$(state "CREATE STATISTICS st_builtin ON (lower(legacy)), id FROM s")"
 check_eq "CREATE STATISTICS on (c::text) is accepted (ciphertext)" 00000 \
 	"$(state "CREATE STATISTICS st_text ON (c::text), id FROM s")"
 check_eq "CREATE TABLE (LIKE ... INCLUDING STATISTICS) copies the accepted ones" 00000 \
@@ -316,6 +318,59 @@ check_eq "generated column of decrypt(c) is refused" 42P17 \
 	"$(state "ALTER TABLE s ADD COLUMN g text GENERATED ALWAYS AS (decrypt(c)) STORED")"
 check_eq "partition key on decrypt(c) is refused" 42P17 \
 	"$(state "CREATE TABLE p (c encrypted_text) PARTITION BY LIST ((decrypt(c)))")"
+# A function that looks a value up by key reaches decrypt() through its
+# body, not its arguments: a statistics object or an index on it, even on
+# a table without encrypted columns, would store plaintext at the next
+# keyed ANALYZE, index build or insert.  Each is tried with the key set.
+# The bodies name their schema: PostgreSQL 17 and later run index builds
+# and ANALYZE with search_path = pg_catalog, and would refuse unqualified
+# names before the guard is asked.
+pq "$PORT" postgres <<SQL || exit 1
+CREATE TABLE s_ids (id int);
+INSERT INTO s_ids SELECT generate_series(1, 300);
+CREATE FUNCTION look_sql(int) RETURNS text LANGUAGE sql IMMUTABLE
+	AS 'SELECT public.decrypt(c) FROM public.s WHERE id = \$1';
+CREATE FUNCTION look_plpgsql(int) RETURNS text LANGUAGE plpgsql IMMUTABLE
+	AS 'BEGIN RETURN (SELECT public.decrypt(c) FROM public.s WHERE id = \$1); END';
+CREATE FUNCTION look_atomic(i int) RETURNS text IMMUTABLE
+	BEGIN ATOMIC SELECT decrypt(c) FROM s WHERE id = i; END;
+CREATE FUNCTION iwrap(public.encrypted_text) RETURNS text LANGUAGE sql IMMUTABLE
+	AS 'SELECT public.decrypt(\$1)';
+CREATE FUNCTION ilook(int) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT public.look_sql(\$1)';
+SQL
+kstate() { PGOPTIONS="-c encrypted_column.key=$KEY1" sqlstate "$PORT" postgres -c "$1"; }
+n=0
+for expr in "look_sql(id)" "look_plpgsql(id)" "look_atomic(id)" "lower(look_sql(id))" "ilook(id)"; do
+	n=$((n + 1))
+	check_eq "CREATE STATISTICS ON ($expr) FROM s is refused" 42P17 \
+		"$(kstate "CREATE STATISTICS st_look$n ON ($expr), id FROM s")"
+	check_eq "CREATE STATISTICS ON ($expr) FROM s_ids (no encrypted column) is refused" 42P17 \
+		"$(kstate "CREATE STATISTICS st_lookid$n ON ($expr), id FROM s_ids")"
+done
+# a built-in function that runs a query (PostgreSQL itself may refuse it: 0A000)
+check "CREATE STATISTICS ON (query_to_xml(...)) is refused" grep -q -E "^(42P17|0A000)$" \
+	<<<"$(kstate "CREATE STATISTICS st_xml ON (query_to_xml('SELECT decrypt(c) FROM s WHERE id = ' || id, true, false, '')), id FROM s_ids")"
+check_eq "index on (look_sql(id)) of a table without encrypted columns is refused" 42P17 \
+	"$(kstate "CREATE INDEX s_ids_look ON s_ids ((look_sql(id)))")"
+check_eq "index on (look_plpgsql(id)) is refused" 42P17 \
+	"$(kstate "CREATE INDEX s_ids_look2 ON s_ids ((look_plpgsql(id)))")"
+check_eq "index on an IMMUTABLE wrapper of decrypt() is refused" 42P17 \
+	"$(kstate "CREATE INDEX s_iwrap ON s ((iwrap(c)))")"
+check_eq "partial index WHERE look_sql(id) is refused" 42P17 \
+	"$(kstate "CREATE INDEX s_ids_part ON s_ids (id) WHERE look_sql(id) = 'LEAKSTAT-1'")"
+check "the index refusal names the function" grep -q "look_sql" "$REL_TMP/sqlstate.err"
+check_eq "index on (lower(legacy)) is accepted (built-in functions only)" 00000 \
+	"$(kstate "CREATE INDEX s_lower ON s ((lower(legacy)))")"
+check_eq "index on (id % 7) is accepted" 00000 "$(kstate "CREATE INDEX s_ids_mod ON s_ids ((id % 7))")"
+check_eq "index on (key_id(c)) is accepted (IMMUTABLE, reads no key)" 00000 \
+	"$(kstate "CREATE INDEX s_keyid ON s ((key_id(c)))")"
+PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres -c "ANALYZE s_ids" -c "INSERT INTO s_ids VALUES (1)" \
+	-c "CHECKPOINT" || exit 1
+pq "$PORT" postgres -c "SELECT e::text FROM pg_stats_ext_exprs e" \
+	-c "SELECT encode(pg_read_binary_file(pg_relation_filepath(i.indexrelid)), 'escape')
+		FROM pg_index i WHERE i.indrelid IN ('s'::regclass, 's_ids'::regclass)" >"$REL_TMP/lookup.txt"
+check_eq "no plaintext in pg_stats_ext_exprs or the index files of s and s_ids" 0 \
+	"$(grep -c LEAKSTAT "$REL_TMP/lookup.txt")"
 PGOPTIONS="-c encrypted_column.key=$KEY1" pq "$PORT" postgres -c "ANALYZE s" 2>"$REL_TMP/analyze.err"
 check "ANALYZE with the key succeeds" [ $? = 0 ]
 pq "$PORT" postgres -c "ANALYZE s" 2>>"$REL_TMP/analyze.err"
