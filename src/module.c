@@ -9,7 +9,8 @@
  * The concerns are
  *	redact.c		keys out of the statement text, the log, pg_stat_activity
  *	copy_redact.c	row data out of the messages of COPY into encrypted columns
- *	guard.c			statistics objects that would store decrypted values
+ *	stats_guard.c	statistics objects and indexes that could store decrypted
+ *					values
  *	det_planner.c	encrypted_text_det = ANY (text[]) made index-friendly
  *	privilege.c		the answers of read_plaintext(), forgotten when the
  *					catalog changes

@@ -2,7 +2,7 @@
  * redact.h
  *		Internal interface of the files that keep keys and plaintext out of
  *		the server's reporting channels and catalogs (keymask.c, redact.c,
- *		copy_redact.c, guard.c).
+ *		copy_redact.c, stats_guard.c).
  */
 #ifndef EC_REDACT_H
 #define EC_REDACT_H
@@ -11,7 +11,7 @@
 
 #include "nodes/parsenodes.h"
 
-/* guard.c: catalog facts about the extension's types and functions */
+/* stats_guard.c: catalog facts about the extension's types and functions */
 extern bool ec_type_holds_encrypted(Oid typid);
 extern void ec_guard_object_created(Oid classId, Oid objectId, int subId);
 

@@ -1,5 +1,5 @@
 /*
- * guard.c
+ * stats_guard.c
  *		Catalog facts about the extension's types, and the refusal of DDL
  *		that would make the server store decrypted values on its own.
  *
