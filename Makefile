@@ -7,7 +7,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 
 MODULE_big   = encrypted_column
 OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o \
-               src/type_io.o src/accessors.o src/det_planner.o src/redact.o \
+               src/type_io.o src/seal.o src/accessors.o src/det_planner.o src/redact.o \
                src/copy_redact.o src/privilege.o src/det_ops.o \
                src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o
 

@@ -2,25 +2,27 @@
  * encrypted_column.h
  *		Internal API shared by the extension's source files.
  *
- * Layers, from the bottom:
- *	crypto.c	the only file that includes OpenSSL: AEAD contexts, HKDF, the
- *				nonce pool; returns status codes and never calls ereport
- *	envelope.c	the envelope and text form, pure structure (envelope.h)
- *	keyring.c	key parsing, subkey derivation, the per-backend key ring
- *	module.c	PG_MODULE_MAGIC, _PG_init and the GUCs
- *	type_io.c	encrypted_text input, output, receive, send and casts
- *	accessors.c	encrypt(), decrypt() and the other SQL functions
- *	privilege.c	read_plaintext(): the one privilege to read plaintext,
- *				checked by the one opening path
+ * Files, by layer from the bottom (docs/architecture.md is the full map:
+ * what each file owns, the hook table, the seams, the test map):
+ *	crypto.c		the only file that includes OpenSSL: AEAD contexts, HKDF,
+ *					the nonce pool; returns status codes, never ereport
+ *	envelope.c		the envelope and text form, pure structure (envelope.h)
+ *	keyring.c		key parsing, subkey derivation, the per-backend key ring
+ *	gucs.c			the settings and their check, assign and show hooks
+ *	seal.c			the one seal and open path of both types; plaintext wiped
+ *	privilege.c		read_plaintext(): the one privilege every opening checks
+ *	type_io.c		input, output, receive, send and the casts from text
+ *	accessors.c		the SQL functions: encrypt(), decrypt() and the others
+ *	det_ops.c		encrypted_text_det's comparison and hash functions
  *	det_planner.c	planner support for encrypted_text_det = text lookups
- *	det_ops.c	encrypted_text_det's comparison and hash functions (bytea's)
- *	redact.c	log, statistics and activity hooks that mask keys and keep
- *				COPY row data out of error context (redact.h)
- *	keymask.c	key values in statement text, found by the core scanner
- *	guard.c		the list of the extension's types; refuses statistics
- *				objects and indexes that could store decrypted values
- *	moved.c		0.2.0's entry points for the migration readers, forwarded to
- *				the library of encrypted_column_migrate (migrate/)
+ *	forward_020.c	0.2.0's entry points, forwarded to encrypted_column_migrate
+ *	keymask.c		key values in statement text, found by the core scanner
+ *	redact.c		keys out of the statement text, log and activity (redact.h)
+ *	copy_redact.c	row data out of the messages of COPY into encrypted columns
+ *	stats_guard.c	the extension's types in the catalog; refuses statistics
+ *					objects and indexes that could store decrypted values
+ *	citus.c			Citus clusters (citus.h), called by the hook table only
+ *	module.c		PG_MODULE_MAGIC, _PG_init and the hook table
  */
 #ifndef ENCRYPTED_COLUMN_H
 #define ENCRYPTED_COLUMN_H
@@ -158,7 +160,9 @@ extern bool ec_sealed_since_plan_reset;
  */
 extern bool ec_planned_by_key_count;
 
-/* ---- accessors.c: the one encrypt/decrypt path every entry point uses ---- */
+/* ---- seal.c: the one encrypt/decrypt path every entry point uses ---- */
+
+#define EC_MAX_LOADED_KEYS		(1 + EC_MAX_PREVIOUS_KEYS)
 
 /*
  * What differs between encrypted_text and encrypted_text_det; every path
@@ -179,16 +183,19 @@ struct varlena;
 typedef struct varlena *(*ec_plain_fn) (const char *plain, size_t len, void *arg);
 /* datum is a Datum; this header is also read where postgres.h is not */
 extern struct varlena *ec_apply_to_plain(uintptr_t datum, ec_plain_fn fn, void *arg);
+extern struct varlena *ec_apply_and_wipe(struct varlena *plain, ec_plain_fn fn,
+										 void *arg);
 extern struct varlena *ec_seal_text(const ec_type *type,
 									const char *plain, size_t len,
 									const char *context, size_t context_len);
+extern struct varlena *ec_seal_text_with_key(const ec_type *type,
+											 const ec_key *key,
+											 const char *plain, size_t len,
+											 const char *context,
+											 size_t context_len);
 extern struct varlena *ec_open_to_text(const ec_type *type,
 									   struct varlena *envelope,
 									   const char *context, size_t context_len);
-/* ---- privilege.c ---- */
-/* 42501 unless the current role may read plaintext; before any opening */
-extern void ec_require_plaintext_privilege(void);
-extern void ec_privilege_forget(uintptr_t arg, int cacheid, uint32_t hashvalue);
 
 /* for every type: the size limit, and plaintext as UTF-8 in the envelope */
 extern void ec_check_plaintext_len(size_t len, size_t overhead,
@@ -196,5 +203,10 @@ extern void ec_check_plaintext_len(size_t len, size_t overhead,
 extern char *ec_plain_to_utf8(const char *plain, size_t len, size_t *out_len,
 							  bool *copied);
 extern struct varlena *ec_plain_to_text(struct varlena *plain, bool utf8);
+
+/* ---- privilege.c ---- */
+/* 42501 unless the current role may read plaintext; before any opening */
+extern void ec_require_plaintext_privilege(void);
+extern void ec_privilege_forget(uintptr_t arg, int cacheid, uint32_t hashvalue);
 
 #endif							/* ENCRYPTED_COLUMN_H */

@@ -50,7 +50,7 @@
  * The longest text form a value may have.  SELECT sends it in a DataRow
  * message (a 2-byte column count and a 4-byte length before it), built in
  * a buffer that PostgreSQL caps at MaxAllocSize (2^30 - 1) bytes, NUL
- * included; COPY TO, pg_dump and a cast to text need less.  accessors.c
+ * included; COPY TO, pg_dump and a cast to text need less.  seal.c
  * checks this against MaxAllocSize at compile time.
  */
 #define EC_TEXT_FORM_MAX		((size_t) 0x3fffffff - 7)

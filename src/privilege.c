@@ -4,7 +4,7 @@
  *		extension's function read_plaintext().
  *
  * Every function that opens an envelope does so through ec_open_to_text()
- * (accessors.c), and that function asks ec_require_plaintext_privilege()
+ * (seal.c), and that function asks ec_require_plaintext_privilege()
  * first.  A new type or a new overload therefore cannot forget the check,
  * and a recipe needs one GRANT whatever the extension's surface.  The check
  * is made against GetUserId(), the role whose privileges apply at that
