@@ -199,7 +199,7 @@ CREATE DATABASE det_upgrade;
 \c det_upgrade
 SET encrypted_column.key = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 CREATE EXTENSION encrypted_column VERSION '0.2.0';
-ALTER EXTENSION encrypted_column UPDATE;
+ALTER EXTENSION encrypted_column UPDATE TO '0.3.0';
 CREATE TABLE up (email encrypted_text_det UNIQUE);
 INSERT INTO up VALUES ('alice@example.com');
 SELECT encrypt_det('alice@example.com')::text AS same_as_python, decrypt(email) FROM up WHERE email = 'alice@example.com'::text;
