@@ -18,6 +18,8 @@
 \set describe :describe' UNION ALL SELECT format(''opfamily member %s: function %s number %s, types %s %s'', pg_describe_object(''pg_opfamily''::regclass, a.amprocfamily, 0), a.amproc::regprocedure, a.amprocnum, a.amproclefttype::regtype, a.amprocrighttype::regtype) FROM m JOIN pg_amproc a ON m.classid = ''pg_opfamily''::regclass AND a.amprocfamily = m.objid'
 \set describe :describe' UNION ALL SELECT format(''cast %s as %s function %s context %s method %s comment %s'', c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure, c.castcontext, c.castmethod, obj_description(c.oid, ''pg_cast'')) FROM m JOIN pg_cast c ON m.classid = ''pg_cast''::regclass AND c.oid = m.objid'
 \set describe :describe') lines'
+-- the lines that differ between an updated database and a fresh install
+\set differences 'CREATE FUNCTION pg_temp.differences(path text, updated text, fresh text) RETURNS SETOF text LANGUAGE sql AS $$ (SELECT path || '', only after the update: '' || l FROM regexp_split_to_table(updated, E''\\n'') l EXCEPT SELECT path || '', only after the update: '' || l FROM regexp_split_to_table(fresh, E''\\n'') l) UNION ALL (SELECT path || '', only in a fresh install: '' || l FROM regexp_split_to_table(fresh, E''\\n'') l EXCEPT SELECT path || '', only in a fresh install: '' || l FROM regexp_split_to_table(updated, E''\\n'') l) ORDER BY 1 $$'
 
 -- a fresh install of the default version
 CREATE DATABASE ec_fresh;
@@ -51,12 +53,10 @@ SELECT version, decrypt(v), decrypt(ctx, 'row ' || row_number() OVER (ORDER BY v
 SELECT version, decrypt(v) FROM written_det WHERE v = ('det under ' || CASE version WHEN 'default' THEN 'the default version' ELSE version END)::text ORDER BY version;
 -- what an update path left different from the fresh install (expect none)
 :describe \gset chain_
-SELECT 'only after the update: ' || l AS difference FROM regexp_split_to_table(:'chain_string_agg', E'\n') l
-EXCEPT SELECT 'only after the update: ' || l FROM regexp_split_to_table(:'fresh_string_agg', E'\n') l
-UNION ALL
-(SELECT 'only in a fresh install: ' || l FROM regexp_split_to_table(:'fresh_string_agg', E'\n') l
- EXCEPT SELECT 'only in a fresh install: ' || l FROM regexp_split_to_table(:'chain_string_agg', E'\n') l)
-ORDER BY 1;
+:differences;
+-- (a control: the comparison does find a line that only one side has)
+SELECT pg_temp.differences('control', :'chain_string_agg' || E'\nan extra line', :'fresh_string_agg') AS difference;
+SELECT pg_temp.differences('from 0.1.0', :'chain_string_agg', :'fresh_string_agg') AS difference;
 \c :regdb
 DROP DATABASE ec_chain;
 
@@ -68,12 +68,8 @@ CREATE EXTENSION encrypted_column VERSION '0.2.0';
 ALTER EXTENSION encrypted_column UPDATE;
 RESET client_min_messages;
 :describe \gset path_
-SELECT 'from 0.2.0, only after the update: ' || l AS difference FROM regexp_split_to_table(:'path_string_agg', E'\n') l
-EXCEPT SELECT 'from 0.2.0, only after the update: ' || l FROM regexp_split_to_table(:'fresh_string_agg', E'\n') l
-UNION ALL
-(SELECT 'from 0.2.0, only in a fresh install: ' || l FROM regexp_split_to_table(:'fresh_string_agg', E'\n') l
- EXCEPT SELECT 'from 0.2.0, only in a fresh install: ' || l FROM regexp_split_to_table(:'path_string_agg', E'\n') l)
-ORDER BY 1;
+:differences;
+SELECT pg_temp.differences('from 0.2.0', :'path_string_agg', :'fresh_string_agg') AS difference;
 \c :regdb
 DROP DATABASE ec_from_020;
 
@@ -82,11 +78,7 @@ CREATE DATABASE ec_from_030;
 CREATE EXTENSION encrypted_column VERSION '0.3.0';
 ALTER EXTENSION encrypted_column UPDATE;
 :describe \gset path_
-SELECT 'from 0.3.0, only after the update: ' || l AS difference FROM regexp_split_to_table(:'path_string_agg', E'\n') l
-EXCEPT SELECT 'from 0.3.0, only after the update: ' || l FROM regexp_split_to_table(:'fresh_string_agg', E'\n') l
-UNION ALL
-(SELECT 'from 0.3.0, only in a fresh install: ' || l FROM regexp_split_to_table(:'fresh_string_agg', E'\n') l
- EXCEPT SELECT 'from 0.3.0, only in a fresh install: ' || l FROM regexp_split_to_table(:'path_string_agg', E'\n') l)
-ORDER BY 1;
+:differences;
+SELECT pg_temp.differences('from 0.3.0', :'path_string_agg', :'fresh_string_agg') AS difference;
 \c :regdb
 DROP DATABASE ec_from_030;
