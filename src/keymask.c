@@ -808,11 +808,11 @@ ec_find_key_values(const char *text, int len, const int *locs, int nlocs,
 	{
 		for (int i = 0; i < len;)
 		{
-			int			n = ec_hex_run(copy + i);
+			int			run = ec_hex_run(copy + i);
 
-			if (n >= EC_MIN_SECRET_HEX_RUN)
-				add_range(&s, -1, i, n, false);
-			i += n > 0 ? n : 1;
+			if (run >= EC_MIN_SECRET_HEX_RUN)
+				add_range(&s, -1, i, run, false);
+			i += run > 0 ? run : 1;
 		}
 		qsort(s.ranges, s.nranges, sizeof(EcMaskRange), mask_range_cmp);
 	}

@@ -149,6 +149,25 @@ check "parallel workers on the shards ran decrypt()" grep -q -E 'Workers Launche
 check_eq "... with the right result" "39" \
 	"$(kq -c "BEGIN" -c "$PARALLEL" -c "SELECT count(*) FROM users WHERE decrypt(email) LIKE '%@example.com'" \
 		-c "COMMIT")"
+# --- the one privilege to read plaintext, checked on the nodes that decrypt ---
+kq -c "CREATE ROLE ec_reader LOGIN" -c "CREATE ROLE ec_other LOGIN" \
+	-c "GRANT SELECT ON users TO ec_reader, ec_other" >/dev/null || exit 1
+for p in "$PW1" "$PW2"; do
+	pq "$p" app -c "DO \$\$BEGIN CREATE ROLE ec_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" \
+		-c "DO \$\$BEGIN CREATE ROLE ec_other LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" \
+		>/dev/null || exit 1
+done
+PRIV="REVOKE EXECUTE ON FUNCTION read_plaintext() FROM PUBLIC; GRANT EXECUTE ON FUNCTION read_plaintext() TO ec_reader"
+kq -c "$PRIV" -c "SELECT run_command_on_workers(\$\$$PRIV\$\$)" >/dev/null || exit 1
+MULTI="BEGIN; SELECT count(*) FROM users WHERE decrypt(email) <> ''; COMMIT"
+check_eq "read_plaintext() revoked on every node: a multi-shard decrypt() is refused (42501)" "42501" \
+	"$(PGOPTIONS="$K1" ROLE=ec_other state_of "$PC" "$MULTI")"
+check_eq "... and a router query's" "42501" \
+	"$(PGOPTIONS="$K1" ROLE=ec_other state_of "$PC" "BEGIN; SELECT decrypt(email) FROM users WHERE id = 7; COMMIT")"
+check_eq "... while the role granted it reads" "00000" \
+	"$(PGOPTIONS="$K1" ROLE=ec_reader state_of "$PC" "$MULTI")"
+PUB="GRANT EXECUTE ON FUNCTION read_plaintext() TO PUBLIC"
+kq -c "$PUB" -c "SELECT run_command_on_workers(\$\$$PUB\$\$)" >/dev/null || exit 1
 check_eq "in autocommit the workers have no key (55000)" "55000" \
 	"$(PGOPTIONS="$K1" state_of "$PC" "SELECT count(*) FROM users WHERE decrypt(email) <> ''")"
 check "... and say why" grep -q 'only inside a transaction block' \
