@@ -521,14 +521,42 @@ mask_field(char *field)
 	mask_with_scan(field, scanned_text, scanned_len, scanned_ranges, scanned_n);
 }
 
-/* mask_with_scan with each kept statement run from inside the server. */
+/*
+ * mask_with_scan with each kept statement run from inside the server.
+ * mask_with_scan leaves values that are runs of hex digits to
+ * mask_hex_runs; while such a statement of this transaction is kept, a
+ * message may quote its key alone (a cast of the value that fails), so
+ * runs of hex digits are masked here too.
+ */
 static void
 mask_nested(char *field)
 {
+	bool		kept = false;
+
 	for (int i = 0; i < NESTED_SCANS; i++)
 		if (nested[i].text != NULL)
+		{
 			mask_with_scan(field, nested[i].text, nested[i].len,
 						   nested[i].ranges, nested[i].n);
+			kept = true;
+		}
+	if (kept && field != NULL)
+		mask_hex_runs(field);
+}
+
+/* Wipe and forget the kept statements run from inside the server. */
+static void
+forget_nested(void)
+{
+	for (int i = 0; i < NESTED_SCANS; i++)
+		if (nested[i].text != NULL)
+		{
+			explicit_bzero(nested[i].text, nested[i].len);
+			pfree(nested[i].text);
+			pfree(nested[i].ranges);
+			nested[i].text = NULL;
+		}
+	nested_next = 0;
 }
 
 /* Apply a masking function to every part of a message that can quote text. */
@@ -947,7 +975,10 @@ ec_redact_executor_ended(void)
 
 /*
  * Transaction callback: portals end before the commit, and an aborted
- * statement never reaches ExecutorEnd; start each transaction afresh.
+ * statement never reaches ExecutorEnd; start each transaction afresh.  The
+ * statements kept for CONTEXT lines go too (an error's message is written
+ * before its transaction is aborted), so that no key-bearing copy outlives
+ * its transaction.
  */
 void
 ec_redact_xact_callback(XactEvent event, void *arg)
@@ -955,5 +986,8 @@ ec_redact_xact_callback(XactEvent event, void *arg)
 	(void) arg;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
 		key_executors = 0;
+		forget_nested();
+	}
 }

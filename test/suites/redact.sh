@@ -213,6 +213,9 @@ run_case bad_eescape app "simple:SET encrypted_column.key = E'@K@\\uzzzz'"
 run_case bad_uescape_do app "simple:DO \$\$BEGIN EXECUTE 'SET encrypted_column.key = U&''@K@\\zzzz'''; END\$\$"
 # empty values between the keys of a multi-statement string
 run_case multi_empty app "simple:SELECT set_config('encrypted_column.key', '', false); SET encrypted_column.key = '@K@'; SELECT set_config('encrypted_column.key', '', false); SELECT 1/0"
+# ... and a message of such a statement that quotes its key alone (a cast
+# of the value that fails)
+run_case ctx_cast app "simple:DO \$\$DECLARE v text := encode(sha256('ctx_cast'::bytea), 'hex'); BEGIN EXECUTE format('SELECT set_config(''encrypted_column.key'', %L, false), (%L::text)::int', v, v); END\$\$"
 # the server's node dumps (debug_print_*, settable by anyone) print a
 # Const's datum as decimal bytes
 run_case debug_params app "simple:SET debug_print_parse = on" "simple:SET debug_print_rewritten = on" \
@@ -239,6 +242,7 @@ check "bad_uescape: the parser's own error (42601)" grep -q "PGRES_FATAL_ERROR 4
 check "bad_eescape: the scanner's own error (22025)" grep -q "PGRES_FATAL_ERROR 22025" "$REL_TMP/case-bad_eescape.out"
 check "bad_uescape_do: the parser's own error (42601)" grep -q "PGRES_FATAL_ERROR 42601" "$REL_TMP/case-bad_uescape_do.out"
 check "multi_empty: ends in the division by zero (22012)" grep -q "PGRES_FATAL_ERROR 22012" "$REL_TMP/case-multi_empty.out"
+check "ctx_cast: the cast fails (22P02)" grep -q "PGRES_FATAL_ERROR 22P02" "$REL_TMP/case-ctx_cast.out"
 check "multi_statement: ends in the division by zero (22012)" grep -q "PGRES_FATAL_ERROR 22012" "$REL_TMP/case-multi_statement.out"
 check "aborted: refused in the aborted transaction (25P02)" grep -q "PGRES_FATAL_ERROR 25P02" "$REL_TMP/case-aborted.out"
 cat "$REL_TMP"/case-*.pgss >"$REL_TMP/pgss.txt"
