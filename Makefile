@@ -9,7 +9,8 @@ MODULE_big   = encrypted_column
 OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o \
                src/type_io.o src/seal.o src/accessors.o src/det_planner.o src/redact.o \
                src/copy_redact.o src/privilege.o src/det_ops.o \
-               src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o
+               src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o \
+               src/kek.o src/store.o src/key_admin.o src/kek_pending.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
 DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
@@ -25,7 +26,7 @@ SHLIB_LINK  += -lcrypto
 REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
                plancache encoding limits upgrade_guards \
                parallel storage first_use det det_index \
-               script_security plaintext_privilege upgrade_chain
+               script_security plaintext_privilege stored_keys upgrade_chain
 # A UTF-8 database with the C locale, whatever the cluster's locale.
 REGRESS_OPTS = --inputdir=$(srcdir) --encoding=UTF8 --no-locale
 
