@@ -39,7 +39,7 @@ KMIP_PID=""
 
 # Stop the KMIP server and the silent listener, then what rel_init set up.
 kmip_cleanup() {
-	[[ -n $KMIP_PID ]] && kill "$KMIP_PID" 2>/dev/null
+	[[ -n $KMIP_PID ]] && stop_kmip
 	[[ -n ${SILENT_PID:-} ]] && kill "$SILENT_PID" 2>/dev/null
 	rel_cleanup
 }
@@ -100,11 +100,18 @@ enable_tls_client_auth = True
 logging_level = INFO
 database_path = $PKI/pykmip.db
 EOF
-# start_kmip: in the background; waits until it listens
+# start_kmip: in the background, in a process group of its own (PyKMIP
+# forks a policy monitor and a process per connection); waits until it
+# listens.  stop_kmip ends the whole group.
 start_kmip() {
-	pykmip-server -f "$PKI/server.conf" -l "$REL_TMP/pykmip.log" >>"$REL_TMP/pykmip.out" 2>&1 &
+	setsid pykmip-server -f "$PKI/server.conf" -l "$REL_TMP/pykmip.log" >>"$REL_TMP/pykmip.out" 2>&1 &
 	KMIP_PID=$!
 	wait_for 30 not port_free "$KPORT"
+}
+stop_kmip() {
+	kill -- -"$KMIP_PID" 2>/dev/null
+	wait "$KMIP_PID" 2>/dev/null
+	KMIP_PID=""
 }
 start_kmip
 check "PyKMIP server listens on 127.0.0.1:$KPORT" not port_free "$KPORT" || {
@@ -291,9 +298,7 @@ SILENT_PID=""
 
 # ---- the KMIP server stopped ----
 set_source "$(url "$ID2")"
-kill "$KMIP_PID"
-wait "$KMIP_PID" 2>/dev/null
-KMIP_PID=""
+stop_kmip
 wait_for 10 port_free "$KPORT"
 start=$SECONDS
 r=$(try "SELECT decrypt(a) FROM t WHERE id = 3")
