@@ -1,7 +1,7 @@
 /*
  * kek_pending.c
- *		The PKCS#11 and KMIP sources until their own files land: each
- *		refuses with a clear error.
+ *		The PKCS#11 source until its own file lands: it refuses with a
+ *		clear error.
  */
 #include "postgres.h"
 
@@ -49,12 +49,4 @@ void
 ec_pkcs11_close(void *handle)
 {
 	(void) handle;
-}
-
-void
-ec_kmip_fetch(const char *url, uint8_t *kek)
-{
-	(void) url;
-	(void) kek;
-	not_in_this_build("kmip");
 }
