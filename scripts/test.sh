@@ -31,7 +31,7 @@ SUITES=(
 	"dump_restore host  300  pg_dump and pg_restore in every format"
 	"replication  host  300  physical and logical replication"
 	"crash        host  300  SIGKILL of the postmaster under load"
-	"fuzz         host  330  libFuzzer on the envelope and text-form parsers"
+	"fuzz         host  450  libFuzzer on the envelope and text-form parsers and the PKCS#11 URI parser"
 	"sql_fuzz     host  300  random SQL, parameters and COPY against a server"
 	"python       host  600  migration readers and the SQLAlchemy type"
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"

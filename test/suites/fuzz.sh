@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# libFuzzer on the envelope and text-form parsers.
+# libFuzzer on the envelope and text-form parsers, and on the PKCS#11 URI
+# parser.
 #
 # Builds fuzz/fuzz_envelope (clang -fsanitize=fuzzer,address,undefined,
 # linked with the extension's own src/envelope.c) and runs it from the
@@ -7,7 +8,11 @@
 # 5,000,000), stopping after EC_FUZZ_SECONDS (default 180) in any case.
 # New inputs go to a scratch corpus in the temporary directory.  Passes if
 # the fuzzer finds no crash, sanitizer report or broken parser contract
-# and ran at least 1,000,000 inputs.
+# and ran at least 1,000,000 inputs.  Then fuzz/fuzz_pkcs11_uri (linked
+# with src/pkcs11_uri.c) runs from fuzz/corpus_pkcs11_uri for
+# EC_FUZZ_URI_RUNS executions (default 1,000,000, at most
+# EC_FUZZ_URI_SECONDS, default 90) and must find nothing and run at least
+# 500,000 inputs.
 REL_NAME=fuzz
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -41,4 +46,26 @@ if [[ $status != 0 ]]; then
 fi
 check "at least 1,000,000 inputs ran (${execs:-0})" [ "${execs:-0}" -ge 1000000 ]
 say "figures: ${execs:-0} executions (${rate:-0}/s), $seeds seeds, $units corpus inputs at the end"
+
+URI_RUNS=${EC_FUZZ_URI_RUNS:-1000000}
+URI_CAP=${EC_FUZZ_URI_SECONDS:-90}
+useeds=$(find "$FUZZ_DIR/corpus_pkcs11_uri" -type f | wc -l)
+say "PKCS#11 URI harness: $useeds seed inputs; up to $URI_RUNS runs or ${URI_CAP}s"
+mkdir -p "$REL_TMP/scratch-uri"
+(cd "$REL_TMP" && "$REL_TMP/build/fuzz_pkcs11_uri" -runs="$URI_RUNS" -max_total_time="$URI_CAP" \
+	-max_len=1024 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-dict="$FUZZ_DIR/pkcs11_uri.dict" "$REL_TMP/scratch-uri" "$FUZZ_DIR/corpus_pkcs11_uri" \
+	>"$REL_TMP/fuzz-uri.log" 2>&1)
+status=$?
+uexecs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$REL_TMP/fuzz-uri.log")
+urate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$REL_TMP/fuzz-uri.log")
+check "the URI fuzzer found no crash, sanitizer report or broken contract" [ "$status" = 0 ]
+if [[ $status != 0 ]]; then
+	grep -E -A 30 "ERROR: |contract broken|runtime error|deadly signal" "$REL_TMP/fuzz-uri.log" | head -n 60
+	for f in "$REL_TMP"/crash-* "$REL_TMP"/leak-* "$REL_TMP"/timeout-* "$REL_TMP"/oom-*; do
+		[[ -e $f ]] && echo "reproducer: $(basename "$f") $(od -An -tx1 -v "$f" | tr -d ' \n' | head -c 400)"
+	done
+fi
+check "at least 500,000 URI inputs ran (${uexecs:-0})" [ "${uexecs:-0}" -ge 500000 ]
+say "figures: ${uexecs:-0} URI executions (${urate:-0}/s), $useeds seeds"
 rel_finish
