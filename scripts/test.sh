@@ -36,6 +36,7 @@ SUITES=(
 	"python       host  600  migration readers and the SQLAlchemy type"
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"
 	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
+	"hsm          all   300  stored keys under a KEK in a SoftHSM2 token: wrap, unwrap, rotate_kek, bad sources"
 	"citus        all   300  Citus coordinator and three workers (skipped where Citus is not installed)"
 	"chroot       host  600  scripts/chroot.sh mends a chroot that an interrupted run left broken"
 	"deb          all  1200  Debian package: build, contents, install, pg_regress, removal"
