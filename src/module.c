@@ -289,6 +289,21 @@ ec_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 	ec_citus_fmgr(event, flinfo);
 }
 
+/* Role and membership changes: both kinds of privilege answer anew. */
+static void
+ec_roles_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ec_privilege_forget(arg, cacheid, hashvalue);
+	ec_store_forget_privileges();
+}
+
+/* A relation changed: perhaps the key table (store.c). */
+static void
+ec_relation_changed(Datum arg, Oid relid)
+{
+	ec_store_forget(arg, relid);
+}
+
 /* Register the settings, point the seams and install the hook table. */
 void
 _PG_init(void)
@@ -327,6 +342,7 @@ _PG_init(void)
 	RegisterXactCallback(ec_citus_xact_callback, NULL);
 	RegisterSubXactCallback(ec_citus_subxact_callback, NULL);
 	CacheRegisterSyscacheCallback(PROCOID, ec_privilege_forget, (Datum) 0);
-	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, ec_privilege_forget, (Datum) 0);
-	CacheRegisterSyscacheCallback(AUTHOID, ec_privilege_forget, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, ec_roles_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, ec_roles_changed, (Datum) 0);
+	CacheRegisterRelcacheCallback(ec_relation_changed, (Datum) 0);
 }
