@@ -179,7 +179,18 @@ say "figures: first use of a stored key through SoftHSM2, ms (5 new sessions): $
 before_rows=$(pq "$PORT" app -c "SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY id) FROM people")
 before_wrapped=$(pq "$PORT" app -c "SELECT string_agg(encode(wrapped, 'hex'), ',' ORDER BY key_id, version) FROM stored_keys")
 n_keys=$(pq "$PORT" app -c "SELECT count(*) FROM stored_keys WHERE wrapped IS NOT NULL")
-check_eq "rotate_kek re-wraps every stored key" "$n_keys" "$(pq "$PORT" app -c "SELECT rotate_kek('$U2')")"
+# one session: kek1 open, rotate_kek opens kek2 on the same module, then
+# the source is switched under it, so it closes kek1 and opens kek2 again
+out=$(qa <<SQL
+SELECT decrypt(name) FROM people WHERE id = 1;
+SELECT rotate_kek('$U2');
+\\! "$PG_BINDIR/psql" -X -q -h "$REL_TMP" -p "$PORT" -U postgres -d app -c "ALTER SYSTEM SET encrypted_column.kek_source = '$U2'" -c "SELECT pg_reload_conf()" >/dev/null
+SELECT pg_sleep(1);
+SELECT string_agg(decrypt(name), '|' ORDER BY id) FROM people;
+SQL
+)
+check_eq "rotate_kek re-wraps every stored key; the session reads on after the switch to kek2" \
+	"Alice Example|$n_keys||Alice Example|Bob Example|Carol Example" "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 after_wrapped=$(pq "$PORT" app -c "SELECT string_agg(encode(wrapped, 'hex'), ',' ORDER BY key_id, version) FROM stored_keys")
 KEK2_IDS=$(pq "$PORT" app -c "SELECT string_agg(DISTINCT kek_id, ',') FROM stored_keys")
 check "after rotate_kek every wrapped key differs" test "$before_wrapped" != "$after_wrapped"
