@@ -7,7 +7,9 @@
  *	crypto.c		the only file that includes OpenSSL: AEAD contexts, HKDF,
  *					the nonce pool; returns status codes, never ereport
  *	envelope.c		the envelope and text form, pure structure (envelope.h)
+ *	pkcs11_uri.c	RFC 7512 PKCS#11 URIs, pure structure (pkcs11_uri.h)
  *	keyring.c		key parsing, subkey derivation, the per-backend key ring
+ *	kek_pkcs11.c	the pkcs11: KEK source: wrap and unwrap inside a token (kek.h)
  *	gucs.c			the settings and their check, assign and show hooks
  *	kek.c			key-encryption keys from kek_source (kek.h); kek_kmip.c,
  *					kmip_ttlv.c and kek_pkcs11.c are its KMIP and PKCS#11 sources
