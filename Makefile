@@ -9,7 +9,8 @@ MODULE_big   = encrypted_column
 OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o \
                src/type_io.o src/seal.o src/accessors.o src/det_planner.o src/redact.o \
                src/copy_redact.o src/privilege.o src/det_ops.o \
-               src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o
+               src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o \
+               src/audit.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
 DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
