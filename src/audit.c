@@ -30,6 +30,7 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -41,6 +42,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -412,6 +414,65 @@ audit_snapshot(int *nrows, TimestampTz *since)
 	return rows;
 }
 
+/* The name and version of a stored key, by its key id in hex. */
+typedef struct KeyName
+{
+	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
+	char	   *name;
+	int			version;
+} KeyName;
+
+/*
+ * The names and versions of the stored keys of the current database, by
+ * key id, read from stored_keys in the schema of the function fn (the
+ * extension's schema: it is relocatable, and PostgreSQL 15 has no lookup
+ * of an extension's schema).  key_audit() runs as the extension's owner,
+ * so that pg_read_all_stats needs no privilege on the key table.
+ */
+static HTAB *
+stored_key_names(Oid fn)
+{
+	HASHCTL		info;
+	HTAB	   *names;
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *schema = get_namespace_name(get_func_namespace(fn));
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = EC_KEY_ID_HEX_LEN + 1;
+	info.entrysize = sizeof(KeyName);
+	info.hcxt = outer;
+	names = hash_create("encrypted_column stored key names", 64, &info,
+						HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	if (schema == NULL)
+		return names;
+
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT key_id, name, version FROM %s.stored_keys",
+							 quote_identifier(schema)), true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stored keys");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *id_hex = SPI_getvalue(tuple, desc, 1);
+		char	   *name = SPI_getvalue(tuple, desc, 2);
+		char	   *version = SPI_getvalue(tuple, desc, 3);
+		KeyName    *entry;
+		MemoryContext spi;
+
+		if (id_hex == NULL || name == NULL ||
+			strlen(id_hex) != EC_KEY_ID_HEX_LEN)
+			continue;
+		spi = MemoryContextSwitchTo(outer);
+		entry = hash_search(names, id_hex, HASH_ENTER, NULL);
+		entry->name = pstrdup(name);
+		entry->version = version ? pg_strtoint32(version) : 0;
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return names;
+}
+
 /* A name datum: NAMEDATALEN bytes, as the type wants, not a C string. */
 static Datum
 name_datum(const char *str)
@@ -437,6 +498,7 @@ encrypted_column_key_audit(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	AuditRow   *rows;
 	TimestampTz since;
+	HTAB	   *names;
 	int			nrows;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -446,6 +508,7 @@ encrypted_column_key_audit(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	rows = audit_snapshot(&nrows, &since);
+	names = stored_key_names(fcinfo->flinfo->fn_oid);
 	for (int i = 0; i < nrows; i++)
 	{
 		Datum		values[EC_AUDIT_COLUMNS];
@@ -454,8 +517,7 @@ encrypted_column_key_audit(PG_FUNCTION_ARGS)
 		const AuditRow *row = &rows[i];
 		char	   *dbname = NULL;
 		char	   *rolname = NULL;
-		char	   *key_name = NULL;
-		int			key_version = 0;
+		KeyName    *key = NULL;
 
 		memset(nulls, 0, sizeof(nulls));
 		if (OidIsValid(row->key.dbid))
@@ -464,17 +526,17 @@ encrypted_column_key_audit(PG_FUNCTION_ARGS)
 			rolname = GetUserNameFromId(row->key.roleid, true);
 		ec_hex_encode(row->key.key_id, EC_KEY_ID_LEN, id_hex);
 		if (OidIsValid(row->key.roleid) && row->key.dbid == MyDatabaseId)
-			key_name = ec_audit_key_name(id_hex, &key_version);
+			key = hash_search(names, id_hex, HASH_FIND, NULL);
 
 		nulls[0] = dbname == NULL;
 		values[0] = dbname ? name_datum(dbname) : (Datum) 0;
 		nulls[1] = rolname == NULL;
 		values[1] = rolname ? name_datum(rolname) : (Datum) 0;
 		values[2] = CStringGetTextDatum(id_hex);
-		nulls[3] = key_name == NULL;
-		values[3] = key_name ? CStringGetTextDatum(key_name) : (Datum) 0;
-		nulls[4] = key_name == NULL;
-		values[4] = Int32GetDatum(key_version);
+		nulls[3] = key == NULL;
+		values[3] = key ? CStringGetTextDatum(key->name) : (Datum) 0;
+		nulls[4] = key == NULL;
+		values[4] = Int32GetDatum(key ? key->version : 0);
 		values[5] = Int64GetDatum(row->counts.encrypts);
 		values[6] = Int64GetDatum(row->counts.decrypts);
 		values[7] = TimestampTzGetDatum(row->counts.first_use);
@@ -516,11 +578,3 @@ encrypted_column_key_audit_reset(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(now);
 }
 
-/* Until the key store exists: no stored key has a name. */
-char *
-ec_audit_key_name(const char *id_hex, int *version)
-{
-	(void) id_hex;
-	*version = 0;
-	return NULL;
-}

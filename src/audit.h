@@ -22,7 +22,4 @@ extern void ec_audit_shmem_startup(void);
 /* every end of a transaction: the backend's counts reach shared memory */
 extern void ec_audit_xact_callback(XactEvent event, void *arg);
 
-/* the name and version of the stored key with this id here, or NULL */
-extern char *ec_audit_key_name(const char *id_hex, int *version);
-
 #endif							/* EC_AUDIT_H */
