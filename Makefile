@@ -10,7 +10,8 @@ OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o
                src/type_io.o src/seal.o src/accessors.o src/det_planner.o src/redact.o \
                src/copy_redact.o src/privilege.o src/det_ops.o \
                src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o \
-               src/audit.o
+               src/kek.o src/store.o src/key_admin.o src/kek_kmip.o src/kmip_ttlv.o \
+               src/kek_pending.o src/audit.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
 DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
@@ -20,13 +21,13 @@ DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
 PG_CPPFLAGS  = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
 # Warnings on; CI and the test command add -Werror (PG_CFLAGS=...).
 PG_CFLAGS   += -Wall -Wextra
-SHLIB_LINK  += -lcrypto
+SHLIB_LINK  += -lssl -lcrypto
 
 # Regression tests, in order; each file sets up what it needs.
 REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
                plancache encoding limits upgrade_guards \
                parallel storage first_use det det_index \
-               script_security plaintext_privilege upgrade_chain
+               script_security plaintext_privilege stored_keys upgrade_chain
 # A UTF-8 database with the C locale, whatever the cluster's locale.
 REGRESS_OPTS = --inputdir=$(srcdir) --encoding=UTF8 --no-locale
 

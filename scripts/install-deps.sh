@@ -35,6 +35,7 @@ if ((full)); then
 		clang libclang-rt-dev llvm valgrind debootstrap locales
 		python3 python3-pytest python3-sqlalchemy python3-sqlalchemy-utils
 		python3-cryptography python3-psycopg2 python3-psycopg python3-alembic pgbouncer
+		python3-pykmip
 		python3-flask-migrate python3-flask-sqlalchemy
 		libpostgresql-jdbc-java default-jdk-headless
 	)

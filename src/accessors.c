@@ -438,7 +438,7 @@ plain_matches(const char *plain, size_t len, void *arg)
 	if ((GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII) &&
 		stored->len != len + EC_SIV_OVERHEAD)
 		return NULL;
-	nkeys = ec_find_keys(stored->env.key_id, keys, EC_MAX_LOADED_KEYS);
+	nkeys = ec_find_keys_to_seal(stored->env.key_id, keys, EC_MAX_LOADED_KEYS);
 	for (int i = 0; i < nkeys; i++)
 	{
 		struct varlena *sealed = ec_seal_text_with_key(&ec_type_siv, keys[i],

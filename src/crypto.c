@@ -607,3 +607,88 @@ ec_gcm_next_nonce(uint8_t *nonce)
 	nonce_pool_next += EC_GCM_NONCE_LEN;
 	return EC_CRYPTO_OK;
 }
+
+/*
+ * Fresh random bytes for a new data key.  RAND_priv_bytes draws from the
+ * generator OpenSSL keeps for secrets, apart from the one nonces use.
+ */
+ec_crypto_status
+ec_random_key(uint8_t *out, size_t len)
+{
+	if (RAND_priv_bytes(out, (int) len) != 1)
+	{
+		ec_wipe(out, len);
+		return library_failure();
+	}
+	return EC_CRYPTO_OK;
+}
+
+/* SHA-256 of a buffer (for key-encryption key ids). */
+ec_crypto_status
+ec_sha256(const uint8_t *in, size_t len, uint8_t *out)
+{
+	if (EVP_Digest(in, len, out, NULL, EVP_sha256(), NULL) != 1)
+		return library_failure();
+	return EC_CRYPTO_OK;
+}
+
+/*
+ * AES-256 key wrap with padding (RFC 5649) of in under kek, in one
+ * direction.  On wrap, out receives in_len rounded up to 8, plus 8 bytes;
+ * on unwrap, in_len - 8 bytes at most, and *out_len the true length.  A
+ * wrapped key that does not verify under kek is EC_CRYPTO_AUTH.  The
+ * context is freed here on every path: no key schedule outlives the call.
+ */
+static ec_crypto_status
+kwp(bool wrap, const uint8_t *kek, const uint8_t *in, size_t in_len,
+	uint8_t *out, size_t *out_len)
+{
+	EVP_CIPHER_CTX *ctx;
+	int			len1 = 0;
+	int			len2 = 0;
+	int			ok;
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		return library_failure();
+	/* OpenSSL refuses wrap modes unless the caller opts in */
+	EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_wrap_pad(), NULL, kek, NULL,
+						   wrap ? 1 : 0) == 1;
+	if (ok)
+		ok = EVP_CipherUpdate(ctx, out, &len1, in, (int) in_len) == 1;
+	if (ok)
+		ok = EVP_CipherFinal_ex(ctx, out + len1, &len2) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+	{
+		if (!wrap)
+		{
+			/* a failed integrity check: nothing of use was written */
+			ERR_clear_error();
+			ec_wipe(out, in_len > 8 ? in_len - 8 : 0);
+			return EC_CRYPTO_AUTH;
+		}
+		return library_failure();
+	}
+	*out_len = (size_t) len1 + (size_t) len2;
+	return EC_CRYPTO_OK;
+}
+
+/* Wrap a key under kek (RFC 5649); out holds in_len rounded up to 8, + 8. */
+ec_crypto_status
+ec_kwp_wrap(const uint8_t *kek, const uint8_t *in, size_t in_len,
+			uint8_t *out, size_t *out_len)
+{
+	return kwp(true, kek, in, in_len, out, out_len);
+}
+
+/* Unwrap a key wrapped under kek; EC_CRYPTO_AUTH when it does not verify. */
+ec_crypto_status
+ec_kwp_unwrap(const uint8_t *kek, const uint8_t *in, size_t in_len,
+			  uint8_t *out, size_t *out_len)
+{
+	if (in_len < 16 || in_len % 8 != 0)
+		return EC_CRYPTO_AUTH;
+	return kwp(false, kek, in, in_len, out, out_len);
+}

@@ -89,19 +89,31 @@ extern ec_crypto_status ec_siv_open(ec_siv *siv, const ec_siv_ad *ad, int nad,
 									const uint8_t *iv,
 									const uint8_t *in, size_t len,
 									uint8_t *out);
+extern ec_crypto_status ec_random_key(uint8_t *out, size_t len);
+extern ec_crypto_status ec_sha256(const uint8_t *in, size_t len, uint8_t *out);
+extern ec_crypto_status ec_kwp_wrap(const uint8_t *kek, const uint8_t *in,
+									size_t in_len, uint8_t *out,
+									size_t *out_len);
+extern ec_crypto_status ec_kwp_unwrap(const uint8_t *kek, const uint8_t *in,
+									  size_t in_len, uint8_t *out,
+									  size_t *out_len);
 extern void ec_wipe(void *ptr, size_t len);
 extern void ec_crypto_note_error(void);
 extern const char *ec_crypto_error_text(void);
 
 /* ---- keyring.c ---- */
 
-/* One loaded master key, as the rest of the code sees it. */
+/*
+ * One loaded master key, as the rest of the code sees it: a key of the
+ * settings, or a stored data key (store.c), which plays the same role.
+ */
 typedef struct ec_key
 {
 	uint8_t		id[EC_KEY_ID_LEN];
 	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
 	ec_gcm	   *gcm;
 	ec_siv	   *siv;
+	bool		stored;			/* a data key from the key table */
 } ec_key;
 
 extern bool ec_parse_key_hex(const char *str, size_t len, uint8_t *key);
@@ -111,9 +123,47 @@ extern void ec_keyring_invalidate(void);
 extern const ec_key *ec_current_key(void);
 extern const ec_key *ec_current_key_or_null(void);
 extern int	ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max);
+extern int	ec_find_keys_to_seal(const uint8_t *key_id, const ec_key **keys,
+								 int max);
 extern int	ec_all_keys(const ec_key **keys, int max);
 extern int	ec_loaded_key_count(void);
 extern void ec_crypto_failed(const char *what);
+extern bool ec_key_derive(const uint8_t *master, ec_key *slot);
+extern void ec_key_free(ec_key *key);
+extern bool ec_key_check_value(const uint8_t *master, uint8_t *check);
+extern bool ec_key_id_of(const uint8_t *master, uint8_t *id);
+
+/* ---- kek.c: key-encryption keys (kek.h for the sources) ---- */
+
+#define EC_KEY_CHECK_LEN		16	/* verifier of a stored key, stored beside it */
+#define EC_INFO_KEY_CHECK		"encrypted_column key check"
+
+typedef struct ec_kek ec_kek;
+extern const char *ec_kek_source_kind(const char *source);
+extern ec_kek *ec_kek_open(const char *source, const char *session_hex,
+						   const char *setting);
+extern ec_kek *ec_kek_current(void);
+extern void ec_kek_close(ec_kek *kek);
+extern void ec_kek_invalidate(void);
+extern void ec_kek_wrap(ec_kek *kek, const uint8_t *key, uint8_t *wrapped);
+extern bool ec_kek_unwrap(ec_kek *kek, const uint8_t *wrapped,
+						  size_t wrapped_len, uint8_t *key);
+extern const char *ec_kek_id(ec_kek *kek);
+
+/* ---- store.c: stored data keys, cached per backend ---- */
+
+#define EC_MAX_KEY_VERSIONS		16	/* versions of key_name a lookup tries */
+
+extern bool ec_store_in_use(void);
+extern const ec_key *ec_store_current(const char *name);
+extern int	ec_store_versions(const char *name, const ec_key **keys, int max);
+extern int	ec_store_find(const uint8_t *key_id, bool decrypt,
+						  const ec_key **keys, int max);
+extern void ec_store_require_raw(const uint8_t *check, const ec_key *key);
+extern uint64_t ec_store_generation(void);
+extern void ec_store_invalidate(void);
+extern void ec_store_forget(uintptr_t arg, uint32_t relid);
+extern void ec_store_forget_privileges(void);
 
 /* ---- det_planner.c: index lookups of encrypted_text_det by plaintext ---- */
 
@@ -149,6 +199,11 @@ extern void ec_define_gucs(void);
 extern char *ec_key_guc;
 extern char *ec_previous_keys_guc;
 extern bool ec_accept_ciphertext;
+extern char *ec_key_name_guc;
+extern char *ec_kek_source_guc;
+extern char *ec_kek_guc;
+extern char *ec_new_kek_guc;
+extern bool ec_require_stored_keys;
 /*
  * Set when the current key is fetched to encrypt; the key's assign hook
  * resets cached plans when it is true.
@@ -163,7 +218,7 @@ extern bool ec_planned_by_key_count;
 
 /* ---- seal.c: the one encrypt/decrypt path every entry point uses ---- */
 
-#define EC_MAX_LOADED_KEYS		(1 + EC_MAX_PREVIOUS_KEYS)
+#define EC_MAX_LOADED_KEYS		(1 + EC_MAX_PREVIOUS_KEYS + EC_MAX_KEY_VERSIONS)
 
 /*
  * What differs between encrypted_text and encrypted_text_det; every path

@@ -23,6 +23,11 @@
 char	   *ec_key_guc = NULL;
 char	   *ec_previous_keys_guc = NULL;
 bool		ec_accept_ciphertext = false;
+char	   *ec_key_name_guc = NULL;
+char	   *ec_kek_source_guc = NULL;
+char	   *ec_kek_guc = NULL;
+char	   *ec_new_kek_guc = NULL;
+bool		ec_require_stored_keys = false;
 bool		ec_sealed_since_plan_reset = false;
 bool		ec_planned_by_key_count = false;
 
@@ -47,16 +52,15 @@ stored_in_catalog(const char *name, const char *value, GucSource source)
 	return true;
 }
 
-/* Check hook for encrypted_column.key: empty, or exactly one valid key. */
+/* A setting that holds one key: empty, or exactly one valid key. */
 static bool
-check_key(char **newval, void **extra, GucSource source)
+check_one_key(const char *name, char **newval, GucSource source)
 {
 	uint8_t		key[EC_MASTER_KEY_LEN];
 
-	(void) extra;
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
-	if (stored_in_catalog("encrypted_column.key", *newval, source))
+	if (stored_in_catalog(name, *newval, source))
 		return false;
 	if (ec_parse_key_hex(*newval, strlen(*newval), key))
 	{
@@ -64,9 +68,91 @@ check_key(char **newval, void **extra, GucSource source)
 		return true;
 	}
 	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-	GUC_check_errmsg("invalid value for parameter \"encrypted_column.key\"");
+	GUC_check_errmsg("invalid value for parameter \"%s\"", name);
 	GUC_check_errdetail("The key must be exactly 64 hexadecimal digits (256 bits).");
 	return false;
+}
+
+/* Check hook for encrypted_column.key. */
+static bool
+check_key(char **newval, void **extra, GucSource source)
+{
+	(void) extra;
+	return check_one_key("encrypted_column.key", newval, source);
+}
+
+/* Check hook for encrypted_column.kek, the session's KEK. */
+static bool
+check_kek(char **newval, void **extra, GucSource source)
+{
+	(void) extra;
+	return check_one_key("encrypted_column.kek", newval, source);
+}
+
+/* Check hook for encrypted_column.new_kek, the next session KEK. */
+static bool
+check_new_kek(char **newval, void **extra, GucSource source)
+{
+	(void) extra;
+	return check_one_key("encrypted_column.new_kek", newval, source);
+}
+
+/* Check hook for encrypted_column.key_name: a possible key name. */
+static bool
+check_key_name(char **newval, void **extra, GucSource source)
+{
+	(void) extra;
+	(void) source;
+	if (*newval == NULL)
+		return true;
+	if (strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errdetail("A key name is at most %d bytes long.", NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
+/* Check hook for encrypted_column.kek_source: empty or a known source. */
+static bool
+check_kek_source(char **newval, void **extra, GucSource source)
+{
+	(void) extra;
+	(void) source;
+	if (*newval == NULL || (*newval)[0] == '\0' ||
+		ec_kek_source_kind(*newval) != NULL)
+		return true;
+	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	GUC_check_errdetail("Use file:PATH, command:CMD, pkcs11:URI, kmip://HOST:PORT/ID?... or session.");
+	return false;
+}
+
+/*
+ * Assign hook for the KEK's source and the session KEK: the KEK and every
+ * key it unwrapped are forgotten, to be fetched again at their next use.
+ */
+static void
+assign_kek(const char *newval, void *extra)
+{
+	(void) newval;
+	(void) extra;
+	ec_kek_invalidate();
+	ec_store_invalidate();
+}
+
+/* SHOW for the KEK settings: whether one is set, never its bytes. */
+static const char *
+show_kek(void)
+{
+	return (ec_kek_guc != NULL && ec_kek_guc[0] != '\0') ? "(hidden)" : "";
+}
+
+/* SHOW for encrypted_column.new_kek. */
+static const char *
+show_new_kek(void)
+{
+	return (ec_new_kek_guc != NULL && ec_new_kek_guc[0] != '\0') ? "(hidden)" : "";
 }
 
 /* Check hook for encrypted_column.previous_keys: a list of valid keys. */
@@ -195,6 +281,61 @@ ec_define_gucs(void)
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   check_previous_keys, assign_key,
 							   show_previous_keys);
+
+	DefineCustomStringVariable("encrypted_column.key_name",
+							   "Name of the stored key that encrypts new values.",
+							   "Not secret; set it per session or per transaction (SET LOCAL).  Decryption finds stored keys by the key id in each value.",
+							   &ec_key_name_guc,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_key_name, assign_key, NULL);
+
+	/*
+	 * Where the key-encryption key comes from: a superuser's choice, since
+	 * a file or command source runs on the server as its user.  Reloadable,
+	 * as ssl_passphrase_command is; shown only to superusers.
+	 */
+	DefineCustomStringVariable("encrypted_column.kek_source",
+							   "Source of the key-encryption key that wraps stored keys.",
+							   "file:PATH, command:CMD, pkcs11:URI, kmip://HOST:PORT/ID?cert=..&key=..&ca=.., or session.",
+							   &ec_kek_source_guc,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_kek_source, assign_kek, NULL);
+
+	DefineCustomStringVariable("encrypted_column.kek",
+							   "The session's key-encryption key (64 hex digits), with kek_source = 'session'.",
+							   "Never shown.",
+							   &ec_kek_guc,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   check_kek, assign_kek, show_kek);
+
+	DefineCustomStringVariable("encrypted_column.new_kek",
+							   "The next session key-encryption key, for rotate_kek('session').",
+							   "Never shown.",
+							   &ec_new_kek_guc,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   check_new_kek, NULL, show_new_kek);
+
+	/*
+	 * A database that requires stored keys refuses to encrypt with a key of
+	 * the settings that the key table does not hold: a privilege, since the
+	 * roles it stops must not lift it.
+	 */
+	DefineCustomBoolVariable("encrypted_column.require_stored_keys",
+							 "Encrypt only with keys the key table holds.",
+							 "While on, encrypted_column.key encrypts only if import_key() stored it.",
+							 &ec_require_stored_keys,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	/*
 	 * The restore switch is a privilege: a role that may not decrypt must

@@ -22,6 +22,8 @@ static ec_key ring[MAX_RING];
 static int	ring_len = 0;
 static bool ring_has_current = false;
 static bool ring_valid = false;
+static bool ring_verified = false;	/* require_stored() passed */
+static uint8_t ring_check[EC_KEY_CHECK_LEN];	/* the current key's check value */
 static bool exit_hook_registered = false;
 
 /* Value of one hex digit, or -1. */
@@ -154,21 +156,28 @@ ec_key_id_of_hex(const char *hex, size_t len, char *id_hex)
 	return true;
 }
 
-/* Free every loaded key; the contexts' key schedules are cleansed. */
+/* Free one key's contexts, cleansing their key schedules.  Never fails. */
+void
+ec_key_free(ec_key *key)
+{
+	ec_gcm_free(key->gcm);
+	key->gcm = NULL;
+	ec_siv_free(key->siv);
+	key->siv = NULL;
+}
+
+/* Free every loaded key. */
 static void
 ring_clear(void)
 {
 	for (int i = 0; i < ring_len; i++)
-	{
-		ec_gcm_free(ring[i].gcm);
-		ring[i].gcm = NULL;
-		ec_siv_free(ring[i].siv);
-		ring[i].siv = NULL;
-	}
+		ec_key_free(&ring[i]);
 	memset(ring, 0, sizeof(ring));
 	ring_len = 0;
 	ring_has_current = false;
 	ring_valid = false;
+	ring_verified = false;
+	ec_wipe(ring_check, sizeof(ring_check));
 }
 
 /* At backend exit, do not leave expanded keys in memory. */
@@ -190,19 +199,19 @@ ec_crypto_failed(const char *what)
 			 errdetail("OpenSSL reported: %s", ec_crypto_error_text())));
 }
 
-/* Load one master key given as hex into the next slot of the ring. */
-static void
-ring_add(const char *hex, size_t len)
+/*
+ * Derive a master key's id and subkeys into slot and expand them into
+ * contexts; every intermediate copy is wiped.  False when OpenSSL failed:
+ * then whatever slot holds must still be freed with ec_key_free.  Stored
+ * data keys (store.c) come through here too, so they play exactly the
+ * role of a key of the settings.
+ */
+bool
+ec_key_derive(const uint8_t *master, ec_key *slot)
 {
-	uint8_t		master[EC_MASTER_KEY_LEN];
 	uint8_t		subkey[EC_MASTER_KEY_LEN];
 	uint8_t		siv_key[EC_SIV_KEY_LEN];
-	ec_key	   *slot = &ring[ring_len];
 	ec_crypto_status status;
-
-	/* the check hooks let only well-formed keys through */
-	if (!ec_parse_key_hex(hex, len, master))
-		elog(ERROR, "encrypted_column: a key that passed its check hook does not parse");
 
 	status = derive_key_id(master, slot->id);
 	if (status == EC_CRYPTO_OK)
@@ -211,7 +220,6 @@ ring_add(const char *hex, size_t len)
 	if (status == EC_CRYPTO_OK)
 		status = ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_SIV,
 								siv_key, sizeof(siv_key));
-	ec_wipe(master, sizeof(master));
 	if (status == EC_CRYPTO_OK)
 	{
 		slot->gcm = ec_gcm_new(subkey);
@@ -222,14 +230,51 @@ ring_add(const char *hex, size_t len)
 	ec_wipe(subkey, sizeof(subkey));
 	ec_wipe(siv_key, sizeof(siv_key));
 	if (status != EC_CRYPTO_OK)
+		return false;
+	ec_hex_encode(slot->id, EC_KEY_ID_LEN, slot->id_hex);
+	return true;
+}
+
+/* The key id of a master key given as bytes; false if OpenSSL failed. */
+bool
+ec_key_id_of(const uint8_t *master, uint8_t *id)
+{
+	return derive_key_id(master, id) == EC_CRYPTO_OK;
+}
+
+/*
+ * The verifier of a master key that the key table keeps beside a stored
+ * key: it recognises the same key given raw, without the KEK.
+ */
+bool
+ec_key_check_value(const uint8_t *master, uint8_t *check)
+{
+	return ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_KEY_CHECK,
+						  check, EC_KEY_CHECK_LEN) == EC_CRYPTO_OK;
+}
+
+/* Load one master key given as hex into the next slot of the ring. */
+static void
+ring_add(const char *hex, size_t len)
+{
+	uint8_t		master[EC_MASTER_KEY_LEN];
+	ec_key	   *slot = &ring[ring_len];
+	bool		ok;
+
+	/* the check hooks let only well-formed keys through */
+	if (!ec_parse_key_hex(hex, len, master))
+		elog(ERROR, "encrypted_column: a key that passed its check hook does not parse");
+	ok = ec_key_derive(master, slot);
+	if (ok && ring_len == 0)
+		ok = ec_key_check_value(master, ring_check);
+	ec_wipe(master, sizeof(master));
+	/* count the slot so that ring_clear frees what it holds */
+	ring_len++;
+	if (!ok)
 	{
-		/* count the slot so that ring_clear frees what it holds */
-		ring_len++;
 		ring_clear();
 		ec_crypto_failed("derive the encryption key");
 	}
-	ec_hex_encode(slot->id, EC_KEY_ID_LEN, slot->id_hex);
-	ring_len++;
 }
 
 /* Rebuild the ring from the GUCs if they changed since it was built. */
@@ -280,25 +325,66 @@ ec_keyring_invalidate(void)
 	ring_clear();
 }
 
+/* Is a stored key chosen by name (encrypted_column.key_name)? */
+static bool
+key_name_set(void)
+{
+	return ec_key_name_guc != NULL && ec_key_name_guc[0] != '\0';
+}
+
 /*
- * How many keys are loaded (current and previous), without raising the
- * "not set" error: the planner sizes its index condition by it.
+ * How many keys are loaded (the stored versions of key_name, the current
+ * and previous keys of the settings), without raising the "not set"
+ * error: the planner sizes its index condition by it.
  */
 int
 ec_loaded_key_count(void)
 {
+	const ec_key *versions[EC_MAX_KEY_VERSIONS];
+
 	ring_ensure();
-	return ring_len;
+	if (!key_name_set())
+		return ring_len;
+	return ring_len + ec_store_versions(ec_key_name_guc, versions,
+										EC_MAX_KEY_VERSIONS);
 }
 
-/* The current key, or NULL when encrypted_column.key is not set. */
+/*
+ * With encrypted_column.require_stored_keys on, the current key of the
+ * settings encrypts only if the key table holds it (not destroyed), so a
+ * mistyped or stolen-and-replaced key cannot write values nobody can
+ * read.  Checked once per key and change of the key table.
+ */
+static void
+require_stored(void)
+{
+	static uint64 verified_at = 0;
+
+	if (!ec_require_stored_keys)
+		return;
+	if (ring_verified && verified_at == ec_store_generation())
+		return;
+	ec_store_require_raw(ring_check, &ring[0]);
+	ring_verified = true;
+	verified_at = ec_store_generation();
+}
+
+/*
+ * The current key, or NULL when no key is set: the current version of the
+ * stored key that encrypted_column.key_name names, else the key of
+ * encrypted_column.key.
+ */
 const ec_key *
 ec_current_key_or_null(void)
 {
+	if (key_name_set())
+		return ec_store_current(ec_key_name_guc);
 	ring_ensure();
-	return ring_has_current ? &ring[0] : NULL;
+	if (!ring_has_current)
+		return NULL;
+	require_stored();
+	return &ring[0];
 }
-
 /*
  * The current key, to encrypt with; raises the "not set" error when there
  * is none.  Whatever is sealed with it may end up as a constant in a plan
@@ -320,6 +406,11 @@ ec_current_key(void)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("encrypted_column.key is not set"),
 					 errhint("%s", hint)));
+		if (ec_store_in_use())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("encrypted_column.key is not set"),
+					 errhint("Name a stored key with SET encrypted_column.key_name, or hand a key to the session as 64 hexadecimal digits in encrypted_column.key.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("encrypted_column.key is not set"),
@@ -330,28 +421,54 @@ ec_current_key(void)
 	return key;
 }
 
+/* The "not set" error, when neither kind of key is there to try. */
+static void
+no_key_at_all(void)
+{
+	if (ring_len == 0 && !key_name_set() && !ec_store_in_use())
+		(void) ec_current_key();
+}
+
 /*
- * The loaded keys whose id matches, current key first.  Two keys can share
- * an id (one chance in 2^32), so the caller tries each.  Raises the "not
- * set" error if no key at all is loaded.
+ * The keys whose id matches, keys of the settings first, then stored keys
+ * that the role may use to decrypt (decrypt) or to encrypt (to compare
+ * by sealing).  Two keys can share an id (one chance in 2^32), so the
+ * caller tries each.  Raises the "not set" error if no key at all can be
+ * loaded.
  */
-int
-ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max)
+static int
+find_keys(const uint8_t *key_id, bool decrypt, const ec_key **keys, int max)
 {
 	int			n = 0;
 
 	ring_ensure();
-	if (ring_len == 0)
-		(void) ec_current_key();
+	no_key_at_all();
 	for (int i = 0; i < ring_len && n < max; i++)
 		if (memcmp(ring[i].id, key_id, EC_KEY_ID_LEN) == 0)
 			keys[n++] = &ring[i];
+	if (n == 0)
+		n = ec_store_find(key_id, decrypt, keys, max);
 	return n;
 }
 
+/* The keys that may decrypt an envelope with this key id. */
+int
+ec_find_keys(const uint8_t *key_id, const ec_key **keys, int max)
+{
+	return find_keys(key_id, true, keys, max);
+}
+
+/* The keys with this key id that may seal, to compare a plaintext. */
+int
+ec_find_keys_to_seal(const uint8_t *key_id, const ec_key **keys, int max)
+{
+	return find_keys(key_id, false, keys, max);
+}
+
 /*
- * Every loaded key, current key first.  Raises the "not set" error if no
- * key at all is loaded.
+ * Every loaded key, current key first: the stored versions of key_name
+ * (newest first), then the keys of the settings.  Raises the "not set"
+ * error if there is none.
  */
 int
 ec_all_keys(const ec_key **keys, int max)
@@ -359,8 +476,13 @@ ec_all_keys(const ec_key **keys, int max)
 	int			n = 0;
 
 	ring_ensure();
-	if (ring_len == 0)
+	if (key_name_set())
+		n = ec_store_versions(ec_key_name_guc, keys,
+							  Min(max, EC_MAX_KEY_VERSIONS));
+	else if (ring_len == 0)
 		(void) ec_current_key();
+	else if (ring_has_current)
+		require_stored();
 	for (int i = 0; i < ring_len && n < max; i++)
 		keys[n++] = &ring[i];
 	return n;

@@ -296,6 +296,21 @@ ec_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 	ec_citus_fmgr(event, flinfo);
 }
 
+/* Role and membership changes: both kinds of privilege answer anew. */
+static void
+ec_roles_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ec_privilege_forget(arg, cacheid, hashvalue);
+	ec_store_forget_privileges();
+}
+
+/* A relation changed: perhaps the key table (store.c). */
+static void
+ec_relation_changed(Datum arg, Oid relid)
+{
+	ec_store_forget(arg, relid);
+}
+
 /* shmem_request_hook: the audit's table and lock (preloaded only). */
 static void
 ec_shmem_request(void)
@@ -367,6 +382,7 @@ _PG_init(void)
 	RegisterXactCallback(ec_audit_xact_callback, NULL);
 	RegisterSubXactCallback(ec_citus_subxact_callback, NULL);
 	CacheRegisterSyscacheCallback(PROCOID, ec_privilege_forget, (Datum) 0);
-	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, ec_privilege_forget, (Datum) 0);
-	CacheRegisterSyscacheCallback(AUTHOID, ec_privilege_forget, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, ec_roles_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, ec_roles_changed, (Datum) 0);
+	CacheRegisterRelcacheCallback(ec_relation_changed, (Datum) 0);
 }

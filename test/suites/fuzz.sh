@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# libFuzzer on the envelope and text-form parsers.
+# libFuzzer on the envelope and text-form parsers, and on the KMIP
+# response reader.
 #
 # Builds fuzz/fuzz_envelope (clang -fsanitize=fuzzer,address,undefined,
 # linked with the extension's own src/envelope.c) and runs it from the
@@ -8,6 +9,11 @@
 # New inputs go to a scratch corpus in the temporary directory.  Passes if
 # the fuzzer finds no crash, sanitizer report or broken parser contract
 # and ran at least 1,000,000 inputs.
+#
+# Then fuzz/fuzz_kmip (linked with src/kmip_ttlv.c, which reads what a
+# KMIP server sends) from fuzz/corpus-kmip for EC_FUZZ_KMIP_RUNS
+# executions (default 2,000,000), stopping after EC_FUZZ_KMIP_SECONDS
+# (default 90); it must find nothing and run at least 500,000 inputs.
 REL_NAME=fuzz
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -41,4 +47,28 @@ if [[ $status != 0 ]]; then
 fi
 check "at least 1,000,000 inputs ran (${execs:-0})" [ "${execs:-0}" -ge 1000000 ]
 say "figures: ${execs:-0} executions (${rate:-0}/s), $seeds seeds, $units corpus inputs at the end"
+
+# the KMIP Get response reader
+KRUNS=${EC_FUZZ_KMIP_RUNS:-2000000}
+KSECONDS=${EC_FUZZ_KMIP_SECONDS:-90}
+kseeds=$(find "$FUZZ_DIR/corpus-kmip" -type f | wc -l)
+say "KMIP harness: $kseeds seed inputs; up to $KRUNS runs or ${KSECONDS}s"
+mkdir -p "$REL_TMP/scratch-kmip" "$REL_TMP/kmip"
+(cd "$REL_TMP/kmip" && "$REL_TMP/build/fuzz_kmip" -runs="$KRUNS" -max_total_time="$KSECONDS" \
+	-max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-dict="$FUZZ_DIR/kmip.dict" "$REL_TMP/scratch-kmip" "$FUZZ_DIR/corpus-kmip" \
+	>"$REL_TMP/fuzz-kmip.log" 2>&1)
+status=$?
+kexecs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$REL_TMP/fuzz-kmip.log")
+krate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$REL_TMP/fuzz-kmip.log")
+kunits=$(find "$REL_TMP/scratch-kmip" -type f | wc -l)
+check "the KMIP fuzzer found no crash, sanitizer report or broken contract" [ "$status" = 0 ]
+if [[ $status != 0 ]]; then
+	grep -E -A 30 "ERROR: |contract broken|runtime error|deadly signal" "$REL_TMP/fuzz-kmip.log" | head -n 60
+	for f in "$REL_TMP"/kmip/crash-* "$REL_TMP"/kmip/leak-* "$REL_TMP"/kmip/timeout-* "$REL_TMP"/kmip/oom-*; do
+		[[ -e $f ]] && echo "reproducer: $(basename "$f") $(od -An -tx1 -v "$f" | tr -d ' \n' | head -c 400)"
+	done
+fi
+check "at least 500,000 KMIP inputs ran (${kexecs:-0})" [ "${kexecs:-0}" -ge 500000 ]
+say "figures: ${kexecs:-0} KMIP executions (${krate:-0}/s), $kseeds seeds, $kunits corpus inputs at the end"
 rel_finish
