@@ -424,10 +424,9 @@ typedef struct KeyName
 
 /*
  * The names and versions of the stored keys of the current database, by
- * key id, read from stored_keys in the schema of the function fn (the
- * extension's schema: it is relocatable, and PostgreSQL 15 has no lookup
- * of an extension's schema).  key_audit() runs as the extension's owner,
- * so that pg_read_all_stats needs no privilege on the key table.
+ * key id, read from stored_keys in the schema of the function fn, which is
+ * the extension's, as the calling role: every role may read those columns
+ * of the key table (never the wrapped keys).
  */
 static HTAB *
 stored_key_names(Oid fn)
