@@ -27,6 +27,7 @@
  *	copy_redact.c	row data out of the messages of COPY into encrypted columns
  *	stats_guard.c	the extension's types in the catalog; refuses statistics
  *					objects and indexes that could store decrypted values
+ *	audit.c			who used which stored key: counts in shared memory (audit.h)
  *	citus.c			Citus clusters (citus.h), called by the hook table only
  *	module.c		PG_MODULE_MAGIC, _PG_init and the hook table
  */
@@ -264,6 +265,14 @@ extern void ec_check_plaintext_len(size_t len, size_t overhead,
 extern char *ec_plain_to_utf8(const char *plain, size_t len, size_t *out_len,
 							  bool *copied);
 extern struct varlena *ec_plain_to_text(struct varlena *plain, bool utf8);
+
+/*
+ * ---- audit.c: who used which stored key (audit.h has the hook table's
+ * steps); counts nothing unless the library was preloaded ----
+ */
+
+/* one value encrypted or decrypted with a stored key by the current role */
+extern void ec_audit_count(const uint8_t *key_id, bool encrypt);
 
 /* ---- privilege.c ---- */
 /* 42501 unless the current role may read plaintext; before any opening */
