@@ -11,7 +11,7 @@ OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o
                src/copy_redact.o src/privilege.o src/det_ops.o \
                src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o \
                src/kek.o src/store.o src/key_admin.o src/kek_kmip.o src/kmip_ttlv.o \
-               src/kek_pkcs11.o src/pkcs11_uri.o
+               src/kek_pkcs11.o src/pkcs11_uri.o src/audit.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
 DATA         = $(wildcard extension/$(EXTENSION)--*.sql)

@@ -123,3 +123,38 @@ REVOKE EXECUTE ON FUNCTION create_key(pg_catalog.text), import_key(pg_catalog.te
 	destroy_key(pg_catalog.text), grant_key(pg_catalog.text, pg_catalog.name, pg_catalog.text),
 	revoke_key(pg_catalog.text, pg_catalog.name, pg_catalog.text), stored_keys_changed()
 	FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Who used which stored key
+-- ---------------------------------------------------------------------------
+-- Counted in shared memory when the library is in shared_preload_libraries
+-- (audit.c); docs/operations.md, "Who used which key", says how to read it.
+-- The counts are statistics of every database, so they are shown to
+-- pg_read_all_stats, as pg_stat_statements shows its own.  key_audit()
+-- names the stored keys of the current database from the columns of
+-- stored_keys that every role may read.
+CREATE FUNCTION key_audit()
+	RETURNS TABLE (database pg_catalog.name, role pg_catalog.name,
+				   key_id pg_catalog.text, key_name pg_catalog.text,
+				   key_version pg_catalog.int4, encrypts pg_catalog.int8,
+				   decrypts pg_catalog.int8, first_use pg_catalog.timestamptz,
+				   last_use pg_catalog.timestamptz, since pg_catalog.timestamptz)
+	AS 'MODULE_PATHNAME', 'encrypted_column_key_audit'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE EXECUTE ON FUNCTION key_audit() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION key_audit() TO pg_read_all_stats;
+COMMENT ON FUNCTION key_audit() IS
+	'values encrypted and decrypted with each stored key, per database and role, since the last reset; counted only when the library is in shared_preload_libraries (otherwise no rows and a NOTICE)';
+
+CREATE VIEW key_audit AS SELECT * FROM key_audit();
+REVOKE ALL ON key_audit FROM PUBLIC;
+GRANT SELECT ON key_audit TO pg_read_all_stats;
+COMMENT ON VIEW key_audit IS
+	'who used which stored key: encrypts and decrypts per database, role and key since the last reset (key_audit_reset()); key names of the current database; readable by pg_read_all_stats';
+
+CREATE FUNCTION key_audit_reset() RETURNS pg_catalog.timestamptz
+	AS 'MODULE_PATHNAME', 'encrypted_column_key_audit_reset'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE EXECUTE ON FUNCTION key_audit_reset() FROM PUBLIC;
+COMMENT ON FUNCTION key_audit_reset() IS
+	'forgets the counts of key_audit in every database and starts a new period; returns its start (NULL, with a NOTICE, when the library is not preloaded)';

@@ -28,6 +28,7 @@ SUITES=(
 	"leak_audit   all   300  keys and plaintexts in logs, statistics, activity"
 	"guards       all   300  restore switch as a privilege; prepared plans after a key change"
 	"redact       all   300  key masking by the scanner, statistics guard, COPY errors in German"
+	"audit        all   300  who used which stored key: exact counts per role and key, parallel and rolled back, reset, overflow, privileges, not preloaded"
 	"dump_restore host  300  pg_dump and pg_restore in every format"
 	"replication  host  300  physical and logical replication"
 	"crash        host  300  SIGKILL of the postmaster under load"

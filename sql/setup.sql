@@ -2,9 +2,11 @@
 -- commented, volatility and parallel safety are what the README says.
 CREATE EXTENSION encrypted_column;
 
--- The array types that CREATE TYPE makes are extension members from
--- PostgreSQL 16 on and not before; they are left out of both lists (and
--- checked on their own below) so that the lists read the same everywhere.
+-- The array types that CREATE TYPE makes, and the row types of the
+-- extension's tables and views, are extension members from PostgreSQL 16
+-- on and not before; they are left out of both lists (the array types are
+-- checked on their own below; a row type goes with its relation) so that
+-- the lists read the same everywhere.
 CREATE TEMP VIEW members AS
 SELECT d.classid, d.objid
 FROM pg_depend d
@@ -12,7 +14,8 @@ WHERE d.refclassid = 'pg_extension'::regclass
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'encrypted_column')
   AND d.deptype = 'e'
   AND NOT (d.classid = 'pg_type'::regclass AND EXISTS
-           (SELECT FROM pg_type a WHERE a.oid = d.objid AND a.typcategory = 'A'));
+           (SELECT FROM pg_type a WHERE a.oid = d.objid
+              AND (a.typcategory = 'A' OR a.typrelid <> 0)));
 
 SELECT pg_describe_object(classid, objid, 0) AS object FROM members ORDER BY 1;
 

@@ -202,6 +202,21 @@ SET encrypted_column.key_name = 't1';
 INSERT INTO people VALUES (8, 'Heidi', 'heidi@example.com');
 SELECT decrypt(name) FROM people WHERE id = 8;
 
+-- a cached plan holds values sealed when it was made: a change of the key
+-- table makes it anew, so it never writes under an old or destroyed version
+CREATE FUNCTION add_person(i int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO people VALUES (i, 'cached', 'cached' || i || '@example.com');
+END $$;
+SELECT add_person(10);
+SELECT length(rotate_key('t1')) AS rotated;
+SELECT add_person(11);
+SELECT id, key_id(name) OPERATOR(pg_catalog.=) current_key_id() AS under_current_version
+FROM people WHERE id IN (10, 11) ORDER BY id;
+SELECT count(*) AS versions FROM destroy_key('t1');
+SELECT add_person(12);
+SELECT count(*) AS cached_rows FROM people WHERE id >= 10;
+
 \c :regdb
 DROP DATABASE ec_stored_keys;
 DROP ROLE regress_ec_writer, regress_ec_member, regress_ec_reader, regress_ec_nobody;

@@ -11,10 +11,14 @@
  *	keyring.c		key parsing, subkey derivation, the per-backend key ring
  *	kek_pkcs11.c	the pkcs11: KEK source: wrap and unwrap inside a token (kek.h)
  *	gucs.c			the settings and their check, assign and show hooks
+ *	kek.c			key-encryption keys from kek_source (kek.h); kek_kmip.c,
+ *					kmip_ttlv.c and kek_pkcs11.c are its KMIP and PKCS#11 sources
+ *	store.c			stored data keys: the key table, the cache, the grants
  *	seal.c			the one seal and open path of both types; plaintext wiped
  *	privilege.c		read_plaintext(): the one privilege every opening checks
  *	type_io.c		input, output, receive, send and the casts from text
  *	accessors.c		the SQL functions: encrypt(), decrypt() and the others
+ *	key_admin.c		the SQL functions that manage stored keys
  *	det_ops.c		encrypted_text_det's comparison and hash functions
  *	det_planner.c	planner support for encrypted_text_det = text lookups
  *	forward_020.c	0.2.0's entry points, forwarded to encrypted_column_migrate
@@ -23,6 +27,7 @@
  *	copy_redact.c	row data out of the messages of COPY into encrypted columns
  *	stats_guard.c	the extension's types in the catalog; refuses statistics
  *					objects and indexes that could store decrypted values
+ *	audit.c			who used which stored key: counts in shared memory (audit.h)
  *	citus.c			Citus clusters (citus.h), called by the hook table only
  *	module.c		PG_MODULE_MAGIC, _PG_init and the hook table
  */
@@ -260,6 +265,14 @@ extern void ec_check_plaintext_len(size_t len, size_t overhead,
 extern char *ec_plain_to_utf8(const char *plain, size_t len, size_t *out_len,
 							  bool *copied);
 extern struct varlena *ec_plain_to_text(struct varlena *plain, bool utf8);
+
+/*
+ * ---- audit.c: who used which stored key (audit.h has the hook table's
+ * steps); counts nothing unless the library was preloaded ----
+ */
+
+/* one value encrypted or decrypted with a stored key by the current role */
+extern void ec_audit_count(const uint8_t *key_id, bool encrypt);
 
 /* ---- privilege.c ---- */
 /* 42501 unless the current role may read plaintext; before any opening */

@@ -15,6 +15,8 @@
  *	privilege.c		the answers of read_plaintext(), forgotten when the
  *					catalog changes
  *	citus.c			Citus clusters: keys for worker sessions, shipped values
+ *	audit.c			who used which stored key, in shared memory (only when
+ *					the library is in shared_preload_libraries)
  * Lower layers never call citus.c: the seams (ec_input_may_take_ciphertext,
  * ec_keys_changed, ec_no_key_hint) are pointed at it here.
  */
@@ -24,14 +26,17 @@
 #include "catalog/objectaccess.h"
 #include "executor/executor.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
+#include "storage/ipc.h"
 #include "tcop/utility.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
 
+#include "audit.h"
 #include "compat.h"
 #include "citus.h"
 #include "encrypted_column.h"
@@ -58,6 +63,8 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
 static object_access_hook_type prev_object_access = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr = NULL;
 static fmgr_hook_type prev_fmgr = NULL;
+static shmem_request_hook_type prev_shmem_request = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
 
 /*
  * The rest of the utility chain: the previous hook or PostgreSQL.  A DO
@@ -304,12 +311,37 @@ ec_relation_changed(Datum arg, Oid relid)
 	ec_store_forget(arg, relid);
 }
 
-/* Register the settings, point the seams and install the hook table. */
+/* shmem_request_hook: the audit's table and lock (preloaded only). */
+static void
+ec_shmem_request(void)
+{
+	if (prev_shmem_request)
+		prev_shmem_request();
+	ec_audit_shmem_request();
+}
+
+/* shmem_startup_hook: make or find the audit's table (preloaded only). */
+static void
+ec_shmem_startup(void)
+{
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+	ec_audit_shmem_startup();
+}
+
+/*
+ * Register the settings, point the seams and install the hook table.
+ * Shared memory can be had only while shared_preload_libraries loads:
+ * loaded later, the library leaves the shared-memory hooks alone and the
+ * audit counts nothing.
+ */
 void
 _PG_init(void)
 {
 	ec_define_gucs();
 	ec_citus_define_gucs();
+	if (process_shared_preload_libraries_in_progress)
+		ec_audit_define_gucs();
 	MarkGUCPrefixReserved("encrypted_column");
 
 	ec_input_may_take_ciphertext = ec_citus_may_ship;
@@ -338,8 +370,16 @@ _PG_init(void)
 	needs_fmgr_hook = ec_needs_fmgr;
 	prev_fmgr = fmgr_hook;
 	fmgr_hook = ec_fmgr;
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request = shmem_request_hook;
+		shmem_request_hook = ec_shmem_request;
+		prev_shmem_startup = shmem_startup_hook;
+		shmem_startup_hook = ec_shmem_startup;
+	}
 	RegisterXactCallback(ec_redact_xact_callback, NULL);
 	RegisterXactCallback(ec_citus_xact_callback, NULL);
+	RegisterXactCallback(ec_audit_xact_callback, NULL);
 	RegisterSubXactCallback(ec_citus_subxact_callback, NULL);
 	CacheRegisterSyscacheCallback(PROCOID, ec_privilege_forget, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, ec_roles_changed, (Datum) 0);

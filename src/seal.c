@@ -191,6 +191,9 @@ seal_utf8_with_key(const ec_type *type, const ec_key *key,
 		pfree(result);
 		ec_crypto_failed("encrypt the value");
 	}
+	/* a stored key's use is audited (audit.c); a raw key is the caller's */
+	if (key->stored)
+		ec_audit_count(key->id, true);
 	return result;
 }
 
@@ -397,7 +400,11 @@ ec_open_to_text(const ec_type *type, struct varlena *datum,
 		status = open_with_key(keys[i], &env, context, context_len,
 							   (uint8_t *) VARDATA(result));
 		if (status == EC_CRYPTO_OK)
+		{
+			if (keys[i]->stored)
+				ec_audit_count(env.key_id, false);
 			return (struct varlena *) ec_plain_to_text(result, env.plain_utf8);
+		}
 		ec_wipe(VARDATA(result), env.ciphertext_len);
 		if (status == EC_CRYPTO_LIBRARY)
 		{
