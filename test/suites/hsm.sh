@@ -15,7 +15,7 @@
 #     that still names kek1 is refused (55000) before a row is written;
 #   - the bytes are RFC 5649 as OpenSSL makes them: rotated under the
 #     imported key, an imported data key's wrapping and the kek id equal
-#     what "openssl enc -id-aes256-wrap-pad" gives;
+#     what OpenSSL's EVP_aes_256_wrap_pad gives (test/suites/hsm/wrap_pad.c);
 #   - a wrong PIN, a missing token, a missing key, a bad module path and
 #     a malformed URI each fail with a SQLSTATE and a clear message, with
 #     the PIN in no message and not in the server log, and the backend
@@ -28,7 +28,7 @@ REL_NAME=hsm
 source "$(dirname "$0")/lib.sh"
 rel_init
 
-for tool in softhsm2-util pkcs11-tool openssl perl; do
+for tool in softhsm2-util pkcs11-tool openssl perl gcc; do
 	command -v "$tool" >/dev/null ||
 		rel_skip "$tool is not installed (scripts/install-deps.sh installs softhsm2, opensc and openssl)"
 done
@@ -37,6 +37,10 @@ for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so; do
 	[[ -f $m ]] && { MODULE=$m; break; }
 done
 [[ -n $MODULE ]] || rel_skip "SoftHSM2's PKCS#11 module libsofthsm2.so is not installed"
+
+# OpenSSL's EVP_aes_256_wrap_pad, the reference for the token's bytes
+WRAP_PAD=$REL_TMP/wrap_pad
+gcc -Wall -Wextra -Werror -o "$WRAP_PAD" "$REL_DIR/hsm/wrap_pad.c" -lcrypto || exit 1
 
 # The token lives in the temporary directory, owned by the server's user.
 export SOFTHSM2_CONF=$REL_TMP/softhsm2.conf
@@ -57,12 +61,9 @@ p11() {
 	as_pg pkcs11-tool --module "$MODULE" --token-label "$TOKEN" --login --pin "$PIN" "$@"
 }
 
-# Lower-case hex of a file, and a file from hex.
+# Lower-case hex of a file.
 hex_of() {
 	od -An -tx1 -v "$1" | tr -d ' \n'
-}
-unhex() {
-	perl -e 'print pack "H*", $ARGV[0]' "$1"
 }
 
 as_pg softhsm2-util --init-token --free --label "$TOKEN" --so-pin "$SO_PIN" --pin "$PIN" \
@@ -221,10 +222,10 @@ sleep 1
 # ---- the bytes are OpenSSL's RFC 5649: rotate under the known key ----
 check_eq "rotate_kek to the imported key of known value" "$n_keys" \
 	"$(pq "$PORT" app -c "SELECT rotate_kek('$UK')")"
-want=$(unhex "$DATA_KEY" | openssl enc -id-aes256-wrap-pad -K "$KNOWN_KEK" -iv A65959A6 | od -An -tx1 -v | tr -d ' \n')
+want=$("$WRAP_PAD" "$KNOWN_KEK" "$DATA_KEY")
 check_eq "the token's wrapping of a data key equals OpenSSL's EVP_aes_256_wrap_pad" "$want" \
 	"$(pq "$PORT" app -c "SELECT encode(wrapped, 'hex') FROM stored_keys WHERE name = 'imported'")"
-zeros=$(unhex "$(printf '0%.0s' {1..64})" | openssl enc -id-aes256-wrap-pad -K "$KNOWN_KEK" -iv A65959A6 |
+zeros=$("$WRAP_PAD" "$KNOWN_KEK" "$(printf '0%.0s' {1..64})" | perl -e 'print pack "H*", <STDIN> =~ s/\s//gr' |
 	openssl dgst -sha256 -binary | od -An -N4 -tx1 | tr -d ' \n')
 check_eq "the kek id is the first 4 bytes of SHA-256 of the wrapping of 32 zero bytes" "$zeros" \
 	"$(pq "$PORT" app -c "SELECT string_agg(DISTINCT kek_id, ',') FROM stored_keys")"
