@@ -35,6 +35,7 @@ SUITES=(
 	"sql_fuzz     host  300  random SQL, parameters and COPY against a server"
 	"python       host  600  migration readers and the SQLAlchemy type"
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"
+	"stored_keys  all   300  stored keys under file and command KEKs: refusals, rotate_kek, dump, erasure, logical replication"
 	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
 	"citus        all   300  Citus coordinator and three workers (skipped where Citus is not installed)"
 	"chroot       host  600  scripts/chroot.sh mends a chroot that an interrupted run left broken"
