@@ -36,6 +36,7 @@ SUITES=(
 	"sql_fuzz     host  300  random SQL, parameters and COPY against a server"
 	"python       host  600  migration readers and the SQLAlchemy type"
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"
+	"stored_keys  all   300  stored keys under file and command KEKs: refusals, rotate_kek, dump, erasure, logical replication"
 	"drivers      host  600  psycopg 3, psycopg2, node-postgres and PgJDBC recipes"
 	"kmip         host  300  kmip:// key-encryption keys from a PyKMIP server over mutual TLS"
 	"hsm          all   300  stored keys under a KEK in a SoftHSM2 token: wrap, unwrap, rotate_kek, bad sources"
