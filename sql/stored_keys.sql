@@ -179,6 +179,13 @@ SELECT name, version, state, wrapped IS NULL AS erased, key_check IS NULL AS che
 	   destroyed IS NOT NULL AS when_known
 FROM stored_keys WHERE name = 'imported' ORDER BY version;
 SELECT decrypt(name) FROM people WHERE id = 1;
+-- ANALYZE keeps no sample of wrapped keys (or check values) in pg_statistic
+ANALYZE stored_keys;
+SELECT a.attname, count(s.*) AS statistics_rows
+FROM pg_attribute a LEFT JOIN pg_statistic s
+  ON s.starelid = a.attrelid AND s.staattnum = a.attnum
+WHERE a.attrelid = 'stored_keys'::regclass AND a.attname IN ('name', 'wrapped', 'key_check')
+GROUP BY a.attname ORDER BY a.attname;
 SET encrypted_column.key_name = 'imported';
 INSERT INTO people VALUES (7, 'Grace', 'grace@example.com');
 RESET encrypted_column.key_name;
