@@ -76,6 +76,13 @@ static uint64 priv_generation = 1;	/* and of role memberships */
 static bool free_pending = false;	/* the KEK changed: free every key */
 static long absent_entries = 0;	/* entries made for key ids not stored */
 
+/* ec_store_find's last answer, good while nothing changed */
+static stored_entry *last_found = NULL;
+static uint64 last_generation = 0;
+static uint64 last_priv_generation = 0;
+static Oid	last_role = InvalidOid;
+static bool last_decrypt = false;
+
 /* where the key table is, found once per change */
 static bool located = false;
 static Oid	store_relid = InvalidOid;
@@ -109,6 +116,7 @@ free_all(void)
 	hash_destroy(entries);
 	entries = NULL;
 	versions_generation = 0;
+	last_found = NULL;
 }
 
 /* At backend exit, no unwrapped key stays in memory. */
@@ -614,6 +622,18 @@ ec_store_find(const uint8_t *key_id, bool decrypt, const ec_key **keys, int max)
 	if (max < 1 || !ec_store_in_use())
 		return 0;
 	reset_if_due();
+
+	/* a scan opens value after value under one key: the last answer */
+	if (last_found != NULL && last_generation == generation &&
+		last_priv_generation == priv_generation &&
+		last_role == GetUserId() && last_decrypt == decrypt &&
+		memcmp(last_found->key_id, key_id, EC_KEY_ID_LEN) == 0)
+	{
+		keys[0] = &last_found->key;
+		return 1;
+	}
+	last_found = NULL;
+
 	locate();
 	if (!OidIsValid(store_relid))
 		return 0;
@@ -634,6 +654,14 @@ ec_store_find(const uint8_t *key_id, bool decrypt, const ec_key **keys, int max)
 	require_privilege(e, decrypt ? USE_DECRYPT : USE_COMPARE);
 	e = entry_for(key_id, true);
 	keys[0] = &e->key;
+	if (e->checked_at == generation)
+	{
+		last_found = e;
+		last_generation = generation;
+		last_priv_generation = priv_generation;
+		last_role = GetUserId();
+		last_decrypt = decrypt;
+	}
 	return 1;
 }
 
