@@ -208,6 +208,19 @@ check_eq "no row was written" "$rows" "$(pq "$PA" app -c "SELECT count(*) FROM p
 check_eq "the old file after rotation: decrypting is refused (55000)" 55000 "$(first_use "$PA")"
 set_source "$PA" "file:$KD/b" || exit 1
 
+# a key administrator who is not a superuser may not move the keys away
+# from the server-side KEK to one of its own, nor to another file
+pq "$PA" app -c "CREATE ROLE sk_keyadmin" \
+	-c "GRANT EXECUTE ON FUNCTION rotate_kek(text) TO sk_keyadmin" >/dev/null
+kids=$(pq "$PA" app -c "SELECT string_agg(kek_id || ':' || encode(wrapped, 'hex'), ',' ORDER BY key_id) FROM stored_keys")
+st=$(sqlstate "$PA" app -c "SET ROLE sk_keyadmin" \
+	-c "SET encrypted_column.new_kek = '$(printf '3%.0s' {1..64})'" -c "SELECT rotate_kek('session')")
+check_eq "a non-superuser cannot rotate from a server-side KEK to a session KEK (42501)" 42501 "$st"
+st=$(sqlstate "$PA" app -c "SET ROLE sk_keyadmin" -c "SELECT rotate_kek('file:$KD/a')")
+check_eq "a non-superuser cannot rotate to a server-side source (42501)" 42501 "$st"
+check_eq "the stored keys are as they were" "$kids" \
+	"$(pq "$PA" app -c "SELECT string_agg(kek_id || ':' || encode(wrapped, 'hex'), ',' ORDER BY key_id) FROM stored_keys")"
+
 # ---- (d) dump and restore ----
 say "(d) dump and restore"
 DUMP=$REL_TMP/app.sql
