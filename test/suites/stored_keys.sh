@@ -220,6 +220,8 @@ st=$(sqlstate "$PA" app -c "SET ROLE sk_keyadmin" -c "SELECT rotate_kek('file:$K
 check_eq "a non-superuser cannot rotate to a server-side source (42501)" 42501 "$st"
 check_eq "the stored keys are as they were" "$kids" \
 	"$(pq "$PA" app -c "SELECT string_agg(kek_id || ':' || encode(wrapped, 'hex'), ',' ORDER BY key_id) FROM stored_keys")"
+pq "$PA" app -c "REVOKE EXECUTE ON FUNCTION rotate_kek(text) FROM sk_keyadmin" \
+	-c "DROP ROLE sk_keyadmin" >/dev/null
 
 # ---- (d) dump and restore ----
 say "(d) dump and restore"
