@@ -540,12 +540,21 @@ load_versions(const char *name)
 	ec_store_spi spi;
 	const char *args[1] = {name};
 
-	if (versions_generation == generation && strcmp(versions_name, name) == 0)
+	/*
+	 * Only a name that has versions is cached: a miss must raise again at
+	 * every use, never fall through to versions_ids[0], which may still
+	 * hold the key id of the name loaded before.
+	 */
+	if (versions_count > 0 && versions_generation == generation &&
+		strcmp(versions_name, name) == 0)
 		return versions_count;
 	if (strlen(name) >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no stored key is named \"%s\"", name)));
+	/* nothing cached until the versions are read in full */
+	versions_name[0] = '\0';
+	versions_count = 0;
 	ec_store_spi_begin(&spi);
 	ec_store_query("SELECT key_id FROM %s.stored_keys "
 				   "WHERE name OPERATOR(pg_catalog.=) $1 "
