@@ -70,6 +70,13 @@ SELECT id, key_id(name), key_id(email), decrypt(name), decrypt(email) FROM peopl
 SELECT id FROM people WHERE email = 'bob@example.com'::text;
 INSERT INTO people VALUES (3, 'Bob again', 'bob@example.com');
 SELECT decrypt(encrypt('bound', 'ctx'), 'ctx') AS bound;
+-- a name that names no stored key fails at every use, never falls back to
+-- the key the session used before
+SET encrypted_column.key_name = 'nosuchkey';
+INSERT INTO people VALUES (90, 'x', 'x90@example.com');
+INSERT INTO people VALUES (90, 'x', 'x90@example.com');
+SELECT count(*) AS rows_under_missing_name FROM people WHERE id = 90;
+SET encrypted_column.key_name = 'imported';
 
 -- the same key given raw (0.3.0) reads the same values: nothing rewritten
 RESET encrypted_column.key_name;
