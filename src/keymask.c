@@ -10,8 +10,9 @@
  *	  stands (ALTER ROLE | DATABASE | SYSTEM ... SET, a function's SET
  *	  clause), with the name put together from its parts
  *	  ("encrypted_column" . "key" is encrypted_column.key);
- *	- set_config(name, value, ...) calls, and import_key(name, key), whose
- *	  second argument is a key (after analysis: known by its C symbol);
+ *	- set_config(name, value, ...) calls; import_key(name, key), whose
+ *	  second argument is a key, and rotate_kek(source), whose source may
+ *	  hold a PIN or a token (after analysis: known by their C symbols);
  *	- EXECUTE p(args) of a prepared statement that hands a parameter to
  *	  set_config() as the value of a key setting (decided from the
  *	  prepared statement's analysed query, not from its text);
@@ -106,7 +107,7 @@ learn_tokens(void)
 	tk.known = true;
 }
 
-static bool is_import_key(Oid funcid);
+static Node *call_secret(FuncExpr *f, bool *is_set_config);
 
 #define MAX_NAME 200
 #define MAX_ARGS 16
@@ -137,6 +138,7 @@ typedef struct KeyScan
 	int			depth;
 	bool		is_execute;
 	bool		is_import;		/* import_key(name, key): the key is arg 2 */
+	bool		all_args;		/* rotate_kek(source): every argument */
 	char		stmt_name[NAMEDATALEN];
 	int			nargs;
 	int			arg_first[MAX_ARGS];	/* index of the arg's first range */
@@ -316,20 +318,18 @@ param_walker(Node *node, ParamSearch *ps)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, FuncExpr) && list_length(((FuncExpr *) node)->args) >= 2 &&
-		(((FuncExpr *) node)->funcid == F_SET_CONFIG ||
-		 is_import_key(((FuncExpr *) node)->funcid)))
+	if (IsA(node, FuncExpr))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
-		Node	   *name = linitial(f->args);
-		Node	   *value = lsecond(f->args);
-		bool		key = true;
+		bool		is_set_config;
+		Node	   *value = call_secret(f, &is_set_config);
+		Node	   *name = is_set_config ? linitial(f->args) : NULL;
+		bool		key = value != NULL;
 
-		if (f->funcid != F_SET_CONFIG)
-			key = true;
-		else if (IsA(name, Const) && !((Const *) name)->constisnull)
+		if (is_set_config && IsA(name, Const) && !((Const *) name)->constisnull)
 			key = name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue));
-		else if (IsA(name, Param) && ((Param *) name)->paramid <= list_length(ps->names))
+		else if (is_set_config && IsA(name, Param) &&
+				 ((Param *) name)->paramid <= list_length(ps->names))
 		{
 			char	   *v = list_nth(ps->names, ((Param *) name)->paramid - 1);
 
@@ -403,31 +403,60 @@ const_is_empty(Const *c)
 }
 
 /*
- * Is this the extension's import_key(name, key_hex), in whatever schema and
- * however it was called?  Known by its C symbol in the catalog.
+ * Which argument of this function is a secret: 1 for the extension's
+ * import_key(name, key_hex) (the key), 0 for rotate_kek(new_source) (a
+ * source may hold a PIN or a token), -1 for any other function.  Known by
+ * the C symbol in the catalog, in whatever schema and however called.
  */
-static bool
-is_import_key(Oid funcid)
+static int
+secret_argument(Oid funcid)
 {
 	HeapTuple	tuple;
-	bool		result = false;
+	int			result = -1;
 
 	if (funcid < FirstNormalObjectId)
-		return false;
+		return -1;
 	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(tuple))
-		return false;
-	if (((Form_pg_proc) GETSTRUCT(tuple))->prolang == ClanguageId &&
-		((Form_pg_proc) GETSTRUCT(tuple))->pronargs == 2)
+		return -1;
+	if (((Form_pg_proc) GETSTRUCT(tuple))->prolang == ClanguageId)
 	{
 		bool		isnull;
 		Datum		src = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull);
+		int			nargs = ((Form_pg_proc) GETSTRUCT(tuple))->pronargs;
+		char	   *symbol = isnull ? NULL : TextDatumGetCString(src);
 
-		result = !isnull &&
-			strcmp(TextDatumGetCString(src), "encrypted_column_import_key") == 0;
+		if (symbol != NULL && nargs == 2 &&
+			strcmp(symbol, "encrypted_column_import_key") == 0)
+			result = 1;
+		else if (symbol != NULL && nargs == 1 &&
+				 strcmp(symbol, "encrypted_column_rotate_kek") == 0)
+			result = 0;
 	}
 	ReleaseSysCache(tuple);
 	return result;
+}
+
+/*
+ * The argument of a call that may hold a key: set_config's value (when
+ * the name may be a key setting, decided by the caller), or the secret
+ * argument of an extension function; NULL for other calls.
+ */
+static Node *
+call_secret(FuncExpr *f, bool *is_set_config)
+{
+	int			n;
+
+	*is_set_config = false;
+	if (f->funcid == F_SET_CONFIG && list_length(f->args) >= 2)
+	{
+		*is_set_config = true;
+		return lsecond(f->args);
+	}
+	n = secret_argument(f->funcid);
+	if (n < 0 || n >= list_length(f->args))
+		return NULL;
+	return list_nth(f->args, n);
 }
 
 /* Expression walker for CallSearch. */
@@ -436,17 +465,18 @@ call_walker(Node *node, CallSearch *cs)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, FuncExpr) && list_length(((FuncExpr *) node)->args) >= 2 &&
-		(((FuncExpr *) node)->funcid == F_SET_CONFIG ||
-		 is_import_key(((FuncExpr *) node)->funcid)))
+	if (IsA(node, FuncExpr))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
-		Node	   *name = strip_implicit_coercions(linitial(f->args));
-		Node	   *value = strip_implicit_coercions(lsecond(f->args));
+		bool		is_set_config;
+		Node	   *secret = call_secret(f, &is_set_config);
+		Node	   *name = is_set_config ? strip_implicit_coercions(linitial(f->args)) : NULL;
+		Node	   *value = secret ? strip_implicit_coercions(secret) : NULL;
 
-		if (f->funcid != F_SET_CONFIG || !IsA(name, Const) ||
-			((Const *) name)->constisnull ||
-			name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue)))
+		if (value != NULL &&
+			(!is_set_config || !IsA(name, Const) ||
+			 ((Const *) name)->constisnull ||
+			 name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue))))
 		{
 			if (IsA(value, Const) && ((Const *) value)->location >= 0)
 			{
@@ -521,6 +551,15 @@ finish_call(KeyScan *s, bool at_end)
 			finish_execute(s);
 		return;
 	}
+	/* rotate_kek: its one argument, a source that may hold a PIN or token */
+	if (s->all_args)
+	{
+		if (at_end)
+			s->open_from = s->nargs > 0 && s->arg_start[0] >= 0 ?
+				s->arg_start[0] : s->len;
+		return;
+	}
+
 	/*
 	 * set_config: the name is the first argument, the value the second;
 	 * import_key: the key's name, then the key itself
@@ -728,18 +767,28 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 		s->state = ST_CALL;
 		s->is_execute = false;
 		s->is_import = false;
+		s->all_args = false;
 	}
 	else if (tok == IDENT && strcmp(val->str, "import_key") == 0)
 	{
 		s->state = ST_CALL;
 		s->is_execute = false;
 		s->is_import = true;
+		s->all_args = false;
+	}
+	else if (tok == IDENT && strcmp(val->str, "rotate_kek") == 0)
+	{
+		s->state = ST_CALL;
+		s->is_execute = false;
+		s->is_import = false;
+		s->all_args = true;
 	}
 	else if (tok >= ABORT_P && strcmp(val->keyword, "execute") == 0)
 	{
 		s->state = ST_CALL;
 		s->is_execute = true;
 		s->is_import = false;
+		s->all_args = false;
 		s->stmt_name[0] = '\0';
 	}
 }
