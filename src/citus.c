@@ -717,8 +717,8 @@ key_rows_block(const char *name)
 }
 
 /*
- * Is this database on a Citus coordinator?  False without Citus; raises
- * an error on a worker, whose key table only the coordinator writes.
+ * Is this database, which has Citus, on its coordinator?  Raises an error
+ * on a worker, whose key table only the coordinator writes.  In SPI.
  */
 static bool
 on_coordinator(void)
@@ -726,9 +726,6 @@ on_coordinator(void)
 	bool		isnull;
 	int32		group;
 
-	if (GetConfigOption("citus.shard_count", true, false) == NULL ||
-		!OidIsValid(get_extension_oid("citus", true)))
-		return false;
 	if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_dist_local_group");
 	if (SPI_processed == 0)
@@ -759,6 +756,10 @@ ec_citus_stored_keys_changed(const char *name)
 	bool		isnull;
 	Datum		ok;
 
+	/* a single server, or a database without Citus: nothing to do */
+	if (GetConfigOption("citus.shard_count", true, false) == NULL ||
+		!OidIsValid(get_extension_oid("citus", true)))
+		return;
 	ec_store_spi_begin(&spi);
 	if (!on_coordinator())
 	{
