@@ -39,6 +39,19 @@
 #   - pg_dump of the coordinator: ciphertext only; restored into a new
 #     Citus database (tables, create_distributed_table, data, constraints)
 #     it is refused without the restore switch and byte-identical with it;
+#   - stored keys under one KEK file on every node (kek_source set with
+#     ALTER SYSTEM and a reload): the key functions on the coordinator
+#     send the changed rows and grants to every worker, byte for byte, and
+#     a worker refuses them; with key_name alone, inserts routed to the
+#     shards, decrypt() in router and multi-shard queries in autocommit,
+#     lookups by deterministic value routed and finding both versions
+#     after rotate_key; key_name reaches the worker sessions in a
+#     transaction block (reencrypt() on the shards) and not in autocommit;
+#     grants checked on the workers (decrypt only cannot encrypt there,
+#     no grant cannot decrypt, revoke_key); destroy_key makes decrypt()
+#     fail on the workers; a worker added later gets the key table from
+#     rotate_kek to the same source; the KEK and the imported data key in
+#     no node's files or logs;
 #   - a worker added later, without the library preloaded, gets the
 #     extension from Citus and serves the shards moved to it; but with
 #     log_statement = 'all' it logs the first statement of each session,
