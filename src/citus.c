@@ -44,6 +44,23 @@
  *		that send a client's SQL text to other nodes over these
  *		connections (run_command_on_workers() and the like) are refused to
  *		roles that could not turn the restore switch on anyway.
+ *
+ * Stored keys need no secret on the workers: every node reads its own
+ * encrypted_column.kek_source and unwraps the stored keys itself.  What
+ * the workers need is the key table, and the key name:
+ *
+ *	- The key table.  The key functions run on the coordinator (a worker
+ *	  refuses them); after each change the coordinator sends the rows of
+ *	  the key name it changed (all rows, after rotate_kek), with the grants
+ *	  naming roles by name, to every worker, which replaces its rows of
+ *	  that name with them.  The wrapped keys are not secret without the
+ *	  KEK.  The copy is sent through run_command_on_workers() as the key
+ *	  table's owner and commits on the workers at once; a failure on any
+ *	  worker is an error here.
+ *	- encrypted_column.key_name, which is not secret, goes with the keys as
+ *	  a SET LOCAL in a transaction block.  Nothing carries it in
+ *	  autocommit, where the workers only decrypt and compare, which finds
+ *	  the stored key by the key id in each value.
  */
 #include "postgres.h"
 
@@ -70,10 +87,13 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "executor/spi.h"
+
 #include "compat.h"
 #include "encrypted_column.h"
 #include "citus.h"
 #include "redact.h"
+#include "store.h"
 
 /* encrypted_column.trusted_node_cn */
 char	   *ec_trusted_node_cn = NULL;
@@ -93,6 +113,9 @@ static SubTransactionId sent_subxact = InvalidSubTransactionId;
 
 /* set while the extension itself runs a SET LOCAL for Citus */
 static bool forwarding = false;
+
+/* set while the extension sends the key table's rows to the workers */
+static bool pushing = false;
 
 /*
  * citus.log_remote_commands sends every command Citus issues to the
@@ -339,7 +362,7 @@ static const char *const command_shippers[] = {
 void
 ec_citus_check_execute(Oid funcid)
 {
-	if (ec_trusted_node_cn == NULL || ec_trusted_node_cn[0] == '\0' ||
+	if (pushing || ec_trusted_node_cn == NULL || ec_trusted_node_cn[0] == '\0' ||
 		!is_citus_function(funcid, command_shippers, lengthof(command_shippers)))
 		return;
 	if (superuser() ||
@@ -375,11 +398,12 @@ citus_propagates(void)
  * Run "SET LOCAL name TO 'value'" through the rest of the utility hook
  * chain (Citus's among them), with a text that carries the value.  value
  * is a palloc'd copy that this function wipes and frees, with the text
- * and the quoted copy, on every path.
+ * and the quoted copy, on every path.  A secret value (a key) keeps
+ * citus.log_remote_commands off for the rest of the transaction.
  */
 static void
 set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
-					ProcessUtility_hook_type next)
+					bool secret, ProcessUtility_hook_type next)
 {
 	PlannedStmt *pstmt = makeNode(PlannedStmt);
 	StringInfoData sql;
@@ -396,7 +420,8 @@ set_local_for_citus(VariableSetStmt *stmt, const char *name, char *value,
 	enlargeStringInfo(&sql, strlen(name) + 2 * strlen(value) + 32);
 
 	/* from here on messages may quote the text: mask key-shaped runs */
-	keys_in_flight = true;
+	if (secret)
+		keys_in_flight = true;
 	forwarding = true;
 	PG_TRY();
 	{
@@ -471,32 +496,46 @@ make_set_local(const char *name, char *value)
 
 /*
  * Before a statement runs: if Citus will open worker sessions for it in
- * this transaction block, hand them the session's keys, unless that was
- * done already with the same values.
+ * this transaction block, hand them the session's keys and key name,
+ * unless that was done already with the same values.  The key name is
+ * not secret: it goes even while citus.log_remote_commands is on.
  */
 void
 ec_citus_before_statement(ProcessUtility_hook_type next)
 {
+	bool		keys;
+	bool		named;
+
 	ec_citus_check_logging();
 	if (keys_sent || forwarding || !citus_propagates())
 		return;
-	if ((ec_key_guc == NULL || ec_key_guc[0] == '\0') &&
-		(ec_previous_keys_guc == NULL || ec_previous_keys_guc[0] == '\0'))
+	keys = (ec_key_guc != NULL && ec_key_guc[0] != '\0') ||
+		(ec_previous_keys_guc != NULL && ec_previous_keys_guc[0] != '\0');
+	named = ec_key_name_guc != NULL && ec_key_name_guc[0] != '\0';
+	if (!keys && !named)
 		return;
-	refuse_while_logging();
+	if (keys)
+		refuse_while_logging();
+	if (named)
+	{
+		char	   *value = pstrdup(ec_key_name_guc);
+
+		set_local_for_citus(make_set_local("encrypted_column.key_name", value),
+							"encrypted_column.key_name", value, false, next);
+	}
 	if (ec_previous_keys_guc != NULL && ec_previous_keys_guc[0] != '\0')
 	{
 		char	   *value = pstrdup(ec_previous_keys_guc);
 
 		set_local_for_citus(make_set_local("encrypted_column.previous_keys", value),
-							"encrypted_column.previous_keys", value, next);
+							"encrypted_column.previous_keys", value, true, next);
 	}
 	if (ec_key_guc != NULL && ec_key_guc[0] != '\0')
 	{
 		char	   *value = pstrdup(ec_key_guc);
 
 		set_local_for_citus(make_set_local("encrypted_column.key", value),
-							"encrypted_column.key", value, next);
+							"encrypted_column.key", value, true, next);
 	}
 	keys_sent = true;
 	sent_subxact = GetCurrentSubTransactionId();
@@ -514,6 +553,7 @@ bool
 ec_citus_forward_set(VariableSetStmt *stmt, ProcessUtility_hook_type next)
 {
 	char	   *value;
+	bool		secret;
 
 	if (forwarding || stmt->kind != VAR_SET_VALUE || !stmt->is_local ||
 		stmt->name == NULL || !ec_is_extension_guc(stmt->name) ||
@@ -521,11 +561,14 @@ ec_citus_forward_set(VariableSetStmt *stmt, ProcessUtility_hook_type next)
 		strlen(stmt->name) ||
 		!citus_propagates())
 		return false;
-	refuse_while_logging();
+	/* the key name is not secret; every other setting of the prefix may be */
+	secret = pg_strcasecmp(stmt->name, "encrypted_column.key_name") != 0;
+	if (secret)
+		refuse_while_logging();
 	value = ExtractSetVariableArgs(stmt);
 	if (value == NULL)
 		return false;
-	set_local_for_citus(stmt, stmt->name, value, next);
+	set_local_for_citus(stmt, stmt->name, value, secret, next);
 	/* the other key setting may not have been handed over yet */
 	keys_sent = false;
 	return true;
@@ -595,6 +638,162 @@ ec_citus_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		keys_sent = false;
 	else if (event == SUBXACT_EVENT_COMMIT_SUB && mySubid == sent_subxact)
 		sent_subxact = parentSubid;
+}
+
+/*
+ * The key table's rows of one name (or of every name, NULL) as the body of
+ * a DO block that replaces them on a worker: the key rows as stored
+ * (wrapped keys in hex; times in UTC as ISO 8601, whatever the sessions'
+ * DateStyle and time zone),
+ * and the grants with each role by name, since role OIDs differ between
+ * nodes.  Run in the caller's SPI connection, as the table's owner, with
+ * a new snapshot (not read-only), which sees the change just made.
+ */
+static char *
+key_rows_block(const char *name)
+{
+	StringInfoData body;
+	StringInfoData sql;
+	const char *schema;
+	ec_store_location where;
+	/* no key name is empty (key_admin.c): '' stands for every name */
+	const char *args[1] = {name != NULL ? name : ""};
+	char	   *where_name;
+	char	   *keys;
+	char	   *grants;
+	char		tag[32];
+	int			n = 0;
+
+	ec_store_locate(&where);
+	schema = where.schema;
+	where_name = name != NULL ?
+		psprintf(" WHERE name OPERATOR(pg_catalog.=) %s", quote_literal_cstr(name)) :
+		pstrdup("");
+
+	ec_store_query("SELECT pg_catalog.string_agg(pg_catalog.format("
+				   "'(%%L,%%s,%%L,%%L,%%L,"
+				   "(%%L::pg_catalog.timestamp AT TIME ZONE ''UTC''),"
+				   "(%%L::pg_catalog.timestamp AT TIME ZONE ''UTC''),"
+				   "pg_catalog.decode(%%L,''hex''),pg_catalog.decode(%%L,''hex''))', "
+				   "name, version, key_id, kek_id, state, "
+				   "pg_catalog.to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+				   "pg_catalog.to_char(destroyed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+				   "pg_catalog.encode(wrapped, 'hex'), pg_catalog.encode(key_check, 'hex')), "
+				   "',' ORDER BY name, version) FROM %s.stored_keys "
+				   "WHERE $1 OPERATOR(pg_catalog.=) '' OR name OPERATOR(pg_catalog.=) $1",
+				   false, 1, args);
+	keys = ec_store_text(0, 1);
+	ec_store_query("SELECT pg_catalog.string_agg(pg_catalog.format("
+				   "'(%%L,%%L::pg_catalog.regrole,%%L,%%L)', "
+				   "name, grantee::pg_catalog.text, may_encrypt, may_decrypt), "
+				   "',' ORDER BY name, grantee::pg_catalog.text) FROM %s.stored_key_grants "
+				   "WHERE $1 OPERATOR(pg_catalog.=) '' OR name OPERATOR(pg_catalog.=) $1",
+				   false, 1, args);
+	grants = ec_store_text(0, 1);
+
+	initStringInfo(&body);
+	appendStringInfo(&body, "BEGIN DELETE FROM %s.stored_keys%s; ", schema, where_name);
+	if (keys != NULL)
+		appendStringInfo(&body,
+						 "INSERT INTO %s.stored_keys (name, version, key_id, kek_id, state, "
+						 "created, destroyed, wrapped, key_check) VALUES %s; ",
+						 schema, keys);
+	appendStringInfo(&body, "DELETE FROM %s.stored_key_grants%s; ", schema, where_name);
+	if (grants != NULL)
+		appendStringInfo(&body,
+						 "INSERT INTO %s.stored_key_grants (name, grantee, may_encrypt, "
+						 "may_decrypt) VALUES %s; ",
+						 schema, grants);
+	appendStringInfoString(&body, "END");
+
+	/* a dollar-quote tag that the body does not hold */
+	do
+		snprintf(tag, sizeof(tag), "$ec_keys%d$", n++);
+	while (strstr(body.data, tag) != NULL);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DO %s%s%s", tag, body.data, tag);
+	pfree(body.data);
+	return sql.data;
+}
+
+/*
+ * Is this database, which has Citus, on its coordinator?  Raises an error
+ * on a worker, whose key table only the coordinator writes.  In SPI.
+ */
+static bool
+on_coordinator(void)
+{
+	bool		isnull;
+	int32		group;
+
+	if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_dist_local_group");
+	if (SPI_processed == 0)
+		return false;
+	group = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!isnull && group != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stored keys are managed on the Citus coordinator"),
+				 errdetail("This node is a worker (group %d): its key table is a copy that the coordinator keeps.", group),
+				 errhint("Run the key functions on the coordinator; it sends the changed rows to every worker.")));
+	return true;
+}
+
+/*
+ * The key functions changed the rows of name (NULL: of every name) on
+ * this node (the seam ec_stored_keys_changed).  On a Citus coordinator,
+ * send those rows to every worker, which replaces its own with them; on a
+ * worker, refuse (see on_coordinator).  Elsewhere nothing happens.
+ */
+void
+ec_citus_stored_keys_changed(const char *name)
+{
+	ec_store_spi spi;
+	char	   *block;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		ok;
+
+	/* a single server, or a database without Citus: nothing to do */
+	if (GetConfigOption("citus.shard_count", true, false) == NULL ||
+		!OidIsValid(get_extension_oid("citus", true)))
+		return;
+	ec_store_spi_begin(&spi);
+	if (!on_coordinator())
+	{
+		ec_store_spi_end(&spi);
+		return;
+	}
+	block = key_rows_block(name);
+	values[0] = CStringGetTextDatum(block);
+	pushing = true;
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("SELECT pg_catalog.bool_and(success), "
+								  "pg_catalog.string_agg(nodename OPERATOR(pg_catalog.||) ':' "
+								  "OPERATOR(pg_catalog.||) nodeport OPERATOR(pg_catalog.||) ': ' "
+								  "OPERATOR(pg_catalog.||) result, '; ') "
+								  "FILTER (WHERE NOT success) "
+								  "FROM pg_catalog.run_command_on_workers($1)",
+								  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not run the key table's copy on the workers");
+	}
+	PG_FINALLY();
+	{
+		pushing = false;
+	}
+	PG_END_TRY();
+	ok = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull && !DatumGetBool(ok))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not copy the stored keys %s%s%s to every Citus worker",
+						name ? "of \"" : "", name ? name : "", name ? "\"" : ""),
+				 errdetail("%s", ec_store_text(0, 2)),
+				 errhint("Nothing was changed on the coordinator. A worker that took the copy is brought back in line by the next change of the key.")));
+	ec_store_spi_end(&spi);
 }
 
 /* Register encrypted_column.trusted_node_cn; called once from _PG_init. */

@@ -35,6 +35,9 @@ extern void ec_citus_check_logging(void);
 extern void ec_citus_keys_changed(void);
 extern bool ec_citus_keys_out(void);
 extern const char *ec_citus_no_key_hint(void);
+
+/* the key table on every node */
+extern void ec_citus_stored_keys_changed(const char *name);
 extern void ec_citus_xact_callback(XactEvent event, void *arg);
 extern void ec_citus_subxact_callback(SubXactEvent event,
 									  SubTransactionId mySubid,

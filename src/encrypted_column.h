@@ -198,6 +198,13 @@ extern void (*ec_keys_changed) (void);
 /* a better hint for "encrypted_column.key is not set" here, or NULL */
 extern const char *(*ec_no_key_hint) (void);
 
+/*
+ * The key functions changed the rows of one stored key name (NULL: of
+ * every name) in this transaction, as the key table's owner may see them
+ * now; called after the change, as the calling role.
+ */
+extern void (*ec_stored_keys_changed) (const char *name);
+
 /* ---- gucs.c: the settings ---- */
 
 extern void ec_define_gucs(void);

@@ -49,6 +49,18 @@ PG_FUNCTION_INFO_V1(encrypted_column_revoke_key);
 PG_FUNCTION_INFO_V1(encrypted_column_key_usage);
 PG_FUNCTION_INFO_V1(encrypted_column_stored_keys_changed);
 
+/*
+ * The rows of a key name (NULL: of every name) changed in this
+ * transaction: tell the layer that keeps copies of the key table
+ * elsewhere (the seam; nothing answers on a single server).
+ */
+static void
+changed(const char *name)
+{
+	if (ec_stored_keys_changed)
+		ec_stored_keys_changed(name);
+}
+
 /* A key name: 1 to NAMEDATALEN - 1 bytes, no control characters. */
 static char *
 key_name_arg(FunctionCallInfo fcinfo, int n)
@@ -200,6 +212,7 @@ encrypted_column_create_key(PG_FUNCTION_ARGS)
 				 errhint("rotate_key('%s') makes a new version of it.", name)));
 	id_hex = store_new_random_key(name, 1);
 	ec_store_spi_end(&spi);
+	changed(name);
 	PG_RETURN_TEXT_P(cstring_to_text(id_hex));
 }
 
@@ -259,6 +272,7 @@ encrypted_column_import_key(PG_FUNCTION_ARGS)
 		ec_wipe(dk, sizeof(dk));
 	}
 	PG_END_TRY();
+	changed(name);
 	PG_RETURN_TEXT_P(cstring_to_text(id_hex));
 }
 
@@ -284,6 +298,7 @@ encrypted_column_rotate_key(PG_FUNCTION_ARGS)
 				 errmsg("stored key \"%s\" was destroyed", name)));
 	id_hex = store_new_random_key(name, version + 1);
 	ec_store_spi_end(&spi);
+	changed(name);
 	PG_RETURN_TEXT_P(cstring_to_text(id_hex));
 }
 
@@ -437,6 +452,7 @@ encrypted_column_rotate_kek(PG_FUNCTION_ARGS)
 		ec_kek_close(to);
 	}
 	PG_END_TRY();
+	changed(NULL);
 	PG_RETURN_INT32(count);
 }
 
@@ -481,6 +497,7 @@ encrypted_column_destroy_key(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	ec_store_spi_end(&spi);
+	changed(name);
 	return (Datum) 0;
 }
 
@@ -555,6 +572,7 @@ change_grant(FunctionCallInfo fcinfo, bool grant)
 					   "AND NOT may_encrypt AND NOT may_decrypt", false, 1, args);
 	}
 	ec_store_spi_end(&spi);
+	changed(name);
 	PG_RETURN_VOID();
 }
 

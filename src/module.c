@@ -18,7 +18,8 @@
  *	audit.c			who used which stored key, in shared memory (only when
  *					the library is in shared_preload_libraries)
  * Lower layers never call citus.c: the seams (ec_input_may_take_ciphertext,
- * ec_keys_changed, ec_no_key_hint) are pointed at it here.
+ * ec_keys_changed, ec_no_key_hint, ec_stored_keys_changed) are pointed at
+ * it here.
  */
 #include "postgres.h"
 
@@ -50,6 +51,7 @@ void		_PG_init(void);
 bool		(*ec_input_may_take_ciphertext) (void) = NULL;
 void		(*ec_keys_changed) (void) = NULL;
 const char *(*ec_no_key_hint) (void) = NULL;
+void		(*ec_stored_keys_changed) (const char *name) = NULL;
 
 /* the hooks that were installed before ours */
 static emit_log_hook_type prev_emit_log = NULL;
@@ -347,6 +349,7 @@ _PG_init(void)
 	ec_input_may_take_ciphertext = ec_citus_may_ship;
 	ec_keys_changed = ec_citus_keys_changed;
 	ec_no_key_hint = ec_citus_no_key_hint;
+	ec_stored_keys_changed = ec_citus_stored_keys_changed;
 
 	prev_emit_log = emit_log_hook;
 	emit_log_hook = ec_emit_log;

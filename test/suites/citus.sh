@@ -39,6 +39,19 @@
 #   - pg_dump of the coordinator: ciphertext only; restored into a new
 #     Citus database (tables, create_distributed_table, data, constraints)
 #     it is refused without the restore switch and byte-identical with it;
+#   - stored keys under one KEK file on every node (kek_source set with
+#     ALTER SYSTEM and a reload): the key functions on the coordinator
+#     send the changed rows and grants to every worker, byte for byte, and
+#     a worker refuses them; with key_name alone, inserts routed to the
+#     shards, decrypt() in router and multi-shard queries in autocommit,
+#     lookups by deterministic value routed and finding both versions
+#     after rotate_key; key_name reaches the worker sessions in a
+#     transaction block (reencrypt() on the shards) and not in autocommit;
+#     grants checked on the workers (decrypt only cannot encrypt there,
+#     no grant cannot decrypt, revoke_key); destroy_key makes decrypt()
+#     fail on the workers; a worker added later gets the key table from
+#     rotate_kek to the same source; the KEK and the imported data key in
+#     no node's files or logs;
 #   - a worker added later, without the library preloaded, gets the
 #     extension from Citus and serves the shards moved to it; but with
 #     log_statement = 'all' it logs the first statement of each session,
@@ -55,6 +68,13 @@ source "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || { echo "skipped: openssl is not installed"; exit 77; }
 rel_init
 
+# one key-encryption key for every node, read from the same file
+KEKHEX=$(openssl rand -hex 32)
+[[ ${#KEKHEX} == 64 ]] || exit 1
+printf '%s\n' "$KEKHEX" >"$REL_TMP/kek.hex"
+chmod 0600 "$REL_TMP/kek.hex"
+((EUID == 0)) && chown postgres: "$REL_TMP/kek.hex"
+KEK_SOURCE="file:$REL_TMP/kek.hex"
 CITUS_EXTRA_CONF="log_statement = 'all'
 log_min_error_statement = error"
 source "$(dirname "$0")/citus_lib.sh"
@@ -421,6 +441,162 @@ check_eq "... and decrypt on the new cluster's shards" "$WANT" \
 		-c "SELECT string_agg(id || '=' || decrypt(email), ',' ORDER BY id) FROM users
 			WHERE decrypt(email) = decrypt(handle) AND id < 5000" -c "COMMIT")"
 
+# --- stored keys under a server-side KEK: no secret leaves the client ---
+# Every node reads the same KEK file; the client's session only names a
+# key (encrypted_column.key_name), and the key functions run on the
+# coordinator, which sends the changed rows to every worker.
+for p in "$PC" "$PW1" "$PW2"; do
+	pq "$p" app -c "ALTER SYSTEM SET encrypted_column.kek_source = '$KEK_SOURCE'" \
+		-c "SELECT pg_reload_conf()" >/dev/null || exit 1
+done
+# a node added later has it in postgresql.conf
+CITUS_EXTRA_CONF="$CITUS_EXTRA_CONF
+encrypted_column.kek_source = '$KEK_SOURCE'"
+kek_loaded() { [[ $(pq "$1" app -c "SHOW encrypted_column.kek_source") == "$KEK_SOURCE" ]]; }
+for p in "$PC" "$PW1" "$PW2"; do wait_for 10 kek_loaded "$p" || exit 1; done
+SK="-c encrypted_column.key_name=tenant_a"
+sq() { PGOPTIONS="${SOPTS:-$SK}" pq "$PC" app "$@"; }
+st() { PGOPTIONS="${SOPTS:-$SK}" pq "$PC" app -c "BEGIN" -c "$1" -c "COMMIT"; }
+ssaid() { PGOPTIONS="${SOPTS:-$SK}" "$PG_BINDIR/psql" -X -q -A -t -h "$REL_TMP" -p "$PC" -U postgres -d app -c "$1" 2>&1; }
+# everything psql prints for statements as a role, errors in full
+as_role() {
+	local role=$1
+	shift
+	PGOPTIONS="${SOPTS:-$SK}" "$PG_BINDIR/psql" -X -q -A -t -v VERBOSITY=verbose -h "$REL_TMP" \
+		-p "$PC" -U "$role" -d app "$@" 2>&1
+}
+# the key table of a node (rows and grants, roles by name)
+key_rows() {
+	pq "$1" app -c "SELECT md5(coalesce(string_agg(concat_ws('|', name, version, key_id, kek_id, state,
+		created, destroyed, encode(wrapped, 'hex'), encode(key_check, 'hex')), ',' ORDER BY name, version), ''))
+		|| '/' || (SELECT coalesce(string_agg(concat_ws('|', name, grantee::text, may_encrypt, may_decrypt),
+		',' ORDER BY name, grantee::text), '') FROM stored_key_grants) FROM stored_keys"
+}
+# is the key table of the nodes on these ports the coordinator's?
+same_on() {
+	local c p
+	c=$(key_rows "$PC") && [[ -n $c ]] || return 1
+	for p in "$@"; do [[ $(key_rows "$p") == "$c" ]] || return 1; done
+}
+check "create_key on the coordinator" quiet pq "$PC" app -c "SELECT create_key('tenant_a')"
+check "... its rows reach every worker, byte for byte" same_on "$PW1" "$PW2"
+with_key3() { PGOPTIONS="-c encrypted_column.key=$KEY3" pq "$PC" app "$@"; }
+check "import_key of a session's key" quiet with_key3 -c "SELECT import_key('tenant_b')"
+check "grant_key: decrypt only, to ec_reader" quiet pq "$PC" app \
+	-c "SELECT grant_key('tenant_a', 'ec_reader', 'decrypt')" -c "SELECT grant_key('tenant_b', 'ec_reader', 'decrypt')"
+check "... the keys and grants reach every worker, roles by name" same_on "$PW1" "$PW2"
+check_eq "... (w2: keys, grants)" "2|2" \
+	"$(pq "$PW2" app -c "SELECT (SELECT count(*) FROM stored_keys) || '|' || (SELECT count(*) FROM stored_key_grants)")"
+check_eq "a worker refuses the key functions (55000)" "55000" "$(state_of "$PW1" "SELECT create_key('rogue')")"
+check_eq "... and nothing was stored there" "0" "$(pq "$PW1" app -c "SELECT count(*) FROM stored_keys WHERE name = 'rogue'")"
+AID=$(pq "$PC" app -c "SELECT key_id FROM stored_keys WHERE name = 'tenant_a' AND version = 1")
+[[ -n $AID ]] || exit 1
+
+sq <<'EOF' >/dev/null || exit 1
+CREATE TABLE vault (id int PRIMARY KEY, secret encrypted_text, email encrypted_text_det);
+SELECT create_distributed_table('vault', 'id');
+CREATE TABLE vault_mail (email encrypted_text_det PRIMARY KEY, id int);
+SELECT create_distributed_table('vault_mail', 'email');
+GRANT SELECT, INSERT ON vault, vault_mail TO ec_reader, ec_other;
+EOF
+VALS=$(for i in $(seq 1 20); do printf "(%d, 'secret-%d', 'v-%d@example.com')," "$i" "$i" "$i"; done)
+MVALS=$(for i in $(seq 1 20); do printf "('v-%d@example.com', %d)," "$i" "$i"; done)
+check "INSERT with key_name alone, in autocommit" sq -c "INSERT INTO vault VALUES ${VALS%,}" \
+	-c "INSERT INTO vault_mail VALUES ${MVALS%,}"
+check_eq "... routed to shards on both workers" "2" \
+	"$(pq "$PC" app -c "SELECT count(DISTINCT nodeport) FROM run_command_on_placements('vault',
+		'SELECT count(*) FROM %s') WHERE result::int > 0")"
+check_eq "... every value under the stored key" "20/20" \
+	"$(pq "$PC" app -c "SELECT count(*) FILTER (WHERE key_id(secret) = '$AID' AND key_id(email) = '$AID')
+		|| '/' || count(*) FROM vault")"
+WANTV=$(seq 1 20 | sed 's/.*/&=secret-&/' | paste -s -d ,)
+check_eq "multi-shard decrypt() in autocommit, the workers unwrapping with their own KEK" "$WANTV" \
+	"$(sq -c "SELECT string_agg(id || '=' || decrypt(secret), ',' ORDER BY id) FROM vault")"
+check_eq "... in a filter on the shards" "11" \
+	"$(sq -c "SELECT count(*) FROM vault WHERE decrypt(secret) LIKE 'secret-1%'")"
+check_eq "... a router query's" "secret-7|v-7@example.com" \
+	"$(sq -c "SELECT decrypt(secret) || '|' || decrypt(email) FROM vault WHERE id = 7")"
+check_eq "... even with no key setting at all (the key id in each value finds the key)" "20" \
+	"$(SOPTS=" " sq -c "SELECT count(*) FROM vault WHERE decrypt(secret) LIKE 'secret-%'")"
+check "a lookup by det value is routed (untyped literal)" grep -q -x ' *Task Count: 1' \
+	<<<"$(ssaid "EXPLAIN (COSTS OFF) SELECT * FROM vault_mail WHERE email = 'v-7@example.com'")"
+check "... and as text" grep -q -x ' *Task Count: 1' \
+	<<<"$(ssaid "EXPLAIN (COSTS OFF) SELECT * FROM vault_mail WHERE email = 'v-7@example.com'::text")"
+check_eq "... and finds the row in autocommit (untyped, text)" "7|7" \
+	"$(sq -c "SELECT (SELECT id FROM vault_mail WHERE email = 'v-7@example.com') || '|'
+		|| (SELECT id FROM vault_mail WHERE email = 'v-7@example.com'::text)")"
+check_eq "key_name reaches the worker sessions in a transaction block (reencrypt() on the shards)" "20" \
+	"$(st "SELECT count(*) FROM vault WHERE key_id(reencrypt(secret)) = '$AID'")"
+check_eq "... also when the client sets it with SET LOCAL" "20" \
+	"$(pq "$PC" app -c "BEGIN" -c "SET LOCAL encrypted_column.key_name = 'tenant_a'" \
+		-c "SELECT count(*) FROM vault WHERE key_id(reencrypt(secret)) = '$AID'" -c "COMMIT")"
+OUT=$(as_role postgres -c "SELECT count(*) FROM vault WHERE key_id(reencrypt(secret)) = '$AID'")
+check "... not in autocommit, where Citus carries no SET: a worker has no key to encrypt with (55000)" \
+	grep -q '^ERROR:  55000' <<<"$OUT"
+check "... (the error comes from a worker)" grep -q 'while executing command on' <<<"$OUT"
+
+# rotation of a stored key
+check "rotate_key on the coordinator" quiet pq "$PC" app -c "SELECT rotate_key('tenant_a')"
+check "... version 2 reaches every worker" same_on "$PW1" "$PW2"
+A2=$(pq "$PC" app -c "SELECT key_id FROM stored_keys WHERE name = 'tenant_a' AND version = 2")
+check "a new row with an old e-mail goes under version 2" sq \
+	-c "INSERT INTO vault VALUES (21, 'secret-21', 'v-7@example.com')" \
+	-c "INSERT INTO vault_mail VALUES ('v-21@example.com', 21)"
+check_eq "... (key ids)" "$A2|$A2" "$(sq -c "SELECT key_id(secret) || '|' || key_id(email) FROM vault WHERE id = 21")"
+check_eq "a lookup by det value finds both versions, in autocommit (ids, distinct key ids)" "7,21|2" \
+	"$(sq -c "SELECT string_agg(id::text, ',' ORDER BY id) || '|' || count(DISTINCT key_id(email))
+		FROM vault WHERE email = 'v-7@example.com'::text")"
+check_eq "... and by the distribution column, a row under each version" "7|21" \
+	"$(sq -c "SELECT (SELECT id FROM vault_mail WHERE email = 'v-7@example.com'::text) || '|'
+		|| (SELECT id FROM vault_mail WHERE email = 'v-21@example.com'::text)")"
+check "... routed to one shard" grep -q -x ' *Task Count: 1' \
+	<<<"$(ssaid "EXPLAIN (COSTS OFF) SELECT * FROM vault_mail WHERE email = 'v-21@example.com'")"
+check_eq "the workers re-encrypt under version 2 in a transaction block" "21" \
+	"$(st "SELECT count(*) FROM vault WHERE key_id(reencrypt(secret)) = '$A2'")"
+
+# who may use a stored key, checked on the worker that uses it
+check_eq "a role granted decrypt reads on the shards in autocommit" "21" \
+	"$(as_role ec_reader -c "SELECT count(*) FROM vault WHERE decrypt(secret) LIKE 'secret-%'")"
+check "... but cannot encrypt on the coordinator (42501, naming the key)" \
+	grep -q 'ERROR:  42501: permission denied to encrypt with stored key "tenant_a"' \
+	<<<"$(as_role ec_reader -c "INSERT INTO vault VALUES (40, 'no', 'no@example.com')")"
+OUT=$(as_role ec_reader -c "BEGIN" -c "SELECT count(*) FROM vault WHERE key_id(reencrypt(secret)) <> ''" -c "COMMIT")
+check "... nor on the workers (42501)" grep -q 'ERROR:  42501: permission denied to encrypt with stored key "tenant_a"' <<<"$OUT"
+check "... (the refusal comes from a worker)" grep -q 'while executing command on' <<<"$OUT"
+OUT=$(as_role ec_other -c "SELECT count(*) FROM vault WHERE decrypt(secret) <> ''")
+check "a role with no grant cannot decrypt on the shards (42501)" \
+	grep -q 'ERROR:  42501: permission denied to decrypt with stored key "tenant_a"' <<<"$OUT"
+check "... (from a worker)" grep -q 'while executing command on' <<<"$OUT"
+check "revoke_key on the coordinator" quiet pq "$PC" app -c "SELECT revoke_key('tenant_a', 'ec_reader', 'decrypt')"
+check "... reaches every worker" same_on "$PW1" "$PW2"
+check "... where the role is now refused" grep -q 'permission denied to decrypt with stored key "tenant_a"' \
+	<<<"$(as_role ec_reader -c "SELECT count(*) FROM vault WHERE decrypt(secret) <> ''")"
+
+# crypto-shredding
+tenant_b() { SOPTS="-c encrypted_column.key_name=tenant_b" sq "$@"; }
+check "rows under tenant_b (the imported key)" tenant_b -c "INSERT INTO vault VALUES (31, 'shred-31', 'shred-31@example.com'), (32, 'shred-32', 'shred-32@example.com')"
+check_eq "... decrypt on the shards" "shred-31,shred-32" \
+	"$(sq -c "SELECT string_agg(decrypt(secret), ',' ORDER BY id) FROM vault WHERE id > 30")"
+check_eq "... and are what the same key given raw reads (the import rewrote nothing)" "shred-31" \
+	"$(with_key3 -c "BEGIN" -c "SELECT decrypt(secret) FROM vault WHERE id = 31" -c "COMMIT")"
+check "destroy_key on the coordinator" quiet pq "$PC" app -c "SELECT * FROM destroy_key('tenant_b')"
+check "... reaches every worker" same_on "$PW1" "$PW2"
+check_eq "... where the wrapped key is gone" "destroyed|1|destroyed|1" \
+	"$(for p in "$PW1" "$PW2"; do pq "$p" app -c "SELECT state || '|' || (wrapped IS NULL)::int FROM stored_keys WHERE name = 'tenant_b'"; done | paste -s -d '|')"
+OUT=$(as_role postgres -c "SELECT decrypt(secret) FROM vault WHERE id = 31")
+check "decrypt() of a shredded value fails on the worker (55000, destroyed)" \
+	grep -q -E '^ERROR:  55000: stored key "tenant_b" version 1 .* was destroyed' <<<"$OUT"
+check "... (on the worker)" grep -q 'while executing command on' <<<"$OUT"
+check_eq "... in a multi-shard query too" "55000" \
+	"$(PGOPTIONS=" " state_of "$PC" "SELECT count(*) FROM vault WHERE decrypt(secret) <> ''")"
+check_eq "... while the other tenant's values still decrypt" "21" \
+	"$(sq -c "SELECT count(*) FROM vault WHERE id < 30 AND decrypt(secret) LIKE 'secret-%'")"
+for node in w1 w2; do
+	# (the log masks the value, as it masks every setting of the extension in a SET)
+	check "key_name reached $node as a SET LOCAL in Citus's transaction" \
+		grep -q "SET LOCAL encrypted_column.key_name TO '" "$REL_TMP/$node.log"
+done
+
 # --- TLS, and no key or plaintext in any node's files ---
 check_eq "Citus's connections to the workers use TLS, with the node certificate" "t" \
 	"$(kq -c "SELECT bool_and(result ~ '^0/[1-9]') FROM run_command_on_workers(
@@ -440,6 +616,14 @@ check "... which holds some of them" test "$(pq "$PC" app -c "SELECT count(*) FR
 check_eq "every row still decrypts" "$WANT" \
 	"$(OPTS="-c encrypted_column.key=$KEY2" kt "SELECT string_agg(id || '=' || decrypt(email), ',' ORDER BY id)
 		FROM users WHERE decrypt(email) = decrypt(handle) AND id < 5000")"
+check "... and vault's shards too" test "$(pq "$PC" app -c "SELECT count(*) FROM pg_dist_shard_placement
+	JOIN pg_dist_shard USING (shardid) WHERE logicalrelid = 'vault'::regclass AND nodeport = $PW3")" -gt 0
+check_eq "the added worker has no stored keys yet" "0" "$(pq "$PW3" app -c "SELECT count(*) FROM stored_keys")"
+check "rotate_kek to the same source sends every key row again (none re-wrapped)" \
+	grep -q -x 0 <<<"$(pq "$PC" app -c "SELECT rotate_kek('$KEK_SOURCE')")"
+check "... and the added worker holds the same key table" same_on "$PW1" "$PW2" "$PW3"
+check_eq "... so decrypt() in autocommit works on its shards too" "$WANTV,21=secret-21" \
+	"$(sq -c "SELECT string_agg(id || '=' || decrypt(secret), ',' ORDER BY id) FROM vault WHERE id < 30")"
 
 for port in "$PC" "$PW1" "$PW2" "$PW3"; do pq "$port" app -c "CHECKPOINT" >/dev/null; done
 # the data directories (catalogs, pg_dist_* tables, WAL) of every node,
@@ -450,6 +634,11 @@ for node in coord w1 w2 w3; do
 	for key in "$KEY1" "$KEY2"; do
 		check "no key in the files of $node (${key:0:4}..., in slices)" \
 			not grep -r -a -q -i -E -e "$(key_slices_re "$key")" "${where[@]}"
+	done
+	# the KEK and the imported data key: in no file and no log, the added worker's too
+	for key in "$KEKHEX" "$KEY3"; do
+		check "no $([[ $key == "$KEKHEX" ]] && echo KEK || echo "imported data key") in the files and log of $node (in slices)" \
+			not grep -r -a -q -i -E -e "$(key_slices_re "$key")" "$REL_TMP/$node" "$REL_TMP/$node.log"
 	done
 done
 for node in w1 w2 w3; do
