@@ -11,7 +11,7 @@ OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o
                src/copy_redact.o src/privilege.o src/det_ops.o \
                src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o \
                src/kek.o src/store.o src/key_admin.o src/kek_kmip.o src/kmip_ttlv.o \
-               src/kek_pending.o src/audit.o
+               src/kek_pkcs11.o src/pkcs11_uri.o src/audit.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
 DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
@@ -19,6 +19,11 @@ DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
 # Server headers are included as system headers so that -Wextra judges our
 # code, not theirs.
 PG_CPPFLAGS  = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
+# p11-kit's PKCS#11 header (libp11-kit-dev) for src/kek_pkcs11.c; the
+# token's module is loaded with dlopen, never linked, and glibc has dlopen
+# in libc itself since 2.34, so nothing is added to SHLIB_LINK.
+P11_KIT_INC := $(shell pkg-config --variable=includedir p11-kit-1 2>/dev/null || echo /usr/include)/p11-kit-1
+PG_CPPFLAGS += -isystem $(P11_KIT_INC)
 # Warnings on; CI and the test command add -Werror (PG_CFLAGS=...).
 PG_CFLAGS   += -Wall -Wextra
 SHLIB_LINK  += -lssl -lcrypto

@@ -482,6 +482,10 @@ CREATE TABLE stored_keys (
 );
 CREATE UNIQUE INDEX stored_keys_one_current ON stored_keys (name)
 	WHERE state OPERATOR(pg_catalog.=) 'current';
+-- ANALYZE keeps no sample of the wrapped keys or check values in
+-- pg_statistic, where a destroyed key's bytes would outlive destroy_key.
+ALTER TABLE stored_keys ALTER COLUMN wrapped SET STATISTICS 0,
+	ALTER COLUMN key_check SET STATISTICS 0;
 COMMENT ON TABLE stored_keys IS
 	'data keys, each stored only wrapped (RFC 5649) under the key-encryption key of encrypted_column.kek_source; written by create_key, import_key, rotate_key, rotate_kek and destroy_key';
 REVOKE ALL ON TABLE stored_keys FROM PUBLIC;

@@ -70,6 +70,13 @@ SELECT id, key_id(name), key_id(email), decrypt(name), decrypt(email) FROM peopl
 SELECT id FROM people WHERE email = 'bob@example.com'::text;
 INSERT INTO people VALUES (3, 'Bob again', 'bob@example.com');
 SELECT decrypt(encrypt('bound', 'ctx'), 'ctx') AS bound;
+-- a name that names no stored key fails at every use, never falls back to
+-- the key the session used before
+SET encrypted_column.key_name = 'nosuchkey';
+INSERT INTO people VALUES (90, 'x', 'x90@example.com');
+INSERT INTO people VALUES (90, 'x', 'x90@example.com');
+SELECT count(*) AS rows_under_missing_name FROM people WHERE id = 90;
+SET encrypted_column.key_name = 'imported';
 
 -- the same key given raw (0.3.0) reads the same values: nothing rewritten
 RESET encrypted_column.key_name;
@@ -179,6 +186,13 @@ SELECT name, version, state, wrapped IS NULL AS erased, key_check IS NULL AS che
 	   destroyed IS NOT NULL AS when_known
 FROM stored_keys WHERE name = 'imported' ORDER BY version;
 SELECT decrypt(name) FROM people WHERE id = 1;
+-- ANALYZE keeps no sample of wrapped keys (or check values) in pg_statistic
+ANALYZE stored_keys;
+SELECT a.attname, count(s.*) AS statistics_rows
+FROM pg_attribute a LEFT JOIN pg_statistic s
+  ON s.starelid = a.attrelid AND s.staattnum = a.attnum
+WHERE a.attrelid = 'stored_keys'::regclass AND a.attname IN ('name', 'wrapped', 'key_check')
+GROUP BY a.attname ORDER BY a.attname;
 SET encrypted_column.key_name = 'imported';
 INSERT INTO people VALUES (7, 'Grace', 'grace@example.com');
 RESET encrypted_column.key_name;
@@ -201,6 +215,21 @@ RESET ROLE;
 SET encrypted_column.key_name = 't1';
 INSERT INTO people VALUES (8, 'Heidi', 'heidi@example.com');
 SELECT decrypt(name) FROM people WHERE id = 8;
+
+-- a cached plan holds values sealed when it was made: a change of the key
+-- table makes it anew, so it never writes under an old or destroyed version
+CREATE FUNCTION add_person(i int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO people VALUES (i, 'cached', 'cached' || i || '@example.com');
+END $$;
+SELECT add_person(10);
+SELECT length(rotate_key('t1')) AS rotated;
+SELECT add_person(11);
+SELECT id, key_id(name) OPERATOR(pg_catalog.=) current_key_id() AS under_current_version
+FROM people WHERE id IN (10, 11) ORDER BY id;
+SELECT count(*) AS versions FROM destroy_key('t1');
+SELECT add_person(12);
+SELECT count(*) AS cached_rows FROM people WHERE id >= 10;
 
 \c :regdb
 DROP DATABASE ec_stored_keys;

@@ -7,12 +7,18 @@
  *	crypto.c		the only file that includes OpenSSL: AEAD contexts, HKDF,
  *					the nonce pool; returns status codes, never ereport
  *	envelope.c		the envelope and text form, pure structure (envelope.h)
+ *	pkcs11_uri.c	RFC 7512 PKCS#11 URIs, pure structure (pkcs11_uri.h)
  *	keyring.c		key parsing, subkey derivation, the per-backend key ring
+ *	kek_pkcs11.c	the pkcs11: KEK source: wrap and unwrap inside a token (kek.h)
  *	gucs.c			the settings and their check, assign and show hooks
+ *	kek.c			key-encryption keys from kek_source (kek.h); kek_kmip.c,
+ *					kmip_ttlv.c and kek_pkcs11.c are its KMIP and PKCS#11 sources
+ *	store.c			stored data keys: the key table, the cache, the grants
  *	seal.c			the one seal and open path of both types; plaintext wiped
  *	privilege.c		read_plaintext(): the one privilege every opening checks
  *	type_io.c		input, output, receive, send and the casts from text
  *	accessors.c		the SQL functions: encrypt(), decrypt() and the others
+ *	key_admin.c		the SQL functions that manage stored keys
  *	det_ops.c		encrypted_text_det's comparison and hash functions
  *	det_planner.c	planner support for encrypted_text_det = text lookups
  *	forward_020.c	0.2.0's entry points, forwarded to encrypted_column_migrate

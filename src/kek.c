@@ -187,13 +187,22 @@ kek_from_command(const char *command, uint8_t *kek)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not run the key-encryption key command: %m")));
-	while (len < sizeof(text))
+	for (;;)
 	{
-		size_t		n = fread(text + len, 1, sizeof(text) - len, pipe);
+		char		rest[KEK_TEXT_MAX];
+		size_t		n;
 
+		/* past the buffer, read on to the end: the command must not block */
+		if (len < sizeof(text))
+			n = fread(text + len, 1, sizeof(text) - len, pipe);
+		else
+		{
+			n = fread(rest, 1, sizeof(rest), pipe);
+			ec_wipe(rest, sizeof(rest));
+		}
 		if (n == 0)
 			break;
-		len += n;
+		len = Min(len + n, sizeof(text));
 	}
 	status = ClosePipeStream(pipe);
 	ok = status == 0 && len < sizeof(text) && parse_kek_text(text, len, kek);

@@ -353,6 +353,7 @@ encrypted_column_rotate_kek(PG_FUNCTION_ARGS)
 {
 	char	   *new_source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	const char *kind = ec_kek_source_kind(new_source);
+	const char *current_kind = ec_kek_source_kind(ec_kek_source_guc);
 	ec_kek	   *from;
 	ec_kek	   *volatile to = NULL;
 	ec_store_spi spi;
@@ -368,6 +369,15 @@ encrypted_column_rotate_kek(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only a superuser may rotate to a server-side key-encryption key source"),
 				 errdetail("The source names a file or a command of the database server.")));
+	/*
+	 * Away from a server-side KEK: the keys would leave the care of the
+	 * HSM or KMS for a KEK that the caller holds.
+	 */
+	if ((current_kind == NULL || strcmp(current_kind, "session") != 0) &&
+		!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may rotate away from a server-side key-encryption key source")));
 
 	from = ec_kek_current();
 	PG_TRY();

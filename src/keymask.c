@@ -10,7 +10,8 @@
  *	  stands (ALTER ROLE | DATABASE | SYSTEM ... SET, a function's SET
  *	  clause), with the name put together from its parts
  *	  ("encrypted_column" . "key" is encrypted_column.key);
- *	- set_config(name, value, ...) calls;
+ *	- set_config(name, value, ...) calls, and import_key(name, key), whose
+ *	  second argument is a key (after analysis: known by its C symbol);
  *	- EXECUTE p(args) of a prepared statement that hands a parameter to
  *	  set_config() as the value of a key setting (decided from the
  *	  prepared statement's analysed query, not from its text);
@@ -29,6 +30,9 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "commands/prepare.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/primnodes.h"
@@ -37,6 +41,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/plancache.h"
+#include "utils/syscache.h"
 
 #include "compat.h"
 #include "redact.h"
@@ -101,6 +106,8 @@ learn_tokens(void)
 	tk.known = true;
 }
 
+static bool is_import_key(Oid funcid);
+
 #define MAX_NAME 200
 #define MAX_ARGS 16
 
@@ -129,6 +136,7 @@ typedef struct KeyScan
 	/* ST_VALUE, ST_ARGS */
 	int			depth;
 	bool		is_execute;
+	bool		is_import;		/* import_key(name, key): the key is arg 2 */
 	char		stmt_name[NAMEDATALEN];
 	int			nargs;
 	int			arg_first[MAX_ARGS];	/* index of the arg's first range */
@@ -308,15 +316,18 @@ param_walker(Node *node, ParamSearch *ps)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_SET_CONFIG &&
-		list_length(((FuncExpr *) node)->args) >= 2)
+	if (IsA(node, FuncExpr) && list_length(((FuncExpr *) node)->args) >= 2 &&
+		(((FuncExpr *) node)->funcid == F_SET_CONFIG ||
+		 is_import_key(((FuncExpr *) node)->funcid)))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
 		Node	   *name = linitial(f->args);
 		Node	   *value = lsecond(f->args);
 		bool		key = true;
 
-		if (IsA(name, Const) && !((Const *) name)->constisnull)
+		if (f->funcid != F_SET_CONFIG)
+			key = true;
+		else if (IsA(name, Const) && !((Const *) name)->constisnull)
 			key = name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue));
 		else if (IsA(name, Param) && ((Param *) name)->paramid <= list_length(ps->names))
 		{
@@ -391,20 +402,50 @@ const_is_empty(Const *c)
 	return false;
 }
 
+/*
+ * Is this the extension's import_key(name, key_hex), in whatever schema and
+ * however it was called?  Known by its C symbol in the catalog.
+ */
+static bool
+is_import_key(Oid funcid)
+{
+	HeapTuple	tuple;
+	bool		result = false;
+
+	if (funcid < FirstNormalObjectId)
+		return false;
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	if (((Form_pg_proc) GETSTRUCT(tuple))->prolang == ClanguageId &&
+		((Form_pg_proc) GETSTRUCT(tuple))->pronargs == 2)
+	{
+		bool		isnull;
+		Datum		src = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull);
+
+		result = !isnull &&
+			strcmp(TextDatumGetCString(src), "encrypted_column_import_key") == 0;
+	}
+	ReleaseSysCache(tuple);
+	return result;
+}
+
 /* Expression walker for CallSearch. */
 static bool
 call_walker(Node *node, CallSearch *cs)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_SET_CONFIG &&
-		list_length(((FuncExpr *) node)->args) >= 2)
+	if (IsA(node, FuncExpr) && list_length(((FuncExpr *) node)->args) >= 2 &&
+		(((FuncExpr *) node)->funcid == F_SET_CONFIG ||
+		 is_import_key(((FuncExpr *) node)->funcid)))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
 		Node	   *name = strip_implicit_coercions(linitial(f->args));
 		Node	   *value = strip_implicit_coercions(lsecond(f->args));
 
-		if (!IsA(name, Const) || ((Const *) name)->constisnull ||
+		if (f->funcid != F_SET_CONFIG || !IsA(name, Const) ||
+			((Const *) name)->constisnull ||
 			name_may_be_key(TextDatumGetCString(((Const *) name)->constvalue)))
 		{
 			if (IsA(value, Const) && ((Const *) value)->location >= 0)
@@ -480,8 +521,11 @@ finish_call(KeyScan *s, bool at_end)
 			finish_execute(s);
 		return;
 	}
-	/* set_config: the name is the first argument, the value the second */
-	key = s->named || s->nargs == 0 || !s->arg_sconst[0] ||
+	/*
+	 * set_config: the name is the first argument, the value the second;
+	 * import_key: the key's name, then the key itself
+	 */
+	key = s->is_import || s->named || s->nargs == 0 || !s->arg_sconst[0] ||
 		name_may_be_key(s->arg_value[0]);
 	keep = s->named ? 0 : 1;
 	if (!key)
@@ -683,11 +727,19 @@ feed(KeyScan *s, int tok, core_YYSTYPE *val, int loc)
 	{
 		s->state = ST_CALL;
 		s->is_execute = false;
+		s->is_import = false;
+	}
+	else if (tok == IDENT && strcmp(val->str, "import_key") == 0)
+	{
+		s->state = ST_CALL;
+		s->is_execute = false;
+		s->is_import = true;
 	}
 	else if (tok >= ABORT_P && strcmp(val->keyword, "execute") == 0)
 	{
 		s->state = ST_CALL;
 		s->is_execute = true;
+		s->is_import = false;
 		s->stmt_name[0] = '\0';
 	}
 }

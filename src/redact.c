@@ -43,6 +43,7 @@
 #include "nodes/parsenodes.h"
 #include "parser/analyze.h"
 #include "pgstat.h"
+#include "replication/walsender.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
@@ -885,6 +886,18 @@ ec_redact_message(ErrorData *edata, bool keys_out)
 		if (edata->cursorpos > 0 && edata->internalquery == NULL &&
 			cursor_at_token(edata))
 			scan_failed_text(edata, text, len);
+		else if (!text_scanned(text, &len) && am_walsender)
+		{
+			/*
+			 * A walsender's replication command (START_REPLICATION ...
+			 * LOGICAL 0/1DFDF88) is read by the replication grammar, not
+			 * the SQL scanner, which would throw on it; it holds no key
+			 * setting, and one quoted is known by its form.
+			 */
+			mask_error_fields(edata, mask_hex_runs);
+			edata->hide_stmt = true;
+			return;
+		}
 		else if (!text_scanned(text, &len))
 		{
 			EcMaskRange *ranges;

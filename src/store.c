@@ -42,6 +42,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/fmgroids.h"
 #include "utils/syscache.h"
 
@@ -73,6 +74,14 @@ static HTAB *entries = NULL;
 static uint64 generation = 1;	/* bumped by every change of the table */
 static uint64 priv_generation = 1;	/* and of role memberships */
 static bool free_pending = false;	/* the KEK changed: free every key */
+static long absent_entries = 0;	/* entries made for key ids not stored */
+
+/* ec_store_find's last answer, good while nothing changed */
+static stored_entry *last_found = NULL;
+static uint64 last_generation = 0;
+static uint64 last_priv_generation = 0;
+static Oid	last_role = InvalidOid;
+static bool last_decrypt = false;
 
 /* where the key table is, found once per change */
 static bool located = false;
@@ -107,6 +116,7 @@ free_all(void)
 	hash_destroy(entries);
 	entries = NULL;
 	versions_generation = 0;
+	last_found = NULL;
 }
 
 /* At backend exit, no unwrapped key stays in memory. */
@@ -133,13 +143,28 @@ ec_store_invalidate(void)
 void
 ec_store_forget(uintptr_t arg, uint32_t relid)
 {
+	bool		ours = relid == InvalidOid ||
+		(OidIsValid(store_relid) && (relid == store_relid || relid == grants_relid));
+
 	(void) arg;
-	if (relid == InvalidOid || relid == store_relid || relid == grants_relid ||
-		!OidIsValid(store_relid))
+	if (ours || !OidIsValid(store_relid))
 	{
 		located = false;
 		generation++;
 		priv_generation++;
+	}
+
+	/*
+	 * A cached plan may hold a constant sealed under a key version that is
+	 * no longer current, or was destroyed, or that the role may no longer
+	 * use: as when a key setting changes (gucs.c), such plans are made anew.
+	 * ResetPlanCache() only marks plans invalid, so it cannot fail here.
+	 */
+	if (ours && (ec_sealed_since_plan_reset || ec_planned_by_key_count))
+	{
+		ResetPlanCache();
+		ec_sealed_since_plan_reset = false;
+		ec_planned_by_key_count = false;
 	}
 }
 
@@ -304,17 +329,29 @@ ec_store_bytea(int row, int col)
 	return isnull ? NULL : DatumGetByteaPP(d);
 }
 
+/*
+ * At the top of each lookup, never inside one (a caller may hold keys it
+ * got earlier in the same lookup): free every key if the KEK changed, and
+ * start again when entries for key ids that no stored key has (tampered
+ * or foreign values leave one each) pass a bound.
+ */
+static void
+reset_if_due(void)
+{
+	if (free_pending || absent_entries > 100000)
+	{
+		free_all();
+		free_pending = false;
+		absent_entries = 0;
+	}
+}
+
 /* The cache, made on first use. */
 static HTAB *
 cache(void)
 {
 	HASHCTL		ctl;
 
-	if (free_pending)
-	{
-		free_all();
-		free_pending = false;
-	}
 	if (entries == NULL)
 	{
 		if (!exit_hook_registered)
@@ -389,6 +426,7 @@ entry_for(const uint8_t *key_id, bool need_key)
 	{
 		memset((char *) e + EC_KEY_ID_LEN, 0, sizeof(*e) - EC_KEY_ID_LEN);
 		e->state = STATE_ABSENT;
+		absent_entries++;
 	}
 	if (e->checked_at == generation && (e->loaded || !need_key || e->state == STATE_ABSENT ||
 					   e->state == STATE_DESTROYED))
@@ -502,12 +540,21 @@ load_versions(const char *name)
 	ec_store_spi spi;
 	const char *args[1] = {name};
 
-	if (versions_generation == generation && strcmp(versions_name, name) == 0)
+	/*
+	 * Only a name that has versions is cached: a miss must raise again at
+	 * every use, never fall through to versions_ids[0], which may still
+	 * hold the key id of the name loaded before.
+	 */
+	if (versions_count > 0 && versions_generation == generation &&
+		strcmp(versions_name, name) == 0)
 		return versions_count;
 	if (strlen(name) >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no stored key is named \"%s\"", name)));
+	/* nothing cached until the versions are read in full */
+	versions_name[0] = '\0';
+	versions_count = 0;
 	ec_store_spi_begin(&spi);
 	ec_store_query("SELECT key_id FROM %s.stored_keys "
 				   "WHERE name OPERATOR(pg_catalog.=) $1 "
@@ -542,6 +589,7 @@ ec_store_current(const char *name)
 {
 	stored_entry *e;
 
+	reset_if_due();
 	load_versions(name);
 	e = entry_for(versions_ids[0], true);
 	require_privilege(e, USE_ENCRYPT);
@@ -552,8 +600,11 @@ ec_store_current(const char *name)
 int
 ec_store_versions(const char *name, const ec_key **keys, int max)
 {
-	int			n = Min(load_versions(name), max);
+	int			n;
 	uint8_t		ids[EC_MAX_KEY_VERSIONS][EC_KEY_ID_LEN];
+
+	reset_if_due();
+	n = Min(load_versions(name), max);
 
 	/* loading an entry may read the table again: work from a copy */
 	memcpy(ids, versions_ids, sizeof(ids));
@@ -579,6 +630,19 @@ ec_store_find(const uint8_t *key_id, bool decrypt, const ec_key **keys, int max)
 
 	if (max < 1 || !ec_store_in_use())
 		return 0;
+	reset_if_due();
+
+	/* a scan opens value after value under one key: the last answer */
+	if (last_found != NULL && last_generation == generation &&
+		last_priv_generation == priv_generation &&
+		last_role == GetUserId() && last_decrypt == decrypt &&
+		memcmp(last_found->key_id, key_id, EC_KEY_ID_LEN) == 0)
+	{
+		keys[0] = &last_found->key;
+		return 1;
+	}
+	last_found = NULL;
+
 	locate();
 	if (!OidIsValid(store_relid))
 		return 0;
@@ -599,6 +663,14 @@ ec_store_find(const uint8_t *key_id, bool decrypt, const ec_key **keys, int max)
 	require_privilege(e, decrypt ? USE_DECRYPT : USE_COMPARE);
 	e = entry_for(key_id, true);
 	keys[0] = &e->key;
+	if (e->checked_at == generation)
+	{
+		last_found = e;
+		last_generation = generation;
+		last_priv_generation = priv_generation;
+		last_role = GetUserId();
+		last_decrypt = decrypt;
+	}
 	return 1;
 }
 

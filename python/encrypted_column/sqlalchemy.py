@@ -26,11 +26,23 @@ and ``use_key``.  Behind a pooler in transaction mode (PgBouncer), where
 startup options cannot pass and a session setting would reach other
 clients, ``use_transaction_key`` hands the key in at the start of every
 transaction instead.
+
+With stored keys (0.4.0) the data keys stay in the database, wrapped
+under a key-encryption key that the server gets from its
+``encrypted_column.kek_source``, and the application holds no secret at
+all: it names the stored key that encrypts, ``encrypted_column.key_name``.
+``connect_args(key_name=...)`` makes a name every connection's default;
+``use_transaction_key_name`` sets one per transaction (one key per tenant,
+behind a pooler in transaction mode)::
+
+    engine = create_engine(url, connect_args=connect_args(key_name="app"))
+    use_transaction_key_name(engine, lambda: "tenant_%d" % current_tenant.get())
 """
 
 import hashlib
 import hmac
 import re
+import unicodedata
 
 from sqlalchemy import all_, any_, bindparam, cast, event, func, type_coerce
 from sqlalchemy.ext.compiler import compiles
@@ -46,16 +58,22 @@ __all__ = [
     "check_key",
     "connect_args",
     "key_id",
+    "key_name_options",
     "key_options",
     "libpq_options",
     "refuse_unknown_key",
     "stored_key_ids",
     "use_key",
     "use_transaction_key",
+    "use_transaction_key_name",
 ]
 
 KEY_SETTING = "encrypted_column.key"
 PREVIOUS_KEYS_SETTING = "encrypted_column.previous_keys"
+KEY_NAME_SETTING = "encrypted_column.key_name"
+
+# the server keeps key names as PostgreSQL names: at most NAMEDATALEN - 1 bytes
+_KEY_NAME_MAX_BYTES = 63
 
 _HEX_KEY = re.compile(r"[0-9A-Fa-f]{64}\Z")
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+\Z")
@@ -496,22 +514,67 @@ def key_options(key, previous_keys=()):
     return libpq_options(settings)
 
 
+def _checked_key_name(name):
+    """A stored key's name, after checking it as the server would take it.
+
+    1 to 63 bytes in UTF-8, with no control character (which no key name
+    needs, and which would let a name break a log line).  Key names are
+    not secret, so the messages quote them.
+    """
+    if not isinstance(name, str):
+        raise TypeError("a key name must be a str, not %s" % type(name).__name__)
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if not 1 <= size <= _KEY_NAME_MAX_BYTES:
+        raise ValueError("a key name must be 1 to %d bytes long in UTF-8 (%r is %d)"
+                         % (_KEY_NAME_MAX_BYTES, name, size))
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+        raise ValueError("a key name must not contain control characters: %r" % name)
+    return name
+
+
+def key_name_options(name):
+    """The libpq ``options`` string that makes ``name`` the session's key name.
+
+    ``encrypted_column.key_name`` names the stored key (``create_key``,
+    ``import_key``) that encrypts new values; decryption finds each value's
+    stored key by the key id in it, so no setting is needed to read.  The
+    name is not secret: with a server-side ``kek_source`` nothing secret
+    reaches the server from the application.
+    """
+    return libpq_options({KEY_NAME_SETTING: _checked_key_name(name)})
+
+
 def _merge_options(existing, extra):
     return "%s %s" % (existing, extra) if existing else extra
 
 
-def connect_args(key, previous_keys=(), settings=None, options=None):
+def connect_args(key=None, previous_keys=(), settings=None, options=None,
+                 key_name=None):
     """``connect_args`` for ``create_engine`` with a libpq driver.
 
     Every connection the pool opens starts with the key set, as the
     session's default, so no SQL statement carries it and a ``RESET ALL``
-    or ``DISCARD ALL`` keeps it.  ``settings`` adds other settings, and
+    or ``DISCARD ALL`` keeps it.  ``key_name`` instead (or as well) names
+    the stored key that encrypts; it wins over ``key`` for new values,
+    and a raw ``key`` and ``previous_keys`` still decrypt what they wrote
+    (the way from a 0.3 key to stored keys).  At least one of ``key`` and
+    ``key_name`` is needed.  ``settings`` adds other settings, and
     ``options`` is kept in front of them.
     """
-    result = key_options(key, previous_keys)
+    if key is None and key_name is None:
+        raise TypeError("connect_args needs a key or a key_name")
+    parts = []
+    if key is not None:
+        parts.append(key_options(key, previous_keys))
+    else:
+        previous = [_checked_key(k, "each previous key") for k in previous_keys]
+        if previous:
+            parts.append(libpq_options({PREVIOUS_KEYS_SETTING: ",".join(previous)}))
+    if key_name is not None:
+        parts.append(key_name_options(key_name))
     if settings:
-        result = _merge_options(result, libpq_options(settings))
-    return {"options": _merge_options(options, result)}
+        parts.append(libpq_options(settings))
+    return {"options": _merge_options(options, " ".join(parts))}
 
 
 def use_key(engine, key, previous_keys=()):
@@ -583,6 +646,47 @@ def use_transaction_key(engine, key, previous_keys=()):
         if previous:
             values.append((PREVIOUS_KEYS_SETTING, ",".join(previous)))
         sql, params = _set_config_statement(paramstyle, values)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def use_transaction_key_name(engine, name):
+    """Name the stored key that encrypts, at the start of every transaction.
+
+    A ``begin`` listener runs ``SELECT set_config('encrypted_column.key_name',
+    %s, true)`` through the DBAPI cursor, as ``use_transaction_key`` does,
+    so the name lasts until the transaction's COMMIT or ROLLBACK: behind a
+    pooler in transaction mode it never reaches another client, and a
+    tenant's transaction never encrypts with another tenant's key.  The
+    name is not secret; the key itself stays in the database, wrapped
+    under the server's key-encryption key, and a role uses it only if it
+    was granted it (``grant_key``), else the statement fails with SQLSTATE
+    42501.
+
+    ``name`` may be a callable, called at every BEGIN: a multi-tenant
+    application picks the tenant's key per transaction, for example from a
+    ``contextvars.ContextVar``.  A callable that returns ``None`` sets
+    nothing, so the session's default (``connect_args(key_name=...)``)
+    applies.  Names are checked here, before any statement: 1 to 63 bytes
+    in UTF-8, no control characters (``ValueError``).  Statements outside
+    a transaction (AUTOCOMMIT) get no name.  Returns the engine.
+    """
+    if not callable(name):
+        _checked_key_name(name)     # refuse a wrong argument now
+    paramstyle = engine.dialect.paramstyle
+
+    @event.listens_for(engine, "begin")
+    def _name_the_key(conn):
+        current = name() if callable(name) else name
+        if current is None:
+            return
+        sql, params = _set_config_statement(
+            paramstyle, [(KEY_NAME_SETTING, _checked_key_name(current))])
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, params)

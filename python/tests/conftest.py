@@ -7,6 +7,7 @@ library is a failure, so a green run always means the tests ran.
 import os
 import secrets
 import sys
+import time
 import warnings
 
 import psycopg2
@@ -114,15 +115,98 @@ def table_name(db):
 
 @pytest.fixture
 def make_engine(server):
-    """create_engine() for the test server; every engine is disposed after."""
+    """create_engine() for the test server (or ``url``, another role's);
+    every engine is disposed after."""
     engines = []
 
-    def factory(**kwargs):
+    def factory(url=URL, **kwargs):
         kwargs.setdefault("future", True)
-        engine = sa.create_engine(URL, **kwargs)
+        engine = sa.create_engine(url, **kwargs)
         engines.append(engine)
         return engine
 
     yield factory
     for engine in engines:
         engine.dispose()
+
+
+# ---- stored keys: the suite's server reads its key-encryption key from a
+# file (test/suites/python.sh), which EC_TEST_KEK_FILE names.
+
+def superuser():
+    """A connection as the test's superuser, in autocommit mode."""
+    conn = connect()
+    conn.autocommit = True
+    return conn
+
+
+def kek_source():
+    with superuser() as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_setting('encrypted_column.kek_source')")
+        value = cur.fetchone()[0]
+    conn.close()
+    return value
+
+
+def wait_for_kek_source(value, seconds=15):
+    """After pg_reload_conf(): wait until new backends see ``value``."""
+    for _ in range(int(seconds / 0.1)):
+        if kek_source() == value:
+            return
+        time.sleep(0.1)
+    pytest.fail("encrypted_column.kek_source did not become %r after a reload" % value,
+                pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kek_file(server):
+    """The key-encryption key file the server's kek_source names."""
+    path = os.environ.get("EC_TEST_KEK_FILE")
+    source = kek_source()
+    if not path or source != "file:" + path:
+        pytest.fail("stored keys need a server whose encrypted_column.kek_source is "
+                    "file:$EC_TEST_KEK_FILE (test/suites/python.sh sets both); "
+                    "kek_source is %r" % source, pytrace=False)
+    return path
+
+
+@pytest.fixture
+def stored_key(kek_file):
+    """create_key(name) as the superuser: returns (name, key id)."""
+    def make(prefix="k"):
+        name = "%s_%s" % (prefix, secrets.token_hex(4))
+        with superuser() as conn, conn.cursor() as cur:
+            cur.execute("SELECT create_key(%s)", (name,))
+            key_id = cur.fetchone()[0]
+        conn.close()
+        return name, key_id
+    return make
+
+
+@pytest.fixture
+def login_role(server):
+    """make(prefix): a LOGIN role with a password, as (name, URL); every
+    role is dropped after the test, with its key grants and privileges."""
+    made = []
+
+    def make(prefix="app"):
+        name = "%s_%s" % (prefix, secrets.token_hex(4))
+        password = secrets.token_hex(16)
+        with superuser() as conn, conn.cursor() as cur:
+            cur.execute('CREATE ROLE "%s" LOGIN PASSWORD %%s' % name, (password,))
+        conn.close()
+        made.append(name)
+        return name, sa.engine.URL.create("postgresql+psycopg2", username=name,
+                                          password=password)
+
+    yield make
+    conn = superuser()
+    with conn.cursor() as cur:
+        for name in made:
+            cur.execute("SELECT DISTINCT name FROM stored_key_grants "
+                        "WHERE grantee::text = %s", (name,))
+            for (key,) in cur.fetchall():
+                cur.execute("SELECT revoke_key(%s, %s)", (key, name))
+            cur.execute('DROP OWNED BY "%s"' % name)
+            cur.execute('DROP ROLE "%s"' % name)
+    conn.close()

@@ -23,6 +23,10 @@ from encrypted_column.sqlalchemy import (
 )
 
 POOLED = os.environ.get("EC_PYTEST_POOLED") == "1"
+# A session without a key: "no key is set" (55000); on a server with stored
+# keys (a kek_source, as test/suites/python.sh gives), decrypt() looks the
+# value's key id up in the key table and says it has no such key (42704).
+NO_KEY = "42704" if os.environ.get("EC_TEST_KEK_FILE") else "55000"
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +149,7 @@ def test_clients_with_different_keys_stay_apart(make_engine, table):
         key_id, pid = raw_key_id(nokey)
         pids.add(pid)
         assert key_id is None
-        assert sqlstate_of(nokey, 'SELECT decrypt(email) FROM "%s"' % table) == "55000"
+        assert sqlstate_of(nokey, 'SELECT decrypt(email) FROM "%s"' % table) == NO_KEY
     # a keyless client's RESET and DISCARD ALL do not touch the others
     with nokey.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("RESET ALL"))

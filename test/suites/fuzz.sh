@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# libFuzzer on the envelope and text-form parsers, and on the KMIP
-# response reader.
+# libFuzzer on the envelope and text-form parsers, on the KMIP
+# response reader and on the PKCS#11 URI parser.
 #
 # Builds fuzz/fuzz_envelope (clang -fsanitize=fuzzer,address,undefined,
 # linked with the extension's own src/envelope.c) and runs it from the
@@ -14,6 +14,11 @@
 # KMIP server sends) from fuzz/corpus-kmip for EC_FUZZ_KMIP_RUNS
 # executions (default 2,000,000), stopping after EC_FUZZ_KMIP_SECONDS
 # (default 90); it must find nothing and run at least 500,000 inputs.
+#
+# Last fuzz/fuzz_pkcs11_uri (linked with src/pkcs11_uri.c) from
+# fuzz/corpus_pkcs11_uri for EC_FUZZ_URI_RUNS executions (default
+# 1,000,000), stopping after EC_FUZZ_URI_SECONDS (default 90); it must
+# find nothing and run at least 500,000 inputs.
 REL_NAME=fuzz
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -71,4 +76,27 @@ if [[ $status != 0 ]]; then
 fi
 check "at least 500,000 KMIP inputs ran (${kexecs:-0})" [ "${kexecs:-0}" -ge 500000 ]
 say "figures: ${kexecs:-0} KMIP executions (${krate:-0}/s), $kseeds seeds, $kunits corpus inputs at the end"
+
+# the PKCS#11 URI parser
+URI_RUNS=${EC_FUZZ_URI_RUNS:-1000000}
+URI_CAP=${EC_FUZZ_URI_SECONDS:-90}
+useeds=$(find "$FUZZ_DIR/corpus_pkcs11_uri" -type f | wc -l)
+say "PKCS#11 URI harness: $useeds seed inputs; up to $URI_RUNS runs or ${URI_CAP}s"
+mkdir -p "$REL_TMP/scratch-uri"
+(cd "$REL_TMP" && "$REL_TMP/build/fuzz_pkcs11_uri" -runs="$URI_RUNS" -max_total_time="$URI_CAP" \
+	-max_len=1024 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-dict="$FUZZ_DIR/pkcs11_uri.dict" "$REL_TMP/scratch-uri" "$FUZZ_DIR/corpus_pkcs11_uri" \
+	>"$REL_TMP/fuzz-uri.log" 2>&1)
+status=$?
+uexecs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$REL_TMP/fuzz-uri.log")
+urate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$REL_TMP/fuzz-uri.log")
+check "the URI fuzzer found no crash, sanitizer report or broken contract" [ "$status" = 0 ]
+if [[ $status != 0 ]]; then
+	grep -E -A 30 "ERROR: |contract broken|runtime error|deadly signal" "$REL_TMP/fuzz-uri.log" | head -n 60
+	for f in "$REL_TMP"/crash-* "$REL_TMP"/leak-* "$REL_TMP"/timeout-* "$REL_TMP"/oom-*; do
+		[[ -e $f ]] && echo "reproducer: $(basename "$f") $(od -An -tx1 -v "$f" | tr -d ' \n' | head -c 400)"
+	done
+fi
+check "at least 500,000 URI inputs ran (${uexecs:-0})" [ "${uexecs:-0}" -ge 500000 ]
+say "figures: ${uexecs:-0} URI executions (${urate:-0}/s), $useeds seeds"
 rel_finish

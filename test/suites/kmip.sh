@@ -30,7 +30,7 @@ REL_NAME=kmip
 source "$(dirname "$0")/lib.sh"
 rel_init
 
-command -v pykmip-server >/dev/null && python3 -c 'import kmip' 2>/dev/null ||
+command -v pykmip-server >/dev/null && /usr/bin/python3 -c 'import kmip' 2>/dev/null ||
 	rel_skip "PyKMIP is not installed (Debian package python3-pykmip)"
 
 PKI=$REL_TMP/pki
@@ -121,7 +121,7 @@ check "PyKMIP server listens on 127.0.0.1:$KPORT" not port_free "$KPORT" || {
 
 # kc COMMAND [ARGS...]: the PyKMIP client, with the PostgreSQL client cert
 kc() {
-	python3 "$REL_DIR/kmip/kmip_client.py" 127.0.0.1 "$KPORT" "$PKI/ec-postgres.pem" \
+	/usr/bin/python3 "$REL_DIR/kmip/kmip_client.py" 127.0.0.1 "$KPORT" "$PKI/ec-postgres.pem" \
 		"$PKI/ec-postgres.key" "$PKI/ec-test-ca.pem" "$@" 2>>"$REL_TMP/kmip_client.err"
 }
 ID1=$(kc create AES 256)
@@ -274,7 +274,7 @@ expect "percent-encoded key id is decoded" 00000 \
 
 # ---- a server that accepts and never answers ----
 SPORT=$("$REPO_DIR/scripts/free-port")
-python3 -c '
+/usr/bin/python3 -c '
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)

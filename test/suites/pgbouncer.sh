@@ -22,7 +22,10 @@
 #     without a key, silently; a session-level key in transaction mode
 #     passes to the next client, whose RESET then clears it;
 #   - session mode: a session-level key stays with its client and is
-#     cleared (DISCARD ALL) before the server connection serves another.
+#     cleared (DISCARD ALL) before the server connection serves another;
+#   - stored keys under a server-side file KEK: two tenants' transactions
+#     with SET LOCAL encrypted_column.key_name interleave on one server
+#     connection, each value under its own key id, no secret in any log.
 REL_NAME=pgbouncer
 source "$(dirname "$0")/lib.sh"
 
@@ -31,6 +34,13 @@ PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null ||
 	rel_skip "psycopg 3 is not installed (Debian package python3-psycopg)"
 rel_init
+
+# A server-side key-encryption key for the stored keys (a test KEK): a
+# file outside the data directory that only the server's user can read.
+SKEK=4e7a1c9b2d8f3e6a5c0b7d9e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c
+printf '%s\n' "$SKEK" >"$REL_TMP/kek"
+chmod 0600 "$REL_TMP/kek"
+((EUID == 0)) && chown postgres: "$REL_TMP/kek"
 
 P=$(cluster_up pg 55470 <<EOF
 shared_preload_libraries = 'encrypted_column'
@@ -218,6 +228,66 @@ for how in "SET encrypted_column.key = '$KEY1'" "SELECT set_config('encrypted_co
 done
 check "server_reset_query (DISCARD ALL) ran between the two clients" \
 	grep -q "DISCARD ALL" "$SLOG"
+
+# ---- stored keys: a server-side KEK, key_name per transaction ----
+# Two tenants' transactions, each naming its stored key with SET LOCAL
+# encrypted_column.key_name, interleave on the one server connection of
+# tx1; each value is under its own tenant's key id, and neither the KEK
+# nor a data key (tenant2 is KEY2, imported from a connection option)
+# reaches the server log or PgBouncer's.
+# (set here, as an operator would: with a source set, a keyless session
+# that decrypts a raw key's value gets 42704, no stored key, where the
+# checks above want 55000)
+pq "$P" postgres -c "ALTER SYSTEM SET encrypted_column.kek_source = 'file:$REL_TMP/kek'" \
+	-c "SELECT pg_reload_conf()" >/dev/null || exit 1
+kek_set() { [[ $(pq "$P" postgres -c "SHOW encrypted_column.kek_source") == "file:$REL_TMP/kek" ]]; }
+check "stored keys: kek_source set to the file and reloaded" wait_for 20 kek_set
+soff=$(file_size "$SLOG")
+boff=$(file_size "$BLOG")
+pq "$P" postgres -c "SELECT create_key('tenant1')" >/dev/null || exit 1
+PGOPTIONS="-c encrypted_column.key=$KEY2" pq "$P" postgres -c "SELECT import_key('tenant2')" >/dev/null || exit 1
+pq "$P" postgres <<SQL >/dev/null || exit 1
+SELECT grant_key('tenant1', 'app'), grant_key('tenant2', 'app');
+CREATE TABLE st (id serial, tenant text, pid int, named text, c encrypted_text);
+GRANT ALL ON st, st_id_seq TO app;
+SQL
+tenant_tx() {
+	local t=$1 i
+	for ((i = 1; i <= 20; i++)); do
+		bq "$B" tx1 -c "BEGIN" -c "SET LOCAL encrypted_column.key_name = '$t'" \
+			-c "INSERT INTO st (tenant, pid, named, c) VALUES ('$t', pg_backend_pid(),
+				current_setting('encrypted_column.key_name'), 'STSECRET-$t-$i')" -c "COMMIT" || return 1
+	done
+}
+tenant_tx tenant1 >"$REL_TMP/tenant1.out" 2>&1 &
+w1=$!
+tenant_tx tenant2 >"$REL_TMP/tenant2.out" 2>&1 &
+w2=$!
+wait "$w1"; r1=$?
+wait "$w2"; r2=$?
+check "stored keys: both tenants' transactions ran through PgBouncer" [ "$r1$r2" = 00 ]
+check_eq "stored keys: every transaction stored its row" 40 "$(pq "$P" postgres -c "SELECT count(*) FROM st")"
+check_eq "stored keys: both tenants used the same single server connection" "1|1|1" \
+	"$(pq "$P" postgres -c "SELECT count(DISTINCT pid), count(DISTINCT pid) FILTER (WHERE tenant = 'tenant1'),
+		count(DISTINCT pid) FILTER (WHERE tenant = 'tenant2') FROM st")"
+switches=$(pq "$P" postgres -c "SELECT count(*) FROM (SELECT tenant <> lag(tenant) OVER (ORDER BY id) AS sw FROM st) x WHERE sw")
+say "stored keys: the tenant changed $switches times between consecutive transactions"
+check "stored keys: the two tenants' transactions interleaved" [ "$switches" -ge 2 ]
+check_eq "stored keys: each transaction saw only its own key_name" 0 \
+	"$(pq "$P" postgres -c "SELECT count(*) FROM st WHERE named <> tenant")"
+check_eq "stored keys: each value is under its own tenant's key id" 0 \
+	"$(pq "$P" postgres -c "SELECT count(*) FROM st JOIN stored_keys k ON k.name = st.tenant
+		WHERE key_id(c) <> k.key_id")"
+check_eq "stored keys: each value decrypts through PgBouncer" 0 \
+	"$(bq "$B" tx1 -c "SELECT count(*) FROM st WHERE decrypt(c) NOT LIKE 'STSECRET-' || tenant || '-%'")"
+check_eq "stored keys: after the transactions the server connection has no key_name" "none" \
+	"$(bq "$B" tx1 -c "SELECT coalesce(nullif(current_setting('encrypted_column.key_name'), ''), 'none')")"
+SKEK_RE=$(key_slices_re "$SKEK" "$KEY2")
+check_eq "stored keys: no KEK nor data key in the server log" 0 "$(count_in <(since "$SLOG" "$soff") "$SKEK_RE")"
+check_eq "stored keys: no KEK nor data key in PgBouncer's log" 0 "$(count_in <(since "$BLOG" "$boff") "$SKEK_RE")"
+check_eq "stored keys: the KEK appears in no log at all" 0 \
+	"$(cat "$SLOG" "$REL_TMP"/*.log | count_in /dev/stdin "$(key_slices_re "$SKEK")")"
+check_eq "stored keys: no plaintext in PgBouncer's log" 0 "$(count_in "$BLOG" STSECRET)"
 
 check "no backend crashed" no_crash "$SLOG"
 say "figures: $(wc -l <"$SLOG") server log lines, $(wc -l <"$BLOG") PgBouncer log lines searched"

@@ -198,6 +198,12 @@ run_case sc_name_space app "simple:SELECT set_config(' encrypted_column.key', '@
 # set_config() spelled so that the scanner cannot read its name: the
 # function the server resolved decides
 run_case sc_uident app "simple:SELECT U&\"set_config\"('encrypted_column.key', '@K@', false)"
+# import_key(name, key_hex): its second argument is a key, however the
+# call is spelled, refused or not (no stored keys here: 55000 or 42501)
+run_case import_key postgres "simple:SELECT import_key('k1', '@K@')"
+run_case import_key_app app "simple:SELECT import_key('k2', '@K@')"
+run_case import_key_quoted postgres "simple:SELECT public.\"import_key\"(name => 'k3', key_hex => '@K@')"
+run_case import_key_params postgres "params:SELECT import_key('k4', \$1)"$'\x01'"@K@"
 run_case sc_uident_escaped app "simple:SELECT U&\"\\0073et_config\"('encrypted_column.key', '@K@', false)"
 run_case sc_uident_params app "params:SELECT pg_catalog.U&\"set_config\"('encrypted_column.key', \$1, false)"$'\x01'"@K@"
 run_case sc_mixed_case app "simple:SELECT PG_CATALOG.Set_Config('encrypted_column.key', '@K@', false)"
