@@ -259,3 +259,16 @@ ec_hex_encode(const uint8_t *bytes, size_t len, char *out)
 	}
 	out[2 * len] = '\0';
 }
+
+/* Value of one hex digit (either case), or -1. */
+int
+ec_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

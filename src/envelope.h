@@ -96,5 +96,6 @@ extern ec_envelope_status ec_text_decode(const char *str, size_t len,
 										 uint8_t *out, size_t *out_len);
 extern int	ec_base64_value(unsigned char c, bool urlsafe);
 extern void ec_hex_encode(const uint8_t *bytes, size_t len, char *out);
+extern int	ec_hex_digit(char c);
 
 #endif							/* EC_ENVELOPE_H */

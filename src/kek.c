@@ -111,6 +111,51 @@ bad_kek_text(const char *what)
 }
 
 /*
+ * Open a file that holds a secret (a KEK, a PIN, a TLS client key), by the
+ * rule PostgreSQL applies to ssl_key_file: a regular file (a symbolic
+ * link is followed, and its target judged), owned by the server's user
+ * with no group or other access, or owned by root and readable by the
+ * group at most.  what names the file in the errors.  Returns the open
+ * descriptor.
+ */
+int
+ec_open_secret_file(const char *path, const char *what)
+{
+	struct stat st;
+	int			fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("could not open %s \"%s\": %m", what, path)));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("%s \"%s\" is not a regular file", what, path)));
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+	{
+		close(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("%s \"%s\" must be owned by the database user or root", what, path)));
+	}
+	if ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) ||
+		(st.st_uid != geteuid() && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) != 0))
+	{
+		close(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("%s \"%s\" has group or world access", what, path),
+				 errdetail("The file must be owned by the database user with permissions u=rw (0600) or less, or owned by root with permissions u=rw,g=r (0640) or less.")));
+	}
+	return fd;
+}
+
+/*
  * file:PATH.  As for ssl_key_file: the file must be a regular file owned
  * by the server's user (or by root, readable by the group) that nobody
  * else can read; and it must lie outside the data directory, which base
@@ -119,7 +164,6 @@ bad_kek_text(const char *what)
 static void
 kek_from_file(const char *path, uint8_t *kek)
 {
-	struct stat st;
 	char		canonical[MAXPGPATH];
 	char		text[KEK_TEXT_MAX];
 	int			fd;
@@ -138,27 +182,7 @@ kek_from_file(const char *path, uint8_t *kek)
 				 errmsg("key-encryption key file \"%s\" is inside the data directory", path),
 				 errhint("Keep the key-encryption key apart from the data it protects: base backups copy the data directory.")));
 
-	fd = open(path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open key-encryption key file \"%s\": %m", path)));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-	{
-		close(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("key-encryption key file \"%s\" is not a regular file", path)));
-	}
-	if (!((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0) ||
-		  (st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) == 0)))
-	{
-		close(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("key-encryption key file \"%s\" has group or world access", path),
-				 errdetail("The file must be owned by the database user with permissions u=rw (0600) or less, or owned by root with permissions u=rw,g=r (0640) or less.")));
-	}
+	fd = ec_open_secret_file(path, "key-encryption key file");
 	len = read(fd, text, sizeof(text));
 	close(fd);
 	ok = len > 0 && len < (ssize_t) sizeof(text) &&

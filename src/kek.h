@@ -35,6 +35,11 @@
 #define EC_DATA_KEY_LEN		32	/* a stored data key = a 0.3.0 master key */
 #define EC_WRAPPED_LEN		40	/* RFC 5649 output for a 32-byte key */
 
+/* ---- kek.c: shared by the sources ---- */
+
+/* Open a file holding a secret, refused unless only the server may read it. */
+extern int	ec_open_secret_file(const char *path, const char *what);
+
 /* ---- kek_pkcs11.c: a token, through the PKCS#11 C API (dlopen) ---- */
 
 /*

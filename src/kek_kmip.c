@@ -65,19 +65,6 @@ typedef enum kmip_io_status
 	KMIP_IO_CANCELED			/* an interrupt is pending */
 } kmip_io_status;
 
-/* Value of one hex digit, -1 for anything else. */
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decode s[0..len) into a new string; a malformed escape or an
  * encoded NUL (which would cut the value short unseen) is a config error
@@ -94,8 +81,8 @@ url_decode(const char *s, size_t len, const char *part)
 	{
 		if (s[i] == '%')
 		{
-			int			hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-			int			lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+			int			hi = i + 2 < len ? ec_hex_digit(s[i + 1]) : -1;
+			int			lo = i + 2 < len ? ec_hex_digit(s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				ereport(ERROR,
@@ -264,32 +251,12 @@ parse_url(const char *url, kmip_url *u)
 
 /*
  * Refuse a private key file that others may read, by the rule PostgreSQL
- * applies to ssl_key_file: owned by the server's user with no group or
- * other access, or owned by root with group read at most.
+ * applies to ssl_key_file (kek.c); OpenSSL opens it again by its path.
  */
 static void
 check_key_file(const char *path)
 {
-	struct stat st;
-
-	if (stat(path, &st) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not access the KMIP client key file \"%s\": %m", path)));
-	if (!S_ISREG(st.st_mode))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("KMIP client key file \"%s\" is not a regular file", path)));
-	if (st.st_uid != geteuid() && st.st_uid != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("KMIP client key file \"%s\" must be owned by the database user or root", path)));
-	if ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO))) ||
-		(st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("KMIP client key file \"%s\" has group or world access", path),
-				 errdetail("File must have permissions u=rw (0600) or less if owned by the database user, or permissions u=rw,g=r (0640) or less if owned by root.")));
+	close(ec_open_secret_file(path, "KMIP client key file"));
 }
 
 /* Milliseconds on a clock that does not jump. */

@@ -240,7 +240,6 @@ static size_t
 read_pin_file(const char *spec, const char *desc, char *pin)
 {
 	const char *path = spec;
-	struct stat st;
 	int			fd;
 	ssize_t		n;
 	size_t		len = 0;
@@ -254,27 +253,7 @@ read_pin_file(const char *spec, const char *desc, char *pin)
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
 				 errmsg("PKCS#11 pin-source must be an absolute file path"),
 				 errdetail("The key-encryption key is the PKCS#11 %s.", desc)));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not open PKCS#11 PIN file \"%s\": %m", path)));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-	{
-		close(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("PKCS#11 PIN file \"%s\" is not a regular file", path)));
-	}
-	if (!((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0) ||
-		  (st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) == 0)))
-	{
-		close(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("PKCS#11 PIN file \"%s\" has group or world access", path),
-				 errdetail("File must have permissions u=rw (0600) or less if owned by the database user, or permissions u=rw,g=r (0640) or less if owned by root.")));
-	}
+	fd = ec_open_secret_file(path, "PKCS#11 PIN file");
 	while (len < PIN_MAX + 1 &&
 		   (n = read(fd, pin + len, PIN_MAX + 1 - len)) != 0)
 	{

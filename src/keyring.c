@@ -26,19 +26,6 @@ static bool ring_verified = false;	/* require_stored() passed */
 static uint8_t ring_check[EC_KEY_CHECK_LEN];	/* the current key's check value */
 static bool exit_hook_registered = false;
 
-/* Value of one hex digit, or -1. */
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parse exactly 64 hex digits into a 32-byte key; false if malformed. */
 bool
 ec_parse_key_hex(const char *str, size_t len, uint8_t *key)
@@ -47,8 +34,8 @@ ec_parse_key_hex(const char *str, size_t len, uint8_t *key)
 		return false;
 	for (size_t i = 0; i < EC_MASTER_KEY_LEN; i++)
 	{
-		int			hi = hex_value(str[2 * i]);
-		int			lo = hex_value(str[2 * i + 1]);
+		int			hi = ec_hex_digit(str[2 * i]);
+		int			lo = ec_hex_digit(str[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 		{

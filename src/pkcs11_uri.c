@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "pkcs11_uri.h"
 
 #define URI_SCHEME "pkcs11:"
@@ -70,19 +71,6 @@ value_char(unsigned char c, bool query)
 	return c == '&';
 }
 
-/* Value of one hex digit, or -1. */
-static int
-hex_digit(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Wipe and free one value, leaving it unset. */
 static void
 value_free(ec_p11_value *v)
@@ -120,16 +108,16 @@ decode(const char *text, size_t len, bool query, size_t *out_len,
 
 		if (c == '%')
 		{
-			if (len - i < 3 || hex_digit(text[i + 1]) < 0 ||
-				hex_digit(text[i + 2]) < 0)
+			if (len - i < 3 || ec_hex_digit((char) text[i + 1]) < 0 ||
+				ec_hex_digit((char) text[i + 2]) < 0)
 			{
 				*why = "a malformed percent escape";
 				explicit_bzero(out, n);
 				free(out);
 				return NULL;
 			}
-			out[n++] = (unsigned char) (hex_digit(text[i + 1]) << 4 |
-										hex_digit(text[i + 2]));
+			out[n++] = (unsigned char) (ec_hex_digit((char) text[i + 1]) << 4 |
+										ec_hex_digit((char) text[i + 2]));
 			i += 2;
 		}
 		else if (value_char(c, query))

@@ -57,6 +57,7 @@
 #include "compat.h"
 #include "encrypted_column.h"
 #include "redact.h"
+#include "store.h"
 
 /* The extension's types: one line per type. */
 static const char *const EC_TYPE_NAMES[] = {
@@ -72,22 +73,9 @@ static const char *const EC_TYPE_NAMES[] = {
 static Oid
 extension_namespace(void)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			nsp = InvalidOid;
+	Oid			ext = get_extension_oid("encrypted_column", true);
 
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
-				F_NAMEEQ, CStringGetDatum("encrypted_column"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		nsp = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return nsp;
+	return OidIsValid(ext) ? ec_extension_schema(ext) : InvalidOid;
 }
 
 /* Fill types[] with the OIDs of the extension's types; returns how many. */

@@ -716,21 +716,12 @@ ec_hex_to_bytes(const char *hex, uint8_t *out, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 	{
-		int			v = 0;
+		int			hi = ec_hex_digit(hex[2 * i]);
+		int			lo = hi < 0 ? -1 : ec_hex_digit(hex[2 * i + 1]);
 
-		for (int j = 0; j < 2; j++)
-		{
-			char		c = hex[2 * i + j];
-
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= c - '0';
-			else if (c >= 'a' && c <= 'f')
-				v |= c - 'a' + 10;
-			else
-				return false;
-		}
-		out[i] = (uint8_t) v;
+		if (lo < 0)
+			return false;
+		out[i] = (uint8_t) ((hi << 4) | lo);
 	}
 	return true;
 }
