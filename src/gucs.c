@@ -123,7 +123,9 @@ check_kek_source(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || (*newval)[0] == '\0' ||
 		ec_kek_source_kind(*newval) != NULL)
 		return true;
+	/* never the value: a mistyped source may hold a PIN or a token */
 	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	GUC_check_errmsg("invalid value for parameter \"encrypted_column.kek_source\"");
 	GUC_check_errdetail("Use file:PATH, command:CMD, pkcs11:URI, kmip://HOST:PORT/ID?... or session.");
 	return false;
 }

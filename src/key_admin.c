@@ -31,6 +31,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "commands/trigger.h"
@@ -522,7 +523,8 @@ role_arg(FunctionCallInfo fcinfo, int n)
 {
 	char	   *role = NameStr(*PG_GETARG_NAME(n));
 
-	if (pg_strcasecmp(role, "public") == 0)
+	/* as GRANT's PUBLIC: the exact lower-case word, no role can have it */
+	if (strcmp(role, "public") == 0)
 		return InvalidOid;
 	return get_role_oid(role, false);
 }
@@ -635,6 +637,12 @@ encrypted_column_key_usage(PG_FUNCTION_ARGS)
 		aclcheck_error(acl, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
 
+	/* counting every row would tell a role about rows its policies hide */
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("key_usage() cannot count \"%s\": row-level security applies to this role",
+						get_rel_name(relid))));
 	rel = relation_open(relid, AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
 		rel->rd_rel->relkind != RELKIND_MATVIEW)

@@ -346,14 +346,17 @@ static void
 require_stored(void)
 {
 	static uint64 verified_at = 0;
+	uint64		before;
 
 	if (!ec_require_stored_keys)
 		return;
 	if (ring_verified && verified_at == ec_store_generation())
 		return;
+	/* the generation from before the read (see store.c's entry_for) */
+	before = ec_store_generation();
 	ec_store_require_raw(ring_check, &ring[0]);
 	ring_verified = true;
-	verified_at = ec_store_generation();
+	verified_at = before;
 }
 
 /*

@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/namespace.h"
@@ -43,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
+#include "utils/snapmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/syscache.h"
 
@@ -304,9 +306,27 @@ ec_store_query(const char *format, bool read_only, int nargs,
 		types[i] = TEXTOID;
 		values[i] = CStringGetTextDatum(args[i]);
 	}
-	rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
+	if (read_only && !IsInParallelMode())
+	{
+		/*
+		 * Reads see what is committed now, not the statement's or a
+		 * REPEATABLE READ transaction's snapshot: a REVOKE, a destroy_key or
+		 * a new version must count from its commit on, and what is read
+		 * here is cached past this transaction.  (A parallel worker cannot
+		 * take a snapshot: it reads with the leader's, and lives briefly.)
+		 */
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+								  InvalidSnapshot, true, false, 0);
+		SPI_freeplan(plan);
+	}
+	else
+		rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
 	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "could not read the key table: %s", SPI_result_code_string(rc));
 	pfree(sql);
 	return rc;
 }
@@ -421,6 +441,7 @@ entry_for(const uint8_t *key_id, bool need_key)
 	stored_entry *e = hash_search(cache(), key_id, HASH_ENTER, &found);
 	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
 	ec_store_spi spi;
+	uint64		read_at;
 
 	if (!found)
 	{
@@ -432,6 +453,12 @@ entry_for(const uint8_t *key_id, bool need_key)
 					   e->state == STATE_DESTROYED))
 		return e;
 
+	/*
+	 * The generation before the read: a change committed while the query
+	 * runs (its invalidation arrives with the query's locks) leaves the
+	 * entry stale, to be read again at its next use.
+	 */
+	read_at = generation;
 	ec_hex_encode(key_id, EC_KEY_ID_LEN, id_hex);
 	ec_store_spi_begin(&spi);
 	{
@@ -470,7 +497,7 @@ entry_for(const uint8_t *key_id, bool need_key)
 						ec_store_text(0, 6));
 	}
 	ec_store_spi_end(&spi);
-	e->checked_at = generation;
+	e->checked_at = read_at;
 	return e;
 }
 
@@ -480,8 +507,10 @@ load_privileges(stored_entry *e, Oid role)
 {
 	ec_store_spi spi;
 	const char *args[1] = {e->name};
+	uint64		read_at = priv_generation;	/* see entry_for */
 
 	e->may_encrypt = e->may_decrypt = false;
+	e->priv_role = InvalidOid;
 	ec_store_spi_begin(&spi);
 	ec_store_query("SELECT grantee::pg_catalog.oid, may_encrypt, may_decrypt FROM %s.stored_key_grants "
 				   "WHERE name OPERATOR(pg_catalog.=) $1", true, 1, args);
@@ -498,7 +527,7 @@ load_privileges(stored_entry *e, Oid role)
 	}
 	ec_store_spi_end(&spi);
 	e->priv_role = role;
-	e->priv_generation = priv_generation;
+	e->priv_generation = read_at;
 }
 
 typedef enum use_kind
@@ -539,6 +568,7 @@ load_versions(const char *name)
 {
 	ec_store_spi spi;
 	const char *args[1] = {name};
+	uint64		read_at;
 
 	/*
 	 * Only a name that has versions is cached: a miss must raise again at
@@ -555,6 +585,7 @@ load_versions(const char *name)
 	/* nothing cached until the versions are read in full */
 	versions_name[0] = '\0';
 	versions_count = 0;
+	read_at = generation;		/* see entry_for */
 	ec_store_spi_begin(&spi);
 	ec_store_query("SELECT key_id FROM %s.stored_keys "
 				   "WHERE name OPERATOR(pg_catalog.=) $1 "
@@ -574,7 +605,7 @@ load_versions(const char *name)
 	}
 	ec_store_spi_end(&spi);
 	strlcpy(versions_name, name, sizeof(versions_name));
-	versions_generation = generation;
+	versions_generation = read_at;
 	if (versions_count == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -583,16 +614,70 @@ load_versions(const char *name)
 	return versions_count;
 }
 
+/* The error for a destroyed key, naming it and its key id. */
+static void
+destroyed_error(stored_entry *e, const uint8_t *key_id)
+{
+	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
+
+	ec_hex_encode(key_id, EC_KEY_ID_LEN, id_hex);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("stored key \"%s\" version %d (key id %s) was destroyed",
+					e->name, e->version, id_hex),
+			 errdetail("Values encrypted under a destroyed key can never be decrypted again.")));
+}
+
+/*
+ * The entry of a stored key that the role may use this way, with its key
+ * unwrapped; NULL when no row has the key id.  Reading the grants may
+ * bring news of a change of the key table (its invalidation comes with
+ * the locks the read takes), after which the row is read again: whatever
+ * it says then is what counts, so a key destroyed meanwhile is refused
+ * and never handed out without its cipher contexts.
+ */
+static stored_entry *
+usable_entry(const uint8_t *key_id, use_kind use)
+{
+	stored_entry *e = entry_for(key_id, false);
+
+	if (e->state == STATE_ABSENT)
+		return NULL;
+	if (e->state == STATE_DESTROYED)
+		destroyed_error(e, key_id);
+	require_privilege(e, use);
+	e = entry_for(key_id, true);
+	if (e->state == STATE_ABSENT)
+		return NULL;
+	if (e->state == STATE_DESTROYED)
+		destroyed_error(e, key_id);
+	if (!e->loaded)
+		elog(ERROR, "encrypted_column: stored key \"%s\" was not unwrapped", e->name);
+	return e;
+}
+
+/* The error for a key name whose versions went away during a lookup. */
+static void
+no_such_name(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("no stored key is named \"%s\"", name)));
+}
+
 /* The current version of a stored key, to encrypt new values with. */
 const ec_key *
 ec_store_current(const char *name)
 {
 	stored_entry *e;
+	uint8_t		id[EC_KEY_ID_LEN];
 
 	reset_if_due();
 	load_versions(name);
-	e = entry_for(versions_ids[0], true);
-	require_privilege(e, USE_ENCRYPT);
+	memcpy(id, versions_ids[0], EC_KEY_ID_LEN);
+	e = usable_entry(id, USE_ENCRYPT);
+	if (e == NULL)
+		no_such_name(name);
 	return &e->key;
 }
 
@@ -610,9 +695,10 @@ ec_store_versions(const char *name, const ec_key **keys, int max)
 	memcpy(ids, versions_ids, sizeof(ids));
 	for (int i = 0; i < n; i++)
 	{
-		stored_entry *e = entry_for(ids[i], true);
+		stored_entry *e = usable_entry(ids[i], USE_COMPARE);
 
-		require_privilege(e, USE_COMPARE);
+		if (e == NULL)
+			no_such_name(name);
 		keys[i] = &e->key;
 	}
 	return n;
@@ -627,6 +713,8 @@ int
 ec_store_find(const uint8_t *key_id, bool decrypt, const ec_key **keys, int max)
 {
 	stored_entry *e;
+	uint64		found_at;
+	uint64		found_priv_at;
 
 	if (max < 1 || !ec_store_in_use())
 		return 0;
@@ -646,24 +734,15 @@ ec_store_find(const uint8_t *key_id, bool decrypt, const ec_key **keys, int max)
 	locate();
 	if (!OidIsValid(store_relid))
 		return 0;
-	e = entry_for(key_id, false);
-	if (e->state == STATE_ABSENT)
+	found_at = generation;
+	found_priv_at = priv_generation;
+	e = usable_entry(key_id, decrypt ? USE_DECRYPT : USE_COMPARE);
+	if (e == NULL)
 		return 0;
-	if (e->state == STATE_DESTROYED)
-	{
-		char		id_hex[EC_KEY_ID_HEX_LEN + 1];
-
-		ec_hex_encode(key_id, EC_KEY_ID_LEN, id_hex);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("stored key \"%s\" version %d (key id %s) was destroyed",
-						e->name, e->version, id_hex),
-				 errdetail("Values encrypted under a destroyed key can never be decrypted again.")));
-	}
-	require_privilege(e, decrypt ? USE_DECRYPT : USE_COMPARE);
-	e = entry_for(key_id, true);
 	keys[0] = &e->key;
-	if (e->checked_at == generation)
+	/* remembered only if nothing changed while it was looked up */
+	if (generation == found_at && priv_generation == found_priv_at &&
+		e->checked_at == generation)
 	{
 		last_found = e;
 		last_generation = generation;

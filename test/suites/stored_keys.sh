@@ -223,6 +223,59 @@ check_eq "the stored keys are as they were" "$kids" \
 pq "$PA" app -c "REVOKE EXECUTE ON FUNCTION rotate_kek(text) FROM sk_keyadmin" \
 	-c "DROP ROLE sk_keyadmin" >/dev/null
 
+# ---- changes committed by another session count from their commit ----
+say "(c2) a change committed during a transaction"
+pq "$PA" app >/dev/null <<'SQL' || exit 1
+CREATE ROLE sk_reader;
+CREATE ROLE sk_reader2;
+GRANT SELECT ON people TO sk_reader, sk_reader2;
+SELECT grant_key('tenant1', 'sk_reader', 'decrypt');
+SELECT create_key('doomed2');
+SELECT grant_key('doomed2', 'sk_reader', 'decrypt');
+SELECT grant_key('doomed2', 'sk_reader2', 'decrypt');
+SET encrypted_column.key_name = 'doomed2';
+INSERT INTO people VALUES (300, 'doomed2', 'SKSECRET-doomed2', 'doomed2@example.com');
+SQL
+other="$PG_BINDIR/psql -X -q -A -t -h $REL_TMP -p $PA -U postgres -d app"
+out=$(pq "$PA" app 2>&1 <<SQL
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SET LOCAL ROLE sk_reader;
+SELECT 'before:' || count(decrypt(v)) FROM people WHERE tenant = 'tenant1';
+RESET ROLE;
+\! $other -c "SELECT revoke_key('tenant1', 'sk_reader', 'decrypt')" >/dev/null
+SET LOCAL ROLE sk_reader;
+SELECT 'after:' || count(decrypt(v)) FROM people WHERE tenant = 'tenant1';
+ROLLBACK;
+SQL
+)
+check "REPEATABLE READ: the role decrypts before the revoke" grep -q "^before:[1-9]" <<<"$out"
+check "a revoke committed during the transaction counts at once (42501)" \
+	grep -q "permission denied to decrypt with stored key" <<<"$out"
+out=$(pq "$PA" app 2>&1 <<SQL
+BEGIN;
+SET LOCAL ROLE sk_reader;
+SELECT 'before:' || decrypt(v) FROM people WHERE id = 300;
+RESET ROLE;
+\! $other -c "SELECT count(*) FROM destroy_key('doomed2')" >/dev/null
+SET LOCAL ROLE sk_reader2;
+SELECT 'after:' || decrypt(v) FROM people WHERE id = 300;
+ROLLBACK;
+SQL
+)
+check "the key decrypts before it is destroyed" grep -q "^before:SKSECRET-doomed2" <<<"$out"
+check "a key destroyed during the transaction is refused, as destroyed" \
+	grep -q "was destroyed" <<<"$out"
+check_eq "the backend lives on" 1 "$(pq "$PA" app -c "SELECT 1")"
+check_eq "no crash in the server log" 0 "$(count_in "$ALOG" "terminated by signal|server process .* was terminated")"
+pq "$PA" app >/dev/null <<'SQL'
+DELETE FROM people WHERE id = 300;
+SELECT revoke_key('doomed2', 'sk_reader');
+SELECT revoke_key('doomed2', 'sk_reader2');
+SELECT revoke_key('tenant1', 'sk_reader');
+REVOKE SELECT ON people FROM sk_reader, sk_reader2;
+DROP ROLE sk_reader, sk_reader2;
+SQL
+
 # ---- (d) dump and restore ----
 say "(d) dump and restore"
 DUMP=$REL_TMP/app.sql
