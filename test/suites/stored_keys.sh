@@ -59,6 +59,15 @@ kek_file c "$KEK_C"
 printf '#!/bin/sh\necho %s\nexit 1\n' "$KEK_A" >"$KD/fails.sh"
 printf '#!/bin/sh\necho CMDGARBAGE-not-a-kek\n' >"$KD/garbage.sh"
 chmod 0700 "$KD/fails.sh" "$KD/garbage.sh"
+# the recipe of docs/keys.md: the KEK kept encrypted under a passphrase
+# file, and the command that decrypts it with the openssl CLI
+printf '%s\n' "passphrase-$RANDOM-$RANDOM" >"$KD/kek.pass"
+printf '%s\n' "$KEK_A" | openssl enc -aes-256-cbc -pbkdf2 -iter 200000 -salt \
+	-pass "file:$KD/kek.pass" -out "$KD/kek.enc"
+chmod 0600 "$KD/kek.pass" "$KD/kek.enc"
+printf '#!/bin/sh\nexec openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -pass file:%s -in %s\n' \
+	"$KD/kek.pass" "$KD/kek.enc" >"$KD/ec-kek"
+chmod 0700 "$KD/ec-kek"
 chmod 0700 "$KD"
 ((EUID == 0)) && chown -R postgres: "$KD"
 
@@ -176,6 +185,8 @@ done
 say "(b) command source"
 check "command:cat FILE: kek_source takes it" set_source "$PA" "command:cat $KD/a"
 check_eq "command:cat FILE: a new session decrypts every row" "$WANT" "$(pq "$PA" app -c "$PLAINPRINT")"
+check "command: the documented openssl recipe: kek_source takes it" set_source "$PA" "command:$KD/ec-kek"
+check_eq "command: the openssl recipe decrypts every row" "$WANT" "$(pq "$PA" app -c "$PLAINPRINT")"
 off=$(file_size "$ALOG")
 set_source "$PA" "command:$KD/fails.sh" || exit 1
 check_eq "a command exiting 1 is refused (58000)" 58000 "$(first_use "$PA")"
