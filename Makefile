@@ -11,10 +11,15 @@ OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o
                src/copy_redact.o src/privilege.o src/det_ops.o \
                src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o \
                src/kek.o src/store.o src/key_admin.o src/kek_kmip.o src/kmip_ttlv.o \
-               src/kek_pkcs11.o src/pkcs11_uri.o src/audit.o
+               src/kek_pkcs11.o src/pkcs11_uri.o src/audit.o \
+               src/typed.o src/search.o src/search_planner.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
-DATA         = $(wildcard extension/$(EXTENSION)--*.sql)
+# The current version's install script is the previous one followed by the
+# update to it, so that a fresh install and an update make the same objects.
+EXTPREV      = 0.4.0
+DATA         = $(filter-out %/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard $(srcdir)/extension/$(EXTENSION)--*.sql))
+DATA_built   = extension/$(EXTENSION)--$(EXTVERSION).sql
 
 # Server headers are included as system headers so that -Wextra judges our
 # code, not theirs.
@@ -32,12 +37,17 @@ SHLIB_LINK  += -lssl -lcrypto
 REGRESS      = setup roundtrip gucs errors tamper rotation context copy \
                plancache encoding limits upgrade_guards \
                parallel storage first_use det det_index \
-               script_security plaintext_privilege stored_keys upgrade_chain
+               script_security plaintext_privilege stored_keys search upgrade_chain
 # A UTF-8 database with the C locale, whatever the cluster's locale.
 REGRESS_OPTS = --inputdir=$(srcdir) --encoding=UTF8 --no-locale
 
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+extension/$(EXTENSION)--$(EXTVERSION).sql: $(srcdir)/extension/$(EXTENSION)--$(EXTPREV).sql \
+		$(srcdir)/extension/$(EXTENSION)--$(EXTPREV)--$(EXTVERSION).sql
+	@$(MKDIR_P) extension
+	cat $^ > $@
 
 # pgTAP suite (make prove): test/*.sql through pg_prove, against the server
 # and database that PGHOST, PGPORT and PGDATABASE name.

@@ -245,7 +245,7 @@ seal_under_all_keys(const char *plain, size_t len, void *arg)
 		elems[i] = PointerGetDatum(ec_seal_text_with_key(&ec_type_siv, keys[i],
 													  plain, len,
 													  all->context,
-													  all->context_len));
+													  all->context_len, -1));
 	return (struct varlena *) construct_array(elems, nkeys, all->elemtype,
 											  -1, false, TYPALIGN_INT);
 }
@@ -304,7 +304,7 @@ static struct varlena *
 seal_under_key(const char *plain, size_t len, void *arg)
 {
 	return ec_seal_text_with_key(&ec_type_siv, (const ec_key *) arg, plain, len,
-							  NULL, 0);
+								 NULL, 0, -1);
 }
 
 /*
@@ -381,7 +381,8 @@ encrypted_text_det_encrypt_all_array(PG_FUNCTION_ARGS)
 															   VARDATA_ANY(plain),
 															   VARSIZE_ANY_EXHDR(plain),
 															   bound ? VARDATA_ANY(bound) : NULL,
-															   bound ? VARSIZE_ANY_EXHDR(bound) : 0));
+															   bound ? VARSIZE_ANY_EXHDR(bound) : 0,
+															   -1));
 				outnulls[nout++] = false;
 			}
 		}
@@ -442,7 +443,7 @@ plain_matches(const char *plain, size_t len, void *arg)
 	for (int i = 0; i < nkeys; i++)
 	{
 		struct varlena *sealed = ec_seal_text_with_key(&ec_type_siv, keys[i],
-													plain, len, NULL, 0);
+													plain, len, NULL, 0, -1);
 		bool		equal = memcmp(VARDATA(sealed), stored->bytes,
 								   stored->len) == 0;
 

@@ -55,6 +55,7 @@ static EVP_CIPHER *ctr128_cipher = NULL;	/* AES-128-SIV's, RFC 5297's vectors */
 static EVP_KDF *hkdf_kdf = NULL;
 static EVP_CIPHER *cbc256_cipher = NULL;
 static EVP_CIPHER *cbc128_cipher = NULL;
+static EVP_CIPHER *ecb256_cipher = NULL;	/* the search terms' PRF */
 
 /*
  * Nonces are drawn from a buffer the CSPRNG fills in bulk: one RAND_bytes
@@ -84,8 +85,10 @@ fetch_algorithms(void)
 		hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	if (cbc256_cipher == NULL)
 		cbc256_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	if (ecb256_cipher == NULL)
+		ecb256_cipher = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
 	return gcm_cipher != NULL && ctr256_cipher != NULL && hkdf_kdf != NULL &&
-		cbc256_cipher != NULL;
+		cbc256_cipher != NULL && ecb256_cipher != NULL;
 }
 
 /*
@@ -187,6 +190,54 @@ ec_gcm_new(const uint8_t *key)
 		return NULL;
 	}
 	return gcm;
+}
+
+/*
+ * The pseudorandom function of the search terms: AES-256 on single blocks
+ * (ECB is exactly that), keyed once per key with its own HKDF subkey.
+ */
+ec_prf *
+ec_prf_new(const uint8_t *key)
+{
+	EVP_CIPHER_CTX *ctx;
+
+	if (!fetch_algorithms())
+	{
+		library_failure();
+		return NULL;
+	}
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL ||
+		EVP_EncryptInit_ex(ctx, ecb256_cipher, NULL, key, NULL) != 1 ||
+		EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
+	{
+		library_failure();
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	return (ec_prf *) ctx;
+}
+
+/* Free a PRF context; OpenSSL cleanses its key schedule. */
+void
+ec_prf_free(ec_prf *prf)
+{
+	EVP_CIPHER_CTX_free((EVP_CIPHER_CTX *) prf);
+}
+
+/* The PRF of nblocks 16-byte blocks, in one call. */
+ec_crypto_status
+ec_prf_blocks(ec_prf *prf, const uint8_t *in, size_t nblocks, uint8_t *out)
+{
+	int			outl = 0;
+
+	if (nblocks == 0)
+		return EC_CRYPTO_OK;
+	if (nblocks > (size_t) INT_MAX / 16 ||
+		EVP_EncryptUpdate((EVP_CIPHER_CTX *) prf, out, &outl, in,
+						  (int) (nblocks * 16)) != 1)
+		return library_failure();
+	return EC_CRYPTO_OK;
 }
 
 /* Free both contexts; OpenSSL cleanses the key schedules as it frees them. */

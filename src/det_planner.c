@@ -94,9 +94,9 @@ static Oid	ec_nth_function = InvalidOid;	/* their elements' function */
  * operator's function, so that a relocated extension still finds its own,
  * and only if it belongs to the same extension, never a look-alike.
  */
-static Oid
-extension_function(Oid operator_function, const char *name, int nargs,
-				   Oid *argtypes)
+Oid
+ec_extension_function(Oid operator_function, const char *name, int nargs,
+					  Oid *argtypes)
 {
 	Oid			namespace = get_func_namespace(operator_function);
 	char	   *schema = get_namespace_name(namespace);
@@ -121,7 +121,7 @@ encrypt_all_function(Oid operator_function, Oid argtype)
 {
 	Oid			argtypes[1] = {argtype};
 
-	return extension_function(operator_function, "encrypt_det_all", 1, argtypes);
+	return ec_extension_function(operator_function, "encrypt_det_all", 1, argtypes);
 }
 
 /*
@@ -132,7 +132,7 @@ static Node *
 per_key_array(Oid operator_function, Node *plain, Oid dettype)
 {
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Oid			nth = extension_function(operator_function, "encrypt_det_nth",
+	Oid			nth = ec_extension_function(operator_function, "encrypt_det_nth",
 										 2, argtypes);
 	int			nkeys = Max(ec_loaded_key_count(), 1);
 	ArrayExpr  *array;

@@ -48,6 +48,7 @@
 #define EC_INFO_KEY_ID			"encrypted_column key id"
 #define EC_INFO_GCM				"encrypted_column aes-256-gcm"
 #define EC_INFO_SIV				"encrypted_column aes-256-siv"
+#define EC_INFO_TERMS			"encrypted_column search terms"
 
 #define EC_SIV_KEY_LEN			64	/* AES-256-SIV: two AES-256 keys */
 
@@ -73,6 +74,11 @@ typedef struct ec_siv_ad
 extern ec_crypto_status ec_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 									   const char *info,
 									   uint8_t *out, size_t out_len);
+typedef struct ec_prf ec_prf;	/* the search terms' keyed PRF (AES-256) */
+extern ec_prf *ec_prf_new(const uint8_t *key);
+extern void ec_prf_free(ec_prf *prf);
+extern ec_crypto_status ec_prf_blocks(ec_prf *prf, const uint8_t *in,
+									  size_t nblocks, uint8_t *out);
 extern ec_gcm *ec_gcm_new(const uint8_t *key);
 extern void ec_gcm_free(ec_gcm *gcm);
 extern ec_crypto_status ec_gcm_seal(ec_gcm *gcm, const uint8_t *nonce,
@@ -119,6 +125,7 @@ typedef struct ec_key
 	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
 	ec_gcm	   *gcm;
 	ec_siv	   *siv;
+	ec_prf	   *terms;			/* the search terms' PRF (search.c) */
 	bool		stored;			/* a data key from the key table */
 } ec_key;
 
@@ -176,6 +183,12 @@ extern void ec_store_forget_privileges(void);
 struct Query;
 struct ParamListInfoData;
 extern struct Query *ec_det_rewrite(struct Query *parse);
+extern unsigned int ec_extension_function(unsigned int operator_function,
+										  const char *name, int nargs,
+										  unsigned int *argtypes);
+/* search_planner.c */
+extern struct Query *ec_search_rewrite_order(struct Query *parse);
+extern char *ec_c_symbol(unsigned int funcid);
 extern struct Query *ec_det_fold_known(struct Query *parse,
 									   struct ParamListInfoData *boundParams);
 struct PlannedStmt;
@@ -243,10 +256,18 @@ typedef struct ec_type
 	const char *name;			/* the SQL type, for messages */
 	const char *encrypt_fn;		/* its encrypting function, for hints */
 	size_t		overhead;		/* envelope bytes beyond the plaintext */
+	unsigned int plain_type;	/* the plain type's OID (text for both text types) */
 } ec_type;
 
 extern const ec_type ec_type_gcm;
 extern const ec_type ec_type_siv;
+extern const ec_type ec_type_bigint;
+extern const ec_type ec_type_numeric;
+extern const ec_type ec_type_date;
+extern const ec_type ec_type_timestamptz;
+extern const ec_type ec_type_jsonb;
+extern const ec_type ec_type_bytea;
+extern const ec_type *ec_typed_type(uint8_t algorithm);
 
 struct varlena;
 typedef struct varlena *(*ec_plain_fn) (const char *plain, size_t len, void *arg);
@@ -261,10 +282,52 @@ extern struct varlena *ec_seal_text_with_key(const ec_type *type,
 											 const ec_key *key,
 											 const char *plain, size_t len,
 											 const char *context,
-											 size_t context_len);
+											 size_t context_len,
+											 int32_t typmod);
+extern struct varlena *ec_seal_bytes_with_key(const ec_type *type,
+											  const ec_key *key,
+											  const char *plain, size_t len,
+											  const char *context,
+											  size_t context_len,
+											  int32_t typmod);
 extern struct varlena *ec_open_to_text(const ec_type *type,
 									   struct varlena *envelope,
 									   const char *context, size_t context_len);
+struct ec_envelope;
+extern struct varlena *ec_open_bytes(const ec_type *type,
+									 struct varlena *envelope,
+									 const char *context, size_t context_len,
+									 struct ec_envelope *env);
+extern void ec_parse_stored(const ec_type *type, struct varlena *datum,
+							struct ec_envelope *env);
+
+extern struct varlena *ec_open_bytes_with(const ec_key *key,
+										  const ec_type *type,
+										  struct varlena *datum,
+										  struct ec_envelope *env);
+
+/* ---- type_io.c: the ways in shared by every type ---- */
+struct Node;
+struct FunctionCallInfoBaseData;
+extern struct varlena *ec_ciphertext_in(const ec_type *type, const char *str,
+										size_t len, bool input_function,
+										struct Node *escontext);
+extern struct varlena *ec_envelope_recv(struct FunctionCallInfoBaseData *fcinfo,
+										const ec_type *type);
+
+/* ---- typed.c: the typed types ---- */
+extern const ec_type *ec_type_of_plain(unsigned int typid);
+extern uintptr_t ec_plain_datum(const ec_type *type, const char *bytes,
+								size_t len);
+extern uintptr_t ec_open_typed(const ec_type *type, struct varlena *datum);
+extern void ec_memo_sealed(const uint8_t *nonce);
+extern struct varlena *ec_apply_typmod(struct varlena *datum, int32_t typmod);
+
+/* ---- search.c: search terms ---- */
+extern void ec_terms_check_typmod(const ec_type *type, int32_t typmod);
+extern uint8_t *ec_terms_make(const ec_type *type, const ec_key *key,
+							  const char *plain, size_t len, int32_t typmod,
+							  size_t *terms_len);
 
 /* for every type: the size limit, and plaintext as UTF-8 in the envelope */
 extern void ec_check_plaintext_len(size_t len, size_t overhead,

@@ -13,12 +13,21 @@
 static const char b64_alphabet[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* A big-endian 32-bit number. */
+static uint32_t
+read_be32(const uint8_t *p)
+{
+	return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
+		((uint32_t) p[2] << 8) | p[3];
+}
+
 /* Split an envelope into its parts, or say why it cannot be one. */
 ec_envelope_status
 ec_envelope_parse(const uint8_t *buf, size_t len, uint8_t algorithm,
 				  ec_envelope *env)
 {
 	size_t		fixed;
+	size_t		head = EC_HEADER_LEN;
 
 	if (len < EC_HEADER_LEN)
 		return EC_ENV_TOO_SHORT;
@@ -27,10 +36,37 @@ ec_envelope_parse(const uint8_t *buf, size_t len, uint8_t algorithm,
 	if ((buf[1] & ~EC_ALG_FLAG_BITS) != algorithm)
 		return EC_ENV_BAD_ALGORITHM;
 
-	if (algorithm == EC_ALG_AES256_GCM)
-		fixed = EC_HEADER_LEN + EC_GCM_NONCE_LEN + EC_GCM_TAG_LEN;
+	env->has_terms = (buf[1] & EC_ALG_TERMS_BIT) != 0;
+	env->terms_typmod = -1;
+	env->terms = NULL;
+	env->terms_len = 0;
+	if (env->has_terms)
+	{
+		uint32_t	typmod;
+		uint32_t	terms_len;
+
+		/* only randomized values carry terms; text tags come in pairs */
+		if (!EC_ALG_IS_GCM(algorithm))
+			return EC_ENV_BAD_TERMS;
+		if (len < EC_HEADER_LEN + EC_TERMS_HEAD_LEN)
+			return EC_ENV_TOO_SHORT;
+		typmod = read_be32(buf + EC_HEADER_LEN);
+		terms_len = read_be32(buf + EC_HEADER_LEN + 4);
+		if (typmod > INT32_MAX || terms_len > EC_TERMS_MAX ||
+			(algorithm == EC_ALG_AES256_GCM ? terms_len % 2 != 0 : terms_len != 8))
+			return EC_ENV_BAD_TERMS;
+		if (len - EC_HEADER_LEN - EC_TERMS_HEAD_LEN < terms_len)
+			return EC_ENV_TOO_SHORT;
+		env->terms_typmod = (int32_t) typmod;
+		env->terms = buf + EC_HEADER_LEN + EC_TERMS_HEAD_LEN;
+		env->terms_len = terms_len;
+		head += EC_TERMS_HEAD_LEN + terms_len;
+	}
+
+	if (EC_ALG_IS_GCM(algorithm))
+		fixed = head + EC_GCM_NONCE_LEN + EC_GCM_TAG_LEN;
 	else if (algorithm == EC_ALG_AES256_SIV)
-		fixed = EC_HEADER_LEN + EC_SIV_IV_LEN;
+		fixed = head + EC_SIV_IV_LEN;
 	else
 		return EC_ENV_BAD_ALGORITHM;
 	if (len < fixed)
@@ -42,21 +78,41 @@ ec_envelope_parse(const uint8_t *buf, size_t len, uint8_t algorithm,
 	env->plain_utf8 = algorithm == EC_ALG_AES256_SIV ||
 		(buf[1] & EC_ALG_UTF8_BIT) != 0;
 	env->header = buf;
+	env->header_len = head;
 	env->key_id = buf + 2;
-	env->nonce = buf + EC_HEADER_LEN;
-	if (algorithm == EC_ALG_AES256_GCM)
+	env->nonce = buf + head;
+	if (EC_ALG_IS_GCM(algorithm))
 	{
-		env->ciphertext = buf + EC_HEADER_LEN + EC_GCM_NONCE_LEN;
+		env->ciphertext = buf + head + EC_GCM_NONCE_LEN;
 		env->ciphertext_len = len - fixed;
 		env->tag = buf + len - EC_GCM_TAG_LEN;
 	}
 	else
 	{
-		env->ciphertext = buf + EC_HEADER_LEN + EC_SIV_IV_LEN;
+		env->ciphertext = buf + head + EC_SIV_IV_LEN;
 		env->ciphertext_len = len - fixed;
 		env->tag = NULL;
 	}
 	return EC_ENV_OK;
+}
+
+/*
+ * Write a term block after the header that buf already holds, and mark
+ * the header; returns the block's length.
+ */
+size_t
+ec_envelope_write_terms(uint8_t *buf, int32_t typmod, const uint8_t *terms,
+						size_t len)
+{
+	uint8_t    *p = buf + EC_HEADER_LEN;
+
+	buf[1] |= EC_ALG_TERMS_BIT;
+	for (int shift = 24; shift >= 0; shift -= 8)
+		*p++ = (uint8_t) ((uint32_t) typmod >> shift);
+	for (int shift = 24; shift >= 0; shift -= 8)
+		*p++ = (uint8_t) ((uint32_t) len >> shift);
+	memcpy(p, terms, len);
+	return EC_TERMS_HEAD_LEN + len;
 }
 
 /* Write bytes 0..5 of an envelope; algorithm may carry EC_ALG_UTF8_BIT. */
@@ -87,6 +143,8 @@ ec_envelope_status_detail(ec_envelope_status status)
 			return "The text form does not start with the ciphertext prefix.";
 		case EC_ENV_BAD_BASE64:
 			return "The text after the prefix is not canonical padded base64.";
+		case EC_ENV_BAD_TERMS:
+			return "The envelope's search-term block is malformed.";
 	}
 	return "The envelope is malformed.";
 }

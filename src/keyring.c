@@ -151,6 +151,8 @@ ec_key_free(ec_key *key)
 	key->gcm = NULL;
 	ec_siv_free(key->siv);
 	key->siv = NULL;
+	ec_prf_free(key->terms);
+	key->terms = NULL;
 }
 
 /* Free every loaded key. */
@@ -198,6 +200,7 @@ ec_key_derive(const uint8_t *master, ec_key *slot)
 {
 	uint8_t		subkey[EC_MASTER_KEY_LEN];
 	uint8_t		siv_key[EC_SIV_KEY_LEN];
+	uint8_t		terms_key[EC_MASTER_KEY_LEN];
 	ec_crypto_status status;
 
 	status = derive_key_id(master, slot->id);
@@ -208,14 +211,19 @@ ec_key_derive(const uint8_t *master, ec_key *slot)
 		status = ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_SIV,
 								siv_key, sizeof(siv_key));
 	if (status == EC_CRYPTO_OK)
+		status = ec_hkdf_sha256(master, EC_MASTER_KEY_LEN, EC_INFO_TERMS,
+								terms_key, sizeof(terms_key));
+	if (status == EC_CRYPTO_OK)
 	{
 		slot->gcm = ec_gcm_new(subkey);
 		slot->siv = ec_siv_new(siv_key, sizeof(siv_key));
-		if (slot->gcm == NULL || slot->siv == NULL)
+		slot->terms = ec_prf_new(terms_key);
+		if (slot->gcm == NULL || slot->siv == NULL || slot->terms == NULL)
 			status = EC_CRYPTO_LIBRARY;
 	}
 	ec_wipe(subkey, sizeof(subkey));
 	ec_wipe(siv_key, sizeof(siv_key));
+	ec_wipe(terms_key, sizeof(terms_key));
 	if (status != EC_CRYPTO_OK)
 		return false;
 	ec_hex_encode(slot->id, EC_KEY_ID_LEN, slot->id_hex);

@@ -159,6 +159,7 @@ ec_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *stmt;
 
 	parse = ec_det_rewrite(parse);
+	parse = ec_search_rewrite_order(parse);
 	if (ec_citus_routes_constants())
 		parse = ec_det_fold_known(parse, boundParams);
 	stmt = next_planner(parse, query_string, cursorOptions, boundParams);

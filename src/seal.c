@@ -27,11 +27,44 @@ StaticAssertDecl(EC_TEXT_FORM_MAX == MaxAllocSize - 7,
 				 "the text form limit must follow MaxAllocSize");
 
 const ec_type ec_type_gcm = {
-	EC_ALG_AES256_GCM, "encrypted_text", "encrypt", EC_GCM_OVERHEAD
+	EC_ALG_AES256_GCM, "encrypted_text", "encrypt", EC_GCM_OVERHEAD, TEXTOID
 };
 const ec_type ec_type_siv = {
-	EC_ALG_AES256_SIV, "encrypted_text_det", "encrypt_det", EC_SIV_OVERHEAD
+	EC_ALG_AES256_SIV, "encrypted_text_det", "encrypt_det", EC_SIV_OVERHEAD, TEXTOID
 };
+const ec_type ec_type_bigint = {
+	EC_ALG_BIGINT, "encrypted_bigint", "encrypt", EC_GCM_OVERHEAD, INT8OID
+};
+const ec_type ec_type_numeric = {
+	EC_ALG_NUMERIC, "encrypted_numeric", "encrypt", EC_GCM_OVERHEAD, NUMERICOID
+};
+const ec_type ec_type_date = {
+	EC_ALG_DATE, "encrypted_date", "encrypt", EC_GCM_OVERHEAD, DATEOID
+};
+const ec_type ec_type_timestamptz = {
+	EC_ALG_TIMESTAMPTZ, "encrypted_timestamptz", "encrypt", EC_GCM_OVERHEAD,
+	TIMESTAMPTZOID
+};
+const ec_type ec_type_jsonb = {
+	EC_ALG_JSONB, "encrypted_jsonb", "encrypt", EC_GCM_OVERHEAD, JSONBOID
+};
+const ec_type ec_type_bytea = {
+	EC_ALG_BYTEA, "encrypted_bytea", "encrypt", EC_GCM_OVERHEAD, BYTEAOID
+};
+
+/* The typed types, by algorithm; NULL for an algorithm no typed type has. */
+const ec_type *
+ec_typed_type(uint8_t algorithm)
+{
+	static const ec_type *const typed[] = {
+		&ec_type_bigint, &ec_type_numeric, &ec_type_date,
+		&ec_type_timestamptz, &ec_type_jsonb, &ec_type_bytea
+	};
+
+	if (algorithm < EC_ALG_BIGINT || algorithm > EC_ALG_BYTEA)
+		return NULL;
+	return typed[algorithm - EC_ALG_BIGINT];
+}
 
 /*
  * Seal len bytes of plaintext with one key into the envelope buffer env,
@@ -40,20 +73,20 @@ const ec_type ec_type_siv = {
  */
 static ec_crypto_status
 seal_with_key(const ec_type *type, const ec_key *key, uint8_t *env,
-			  size_t env_len, const char *plain, size_t len,
+			  size_t head, size_t env_len, const char *plain, size_t len,
 			  const char *context, size_t context_len)
 {
 	ec_crypto_status status;
 
-	if (type->algorithm == EC_ALG_AES256_GCM)
+	if (EC_ALG_IS_GCM(type->algorithm))
 	{
-		status = ec_gcm_next_nonce(env + EC_HEADER_LEN);
+		status = ec_gcm_next_nonce(env + head);
 		if (status == EC_CRYPTO_OK)
-			status = ec_gcm_seal(key->gcm, env + EC_HEADER_LEN,
-								 env, EC_HEADER_LEN,
+			status = ec_gcm_seal(key->gcm, env + head,
+								 env, head,
 								 (const uint8_t *) context, context_len,
 								 (const uint8_t *) plain, len,
-								 env + EC_HEADER_LEN + EC_GCM_NONCE_LEN,
+								 env + head + EC_GCM_NONCE_LEN,
 								 env + env_len - EC_GCM_TAG_LEN);
 	}
 	else
@@ -161,23 +194,42 @@ ec_plain_to_utf8(const char *plain, size_t len, size_t *out_len, bool *copied)
 }
 
 /*
- * Seal len bytes of UTF-8 plaintext with a given key into a new envelope
+ * Seal len bytes of plaintext (UTF-8 for the text types, the plain type's
+ * binary form for the typed ones) with a given key into a new envelope
  * datum of the type.  A non-NULL context is bound to the value as
  * associated data.  encrypted_text sets the UTF-8 bit of byte 1 (values
  * written by 0.2.0 lack it); encrypted_text_det is UTF-8 by definition and
- * leaves the bit clear, so that equal plaintexts stay equal bytes.
+ * leaves the bit clear, so that equal plaintexts stay equal bytes.  With a
+ * type modifier (typmod >= 0) the value carries the search terms that the
+ * modifier asks for (search.c), authenticated with the header.
  */
-static struct varlena *
-seal_utf8_with_key(const ec_type *type, const ec_key *key,
-				   const char *plain, size_t len,
-				   const char *context, size_t context_len)
+struct varlena *
+ec_seal_bytes_with_key(const ec_type *type, const ec_key *key,
+					   const char *plain, size_t len,
+					   const char *context, size_t context_len, int32 typmod)
 {
 	struct varlena *result;
 	uint8_t    *env;
+	uint8_t    *terms = NULL;
+	size_t		terms_len = 0;
+	size_t		head = EC_HEADER_LEN;
 	size_t		env_len;
 
 	ec_check_plaintext_len(len, type->overhead, type->name);
-	env_len = type->overhead + len;
+	if (typmod >= 0)
+	{
+		if (context != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a value bound to a context cannot carry search terms"),
+					 errhint("Store context-bound values in a column of %s without a type modifier.",
+							 type->name)));
+		terms = ec_terms_make(type, key, plain, len, typmod, &terms_len);
+		head += EC_TERMS_HEAD_LEN + terms_len;
+		ec_check_plaintext_len(len, type->overhead + head - EC_HEADER_LEN,
+							   type->name);
+	}
+	env_len = type->overhead + (head - EC_HEADER_LEN) + len;
 	result = (struct varlena *) palloc(VARHDRSZ + env_len);
 	SET_VARSIZE(result, VARHDRSZ + env_len);
 	env = (uint8_t *) VARDATA(result);
@@ -185,12 +237,19 @@ seal_utf8_with_key(const ec_type *type, const ec_key *key,
 	ec_envelope_write_header(env, type->algorithm |
 							 (type->algorithm == EC_ALG_AES256_GCM ? EC_ALG_UTF8_BIT : 0),
 							 context != NULL, key->id);
-	if (seal_with_key(type, key, env, env_len, plain, len,
+	if (terms != NULL)
+		ec_envelope_write_terms(env, typmod, terms, terms_len);
+	if (seal_with_key(type, key, env, head, env_len, plain, len,
 					  context, context_len) != EC_CRYPTO_OK)
 	{
 		pfree(result);
 		ec_crypto_failed("encrypt the value");
 	}
+	/* a randomized value without terms may get them by a cast (typed.c) */
+	if (EC_ALG_IS_GCM(type->algorithm) && terms == NULL && context == NULL)
+		ec_memo_sealed(env + head);
+	if (terms != NULL)
+		pfree(terms);
 	/* a stored key's use is audited (audit.c); a raw key is the caller's */
 	if (key->stored)
 		ec_audit_count(key->id, true);
@@ -205,7 +264,7 @@ seal_utf8_with_key(const ec_type *type, const ec_key *key,
 struct varlena *
 ec_seal_text_with_key(const ec_type *type, const ec_key *key,
 					  const char *plain, size_t len,
-					  const char *context, size_t context_len)
+					  const char *context, size_t context_len, int32 typmod)
 {
 	struct varlena *volatile result = NULL;
 	char	   *utf8;
@@ -220,11 +279,12 @@ ec_seal_text_with_key(const ec_type *type, const ec_key *key,
 		ec_check_plaintext_len(len, type->overhead, type->name);
 	utf8 = ec_plain_to_utf8(plain, len, &utf8_len, &copied);
 	if (!copied)
-		return seal_utf8_with_key(type, key, plain, len, context, context_len);
+		return ec_seal_bytes_with_key(type, key, plain, len, context,
+									  context_len, typmod);
 	PG_TRY();
 	{
-		result = seal_utf8_with_key(type, key, utf8, utf8_len,
-									context, context_len);
+		result = ec_seal_bytes_with_key(type, key, utf8, utf8_len,
+										context, context_len, typmod);
 	}
 	PG_FINALLY();
 	{
@@ -241,7 +301,7 @@ ec_seal_text(const ec_type *type, const char *plain, size_t len,
 			 const char *context, size_t context_len)
 {
 	return ec_seal_text_with_key(type, ec_current_key(), plain, len,
-							  context, context_len);
+								 context, context_len, -1);
 }
 
 /* Open one envelope with one key into out (ciphertext_len bytes). */
@@ -249,15 +309,15 @@ static ec_crypto_status
 open_with_key(const ec_key *key, const ec_envelope *env,
 			  const char *context, size_t context_len, uint8_t *out)
 {
-	if (env->algorithm == EC_ALG_AES256_GCM)
+	if (EC_ALG_IS_GCM(env->algorithm))
 		return ec_gcm_open(key->gcm, env->nonce,
-						   env->header, EC_HEADER_LEN,
+						   env->header, env->header_len,
 						   (const uint8_t *) context, context_len,
 						   env->ciphertext, env->ciphertext_len, env->tag,
 						   out);
 	else
 	{
-		ec_siv_ad	ad[2] = {{env->header, EC_HEADER_LEN},
+		ec_siv_ad	ad[2] = {{env->header, env->header_len},
 		{(const uint8_t *) context, context_len}};
 
 		return ec_siv_open(key->siv, ad, context != NULL ? 2 : 1, env->nonce,
@@ -266,8 +326,8 @@ open_with_key(const ec_key *key, const ec_envelope *env,
 }
 
 /* Parse a stored datum of the type; a malformed one is data corruption. */
-static void
-parse_stored(const ec_type *type, struct varlena *datum, ec_envelope *env)
+void
+ec_parse_stored(const ec_type *type, struct varlena *datum, ec_envelope *env)
 {
 	ec_envelope_status parsed;
 
@@ -361,29 +421,29 @@ ec_plain_to_text(struct varlena *plain_arg, bool utf8)
 }
 
 /*
- * Decrypt an envelope datum (detoasted) into a new text datum, trying every
- * loaded key with the envelope's key id.  Unverified bytes are wiped
- * before any error is raised.
+ * Decrypt an envelope datum (detoasted) into a new datum of its plaintext
+ * bytes, trying every loaded key with the envelope's key id; env receives
+ * the parsed envelope.  Unverified bytes are wiped before any error is
+ * raised.  The caller wipes the result.
  */
 struct varlena *
-ec_open_to_text(const ec_type *type, struct varlena *datum,
-				const char *context, size_t context_len)
+ec_open_bytes(const ec_type *type, struct varlena *datum,
+			  const char *context, size_t context_len, ec_envelope *env)
 {
 	const ec_key *keys[EC_MAX_LOADED_KEYS];
-	ec_envelope env;
 	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
-	text	   *result;
+	struct varlena *result;
 	int			nkeys;
 
 	/* the privilege first, for every type and overload that opens values */
 	ec_require_plaintext_privilege();
-	parse_stored(type, datum, &env);
+	ec_parse_stored(type, datum, env);
 
 	/* the key id in hex is for the error messages: built only on their paths */
-	nkeys = ec_find_keys(env.key_id, keys, EC_MAX_LOADED_KEYS);
+	nkeys = ec_find_keys(env->key_id, keys, EC_MAX_LOADED_KEYS);
 	if (nkeys == 0)
 	{
-		ec_hex_encode(env.key_id, EC_KEY_ID_LEN, id_hex);
+		ec_hex_encode(env->key_id, EC_KEY_ID_LEN, id_hex);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no loaded key has key id %s", id_hex),
@@ -391,21 +451,21 @@ ec_open_to_text(const ec_type *type, struct varlena *datum,
 						 "to the key whose id is %s.", id_hex)));
 	}
 
-	result = (text *) palloc(VARHDRSZ + env.ciphertext_len);
-	SET_VARSIZE(result, VARHDRSZ + env.ciphertext_len);
+	result = (struct varlena *) palloc(VARHDRSZ + env->ciphertext_len);
+	SET_VARSIZE(result, VARHDRSZ + env->ciphertext_len);
 	for (int i = 0; i < nkeys; i++)
 	{
 		ec_crypto_status status;
 
-		status = open_with_key(keys[i], &env, context, context_len,
+		status = open_with_key(keys[i], env, context, context_len,
 							   (uint8_t *) VARDATA(result));
 		if (status == EC_CRYPTO_OK)
 		{
 			if (keys[i]->stored)
-				ec_audit_count(env.key_id, false);
-			return (struct varlena *) ec_plain_to_text(result, env.plain_utf8);
+				ec_audit_count(env->key_id, false);
+			return result;
 		}
-		ec_wipe(VARDATA(result), env.ciphertext_len);
+		ec_wipe(VARDATA(result), env->ciphertext_len);
 		if (status == EC_CRYPTO_LIBRARY)
 		{
 			pfree(result);
@@ -413,12 +473,54 @@ ec_open_to_text(const ec_type *type, struct varlena *datum,
 		}
 	}
 	pfree(result);
-	ec_hex_encode(env.key_id, EC_KEY_ID_LEN, id_hex);
+	ec_hex_encode(env->key_id, EC_KEY_ID_LEN, id_hex);
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 			 errmsg("could not decrypt %s value with key id %s", type->name, id_hex),
 			 errdetail("The value was altered, or its context is not the one it was encrypted with.")));
 	pg_unreachable();
+}
+
+/*
+ * Open a parsed envelope with one given key, without the privilege check:
+ * only for a value this backend sealed from its caller's plaintext (the
+ * type modifier's cast, typed.c).  The caller wipes the result.
+ */
+struct varlena *
+ec_open_bytes_with(const ec_key *key, const ec_type *type,
+				   struct varlena *datum, ec_envelope *env)
+{
+	struct varlena *result;
+	ec_crypto_status status;
+
+	ec_parse_stored(type, datum, env);
+	result = (struct varlena *) palloc(VARHDRSZ + env->ciphertext_len);
+	SET_VARSIZE(result, VARHDRSZ + env->ciphertext_len);
+	status = open_with_key(key, env, NULL, 0, (uint8_t *) VARDATA(result));
+	if (status != EC_CRYPTO_OK)
+	{
+		ec_wipe(VARDATA(result), env->ciphertext_len);
+		pfree(result);
+		if (status == EC_CRYPTO_LIBRARY)
+			ec_crypto_failed("decrypt the value");
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("could not decrypt %s value with key id %s", type->name,
+						key->id_hex)));
+	}
+	return result;
+}
+
+/* Decrypt a text envelope datum (detoasted) into a new text datum. */
+struct varlena *
+ec_open_to_text(const ec_type *type, struct varlena *datum,
+				const char *context, size_t context_len)
+{
+	ec_envelope env;
+	struct varlena *plain = ec_open_bytes(type, datum, context, context_len,
+										  &env);
+
+	return ec_plain_to_text(plain, env.plain_utf8);
 }
 
 /*

@@ -40,10 +40,13 @@
 #include "catalog/indexing.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_opclass.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
@@ -63,6 +66,12 @@
 static const char *const EC_TYPE_NAMES[] = {
 	"encrypted_text",
 	"encrypted_text_det",
+	"encrypted_bigint",
+	"encrypted_numeric",
+	"encrypted_date",
+	"encrypted_timestamptz",
+	"encrypted_jsonb",
+	"encrypted_bytea",
 };
 
 #define EC_NTYPES lengthof(EC_TYPE_NAMES)
@@ -386,6 +395,116 @@ new_row_expressions(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
 }
 
 /*
+ * Does this operator class order by plaintext: is its comparison (support
+ * function 1) one of the extension's that decrypts?  The extension's
+ * functions that read no key are IMMUTABLE (see could_decrypt); the typed
+ * types' default btree classes compare by decrypting, for ORDER BY, and
+ * an index of one would keep the plaintext order in its pages.
+ */
+static bool
+opclass_decrypts(Oid opclass, Oid extoid)
+{
+	HeapTuple	tuple = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
+	Form_pg_opclass form;
+	Oid			proc;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_opclass) GETSTRUCT(tuple);
+	proc = get_opfamily_proc(form->opcfamily, form->opcintype,
+							 form->opcintype, 1);
+	ReleaseSysCache(tuple);
+	return OidIsValid(proc) &&
+		getExtensionOfObject(ProcedureRelationId, proc) == extoid &&
+		func_volatile(proc) != PROVOLATILE_IMMUTABLE;
+}
+
+/*
+ * Does this operator class index search terms (encrypted_trigram_ops, a
+ * range_ops class)?  Its key function reads them: the btree comparison or
+ * GIN's extractValue.
+ */
+static bool
+opclass_reads_terms(Oid opclass, Oid extoid)
+{
+	HeapTuple	tuple = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
+	Form_pg_opclass form;
+	Oid			proc;
+	char	   *symbol;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_opclass) GETSTRUCT(tuple);
+	proc = get_opfamily_proc(form->opcfamily, form->opcintype, form->opcintype,
+							 form->opcmethod == GIN_AM_OID ? 2 : 1);
+	ReleaseSysCache(tuple);
+	if (!OidIsValid(proc) || getExtensionOfObject(ProcedureRelationId, proc) != extoid)
+		return false;
+	symbol = ec_c_symbol(proc);
+	return symbol != NULL && (strcmp(symbol, "encrypted_range_cmp") == 0 ||
+							  strcmp(symbol, "encrypted_trigram_extract_value") == 0);
+}
+
+/* An operator class's name, for messages. */
+static char *
+opclass_name(Oid opclass)
+{
+	HeapTuple	tuple = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
+	char	   *name;
+
+	if (!HeapTupleIsValid(tuple))
+		return pstrdup("?");
+	name = pstrdup(NameStr(((Form_pg_opclass) GETSTRUCT(tuple))->opcname));
+	ReleaseSysCache(tuple);
+	return name;
+}
+
+/* Does sorting or grouping values of this type decrypt (its default btree class)? */
+static bool
+type_sorts_by_plaintext(Oid typid, Oid extoid)
+{
+	Oid			opclass = GetDefaultOpClass(getBaseType(typid), BTREE_AM_OID);
+
+	return OidIsValid(opclass) && opclass_decrypts(opclass, extoid);
+}
+
+/*
+ * A column of a statistics object or the operator classes of an index,
+ * from the new catalog row (SnapshotSelf): the int2vector or oidvector in
+ * column vectcol, copied, or NULL.
+ */
+static Datum
+new_row_vector(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
+			   AttrNumber vectcol, Oid *relid, AttrNumber relcol)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Datum		result = (Datum) 0;
+
+	rel = table_open(catalog, AccessShareLock);
+	ScanKeyInit(&key, oidatt, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(objoid));
+	scan = systable_beginscan(rel, indexoid, true, SnapshotSelf, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, vectcol, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			result = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+		if (relid != NULL)
+			*relid = DatumGetObjectId(heap_getattr(tuple, relcol,
+												   RelationGetDescr(rel), &isnull));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
  * A statistics object was just created: refuse it if ANALYZE would have
  * to decrypt to compute it.
  */
@@ -401,6 +520,23 @@ check_new_statistics(Oid statoid)
 	exprs = new_row_expressions(StatisticExtRelationId, StatisticExtOidIndexId,
 								Anum_pg_statistic_ext_oid, statoid,
 								cols, lengthof(cols));
+	{
+		Oid			relid = InvalidOid;
+		Datum		keys = new_row_vector(StatisticExtRelationId,
+										  StatisticExtOidIndexId,
+										  Anum_pg_statistic_ext_oid, statoid,
+										  Anum_pg_statistic_ext_stxkeys,
+										  &relid, Anum_pg_statistic_ext_stxrelid);
+		int2vector *cols = (int2vector *) DatumGetPointer(keys);
+
+		for (int i = 0; cols != NULL && i < cols->dim1; i++)
+			if (type_sorts_by_plaintext(get_atttype(relid, cols->values[i]), s.extoid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("statistics objects must not include column \"%s\"",
+								get_attname(relid, cols->values[i], false)),
+						 errdetail("Its type compares by decrypting: ANALYZE would need a key and would keep counts of distinct plaintexts.")));
+	}
 	if (exprs != NIL && decrypt_walker((Node *) exprs, &s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
@@ -429,6 +565,47 @@ check_new_index(Oid indexoid)
 	exprs = new_row_expressions(IndexRelationId, IndexRelidIndexId,
 								Anum_pg_index_indexrelid, indexoid,
 								cols, lengthof(cols));
+	{
+		Datum		classes = new_row_vector(IndexRelationId, IndexRelidIndexId,
+											 Anum_pg_index_indexrelid, indexoid,
+											 Anum_pg_index_indclass, NULL, 0);
+		oidvector  *opclasses = (oidvector *) DatumGetPointer(classes);
+
+		Oid			relid = InvalidOid;
+		Datum		keyvec = new_row_vector(IndexRelationId, IndexRelidIndexId,
+											Anum_pg_index_indexrelid, indexoid,
+											Anum_pg_index_indkey, &relid,
+											Anum_pg_index_indrelid);
+		int2vector *keys = (int2vector *) DatumGetPointer(keyvec);
+
+		for (int i = 0; opclasses != NULL && keys != NULL && i < opclasses->dim1 &&
+			 i < keys->dim1; i++)
+		{
+			Oid			atttype;
+			int32		typmod = -1;
+			Oid			collation;
+
+			if (keys->values[i] > 0)
+				get_atttypetypmodcoll(relid, keys->values[i], &atttype, &typmod,
+									  &collation);
+			if (keys->values[i] > 0 && typmod < 0 &&
+				opclass_reads_terms(opclasses->values[i], s.extoid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("column \"%s\" carries no search terms for operator class %s",
+								get_attname(relid, keys->values[i], false),
+								opclass_name(opclasses->values[i])),
+						 errhint("Declare the column with a type modifier first, as in ALTER TABLE ... ALTER COLUMN ... TYPE encrypted_text(trigram) or encrypted_date(range, 7).")));
+		}
+		for (int i = 0; opclasses != NULL && i < opclasses->dim1; i++)
+			if (opclass_decrypts(opclasses->values[i], s.extoid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("operator class %s orders by plaintext and cannot be used in an index",
+								opclass_name(opclasses->values[i])),
+						 errdetail("Its comparison decrypts: every insert would need a key, and the index pages would keep the plaintext order."),
+						 errhint("Index the column with its range_ops operator class, as in CREATE INDEX ... (col encrypted_date_range_ops), after declaring it with a (range, width) type modifier.")));
+	}
 	if (exprs != NIL && decrypt_walker((Node *) exprs, &s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),

@@ -69,12 +69,39 @@ ciphertext_in(const ec_type *type, const char *str, size_t len,
  */
 static struct varlena *
 text_to_encrypted(const ec_type *type, const char *str, size_t len,
-				  bool input_function, Node *escontext)
+				  bool input_function, int32 typmod, Node *escontext)
 {
 	ErrorContextCallback *saved_context;
 	struct varlena *result;
 
 	if (ec_text_has_prefix(str, len))
+	{
+		result = ec_ciphertext_in(type, str, len, input_function, escontext);
+		return result == NULL ? NULL : ec_apply_typmod(result, typmod);
+	}
+
+	/*
+	 * Callers such as COPY add the raw field to the error context, and here
+	 * the field is plaintext: errors raised while encrypting go out without
+	 * any context.  Error recovery restores the stack.
+	 */
+	saved_context = error_context_stack;
+	error_context_stack = NULL;
+	result = ec_seal_text_with_key(type, ec_current_key(), str, len, NULL, 0,
+								   typmod);
+	error_context_stack = saved_context;
+	return result;
+}
+
+/*
+ * A ciphertext text form coming in: refused unless the restore switch is
+ * on, or the input function reads a value that a cluster node shipped
+ * (ec_input_may_take_ciphertext: citus.c); then decoded and checked.
+ */
+struct varlena *
+ec_ciphertext_in(const ec_type *type, const char *str, size_t len,
+				 bool input_function, Node *escontext)
+{
 	{
 		if (!ec_accept_ciphertext && !(input_function && ec_input_may_take_ciphertext &&
 									  ec_input_may_take_ciphertext()))
@@ -88,17 +115,6 @@ text_to_encrypted(const ec_type *type, const char *str, size_t len,
 							 type->encrypt_fn)));
 		return ciphertext_in(type, str, len, escontext);
 	}
-
-	/*
-	 * Callers such as COPY add the raw field to the error context, and here
-	 * the field is plaintext: errors raised while encrypting go out without
-	 * any context.  Error recovery restores the stack.
-	 */
-	saved_context = error_context_stack;
-	error_context_stack = NULL;
-	result = ec_seal_text(type, str, len, NULL, 0);
-	error_context_stack = saved_context;
-	return result;
 }
 
 /* Input function of either type: plaintext in, envelope stored. */
@@ -106,9 +122,11 @@ static Datum
 type_in(FunctionCallInfo fcinfo, const ec_type *type)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
+	int32		typmod = PG_NARGS() >= 3 && type == &ec_type_gcm ? PG_GETARG_INT32(2) : -1;
 	struct varlena *result;
 
-	result = text_to_encrypted(type, str, strlen(str), true, EC_ESCONTEXT(fcinfo));
+	result = text_to_encrypted(type, str, strlen(str), true, typmod,
+							   EC_ESCONTEXT(fcinfo));
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_POINTER(result);
@@ -141,9 +159,9 @@ encrypted_text_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(out);
 }
 
-/* Receive function of either type: envelope bytes, checked before they are stored. */
-static Datum
-type_recv(FunctionCallInfo fcinfo, const ec_type *type)
+/* Envelope bytes coming in, checked before they are stored. */
+struct varlena *
+ec_envelope_recv(FunctionCallInfo fcinfo, const ec_type *type)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int			len = buf->len - buf->cursor;
@@ -169,7 +187,16 @@ type_recv(FunctionCallInfo fcinfo, const ec_type *type)
 	result = (struct varlena *) palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), bytes, len);
-	PG_RETURN_POINTER(result);
+	return result;
+}
+
+/* Receive function of either text type; encrypted_text applies its modifier. */
+static Datum
+type_recv(FunctionCallInfo fcinfo, const ec_type *type)
+{
+	int32		typmod = PG_NARGS() >= 3 && type == &ec_type_gcm ? PG_GETARG_INT32(2) : -1;
+
+	PG_RETURN_POINTER(ec_apply_typmod(ec_envelope_recv(fcinfo, type), typmod));
 }
 
 /* encrypted_text binary input. */
@@ -203,7 +230,7 @@ encrypted_text_send(PG_FUNCTION_ARGS)
 static struct varlena *
 cast_plain(const char *plain, size_t len, void *arg)
 {
-	return text_to_encrypted((const ec_type *) arg, plain, len, false, NULL);
+	return text_to_encrypted((const ec_type *) arg, plain, len, false, -1, NULL);
 }
 
 /* Cast from text and varchar to encrypted_text: the input function's rules. */

@@ -1,0 +1,1040 @@
+/*
+ * search.c
+ *		Search terms: what a value carries so that an index can find it
+ *		without a key, and the SQL that uses them.
+ *
+ * A column opts in with a type modifier: encrypted_text(trigram [, bits])
+ * gives every value keyed, truncated tags of the trigrams of its case-
+ * folded plaintext; encrypted_bigint, encrypted_numeric, encrypted_date
+ * and encrypted_timestamptz (range, width) give every value one range
+ * term, an order-preserving image of its bucket of the given width.  The
+ * terms are made when the value is sealed, with a PRF keyed by a subkey of
+ * the value's own data key, and travel inside the envelope, authenticated
+ * with its header.  So an index build, REINDEX, a restore, logical
+ * replication and VACUUM read them without any key.
+ *
+ * An index over the terms is coarse on purpose; every candidate it gives
+ * is rechecked by the operator itself, which decrypts.  Results are
+ * therefore exactly those of the same predicate on decrypt(col).
+ *
+ * Trigram tags.  The plaintext (UTF-8) is folded to one byte per
+ * character: ASCII letters to lower case, every other ASCII byte as it
+ * is, every non-ASCII character to one marker byte.  It is padded with two
+ * start marks and one end mark, and each of its trigrams becomes the top
+ * `bits` bits of AES(subkey, trigram).  A LIKE pattern is folded the same
+ * way; an ILIKE pattern uses only trigrams free of the marker and of the
+ * letters i and k, the only ASCII letters that some locale's lower() maps
+ * to or from a non-ASCII character (U+0130, U+0131, U+212A).  An index
+ * entry is the tag with its bit count above it, so one index serves
+ * columns of any bit count.
+ *
+ * Range terms.  A value's bucket is floor(value / width), clamped to 48
+ * bits (a clamped bucket only widens the recheck), and its term is a
+ * keyed, strictly increasing function of the bucket into 62 bits: the
+ * domain is halved 48 times, and at each halving the PRF picks where the
+ * range splits, so that each term needs one batch of 49 AES blocks.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/gin.h"
+#include "access/stratnum.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/pg_locale.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "encrypted_column.h"
+
+PG_FUNCTION_INFO_V1(encrypted_trigram_typmod_in);
+PG_FUNCTION_INFO_V1(encrypted_trigram_typmod_out);
+PG_FUNCTION_INFO_V1(encrypted_range_typmod_in);
+PG_FUNCTION_INFO_V1(encrypted_range_typmod_out);
+PG_FUNCTION_INFO_V1(encrypted_numeric_typmod_in);
+PG_FUNCTION_INFO_V1(encrypted_numeric_typmod_out);
+PG_FUNCTION_INFO_V1(encrypted_text_like);
+PG_FUNCTION_INFO_V1(encrypted_text_not_like);
+PG_FUNCTION_INFO_V1(encrypted_text_ilike);
+PG_FUNCTION_INFO_V1(encrypted_text_not_ilike);
+PG_FUNCTION_INFO_V1(encrypted_trigram_extract_value);
+PG_FUNCTION_INFO_V1(encrypted_trigram_extract_query);
+PG_FUNCTION_INFO_V1(encrypted_trigram_consistent);
+PG_FUNCTION_INFO_V1(encrypted_trigram_triconsistent);
+PG_FUNCTION_INFO_V1(encrypted_search_terms);
+PG_FUNCTION_INFO_V1(encrypted_range_term);
+PG_FUNCTION_INFO_V1(encrypted_range_cmp);
+PG_FUNCTION_INFO_V1(encrypted_range_cmp_term);
+PG_FUNCTION_INFO_V1(encrypted_range_lt);
+PG_FUNCTION_INFO_V1(encrypted_range_le);
+PG_FUNCTION_INFO_V1(encrypted_range_eq);
+PG_FUNCTION_INFO_V1(encrypted_range_ge);
+PG_FUNCTION_INFO_V1(encrypted_range_gt);
+PG_FUNCTION_INFO_V1(encrypted_range_lt_term);
+PG_FUNCTION_INFO_V1(encrypted_range_le_term);
+PG_FUNCTION_INFO_V1(encrypted_range_eq_term);
+PG_FUNCTION_INFO_V1(encrypted_range_ge_term);
+PG_FUNCTION_INFO_V1(encrypted_range_gt_term);
+PG_FUNCTION_INFO_V1(encrypted_range_bound);
+
+#define TRIGRAM_MIN_BITS	8
+#define TRIGRAM_MAX_BITS	16
+#define TRIGRAM_DEFAULT_BITS 12
+#define FOLD_OTHER			0x80	/* any non-ASCII character */
+#define FOLD_START			0x01
+#define FOLD_END			0x02
+
+#define BUCKET_BITS			48
+#define TERM_BITS			62
+#define OPE_BLOCKS			(BUCKET_BITS + 1)
+
+#define NUMERIC_MAX_MANTISSA ((1 << 24) - 1)
+
+/* ---- type modifiers ---- */
+
+/* The type modifier's words, from typmod_in's cstring[] argument. */
+static char **
+typmod_words(ArrayType *array, int *n)
+{
+	Datum	   *elems;
+	char	  **words;
+
+	deconstruct_array(array, CSTRINGOID, -2, false, TYPALIGN_CHAR,
+					  &elems, NULL, n);
+	words = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		words[i] = DatumGetCString(elems[i]);
+	return words;
+}
+
+/* A positive integer word of a type modifier, or an error. */
+static int32
+typmod_integer(const char *word, int32 min, int32 max, const char *what)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(word, &end, 10);
+	if (errno != 0 || end == word || *end != '\0' || v < min || v > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an integer from %d to %d", what, min, max)));
+	return (int32) v;
+}
+
+/* encrypted_text(trigram [, bits]): the tag bits are the modifier. */
+Datum
+encrypted_trigram_typmod_in(PG_FUNCTION_ARGS)
+{
+	int			n;
+	char	  **words = typmod_words(PG_GETARG_ARRAYTYPE_P(0), &n);
+
+	if (n < 1 || n > 2 || pg_strcasecmp(words[0], "trigram") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid type modifier for encrypted_text"),
+				 errhint("Write encrypted_text(trigram) or encrypted_text(trigram, bits), with bits from %d to %d.",
+						 TRIGRAM_MIN_BITS, TRIGRAM_MAX_BITS)));
+	if (n == 1)
+		PG_RETURN_INT32(TRIGRAM_DEFAULT_BITS);
+	PG_RETURN_INT32(typmod_integer(words[1], TRIGRAM_MIN_BITS,
+								   TRIGRAM_MAX_BITS, "trigram tag bits"));
+}
+
+Datum
+encrypted_trigram_typmod_out(PG_FUNCTION_ARGS)
+{
+	int32		typmod = PG_GETARG_INT32(0);
+
+	PG_RETURN_CSTRING(typmod < 0 ? pstrdup("") :
+					  psprintf("(trigram,%d)", typmod));
+}
+
+/* The first word of a range modifier, checked. */
+static void
+range_words(char **words, int n, const char *type, const char *unit)
+{
+	if (n != 2 || pg_strcasecmp(words[0], "range") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid type modifier for %s", type),
+				 errhint("Write %s(range, width), the width of a bucket in %s.",
+						 type, unit)));
+}
+
+/*
+ * encrypted_bigint, encrypted_date, encrypted_timestamptz (range, width):
+ * the width (in the type's units, days or seconds) is the modifier.
+ */
+Datum
+encrypted_range_typmod_in(PG_FUNCTION_ARGS)
+{
+	int			n;
+	char	  **words = typmod_words(PG_GETARG_ARRAYTYPE_P(0), &n);
+
+	range_words(words, n, "this type",
+				"the type's unit (integers, days or seconds)");
+	PG_RETURN_INT32(typmod_integer(words[1], 1, PG_INT32_MAX, "bucket width"));
+}
+
+Datum
+encrypted_range_typmod_out(PG_FUNCTION_ARGS)
+{
+	int32		typmod = PG_GETARG_INT32(0);
+
+	PG_RETURN_CSTRING(typmod < 0 ? pstrdup("") :
+					  psprintf("(range,%d)", typmod));
+}
+
+/* A numeric bucket width from its modifier: mantissa times 10^exponent. */
+static Numeric
+numeric_width(int32 typmod)
+{
+	int			mantissa = typmod >> 7;
+	int			exponent = (typmod & 127) - 64;
+
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in,
+											   CStringGetDatum(psprintf("%de%d", mantissa, exponent)),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+/* encrypted_numeric(range, width): a positive decimal width. */
+Datum
+encrypted_numeric_typmod_in(PG_FUNCTION_ARGS)
+{
+	int			n;
+	char	  **words = typmod_words(PG_GETARG_ARRAYTYPE_P(0), &n);
+	const char *p;
+	int64		mantissa = 0;
+	int			exponent = 0;
+	bool		point = false;
+	bool		digits = false;
+
+	range_words(words, n, "encrypted_numeric", "units of the value");
+	/* digits with at most one point; trailing zeros move to the exponent */
+	for (p = words[1]; *p; p++)
+	{
+		if (*p == '.' && !point)
+			point = true;
+		else if (isdigit((unsigned char) *p) && mantissa <= NUMERIC_MAX_MANTISSA)
+		{
+			mantissa = mantissa * 10 + (*p - '0');
+			if (point)
+				exponent--;
+			digits = true;
+		}
+		else
+			break;
+	}
+	while (mantissa != 0 && mantissa % 10 == 0)
+	{
+		mantissa /= 10;
+		exponent++;
+	}
+	if (*p != '\0' || !digits || mantissa == 0 ||
+		mantissa > NUMERIC_MAX_MANTISSA || exponent < -64 || exponent > 63)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bucket width of encrypted_numeric must be a positive decimal number"),
+				 errdetail("At most %d significant digits and %d decimal places.",
+						   7, 64)));
+	PG_RETURN_INT32((int32) ((mantissa << 7) | (exponent + 64)));
+}
+
+Datum
+encrypted_numeric_typmod_out(PG_FUNCTION_ARGS)
+{
+	int32		typmod = PG_GETARG_INT32(0);
+	char	   *width;
+
+	if (typmod < 0)
+		PG_RETURN_CSTRING(pstrdup(""));
+	width = DatumGetCString(DirectFunctionCall1(numeric_out,
+												NumericGetDatum(numeric_width(typmod))));
+	PG_RETURN_CSTRING(psprintf("(range,%s)", width));
+}
+
+/* ---- trigram tags ---- */
+
+/*
+ * Fold len bytes of text into out (one byte per character) between the
+ * marks that anchored ends get.  utf8 says the bytes are UTF-8; otherwise
+ * they are in the database encoding.  Returns the folded length.
+ */
+static size_t
+fold(const char *s, size_t len, bool utf8, bool start, bool end, uint8 *out)
+{
+	size_t		n = 0;
+	size_t		i = 0;
+
+	if (start)
+	{
+		out[n++] = FOLD_START;
+		out[n++] = FOLD_START;
+	}
+	while (i < len)
+	{
+		unsigned char c = (unsigned char) s[i];
+		int			l;
+
+		if (c < 0x80)
+		{
+			out[n++] = (uint8) pg_ascii_tolower(c);
+			i++;
+			continue;
+		}
+		l = utf8 ? pg_utf_mblen((const unsigned char *) s + i) :
+			pg_mblen(s + i);
+		out[n++] = FOLD_OTHER;
+		i += Max(l, 1);
+	}
+	if (end)
+		out[n++] = FOLD_END;
+	return n;
+}
+
+/* May an ILIKE search use this trigram?  See the header comment. */
+static bool
+trigram_case_safe(const uint8 *t)
+{
+	for (int i = 0; i < 3; i++)
+		if (t[i] == FOLD_OTHER || t[i] == 'i' || t[i] == 'k')
+			return false;
+	return true;
+}
+
+/*
+ * The 16-bit PRF values of n trigrams under a key, into tags[]; a
+ * trigram's tag at b bits is the top b bits of its value.
+ */
+static void
+trigram_values(const ec_key *key, const uint8 *trigrams, int n, uint16 *tags)
+{
+	uint8	   *blocks;
+
+	if (n == 0)
+		return;
+	blocks = palloc0((size_t) n * 32);
+	for (int i = 0; i < n; i++)
+	{
+		blocks[i * 16] = 't';
+		memcpy(blocks + i * 16 + 1, trigrams + i * 3, 3);
+	}
+	if (ec_prf_blocks(key->terms, blocks, n, blocks + (size_t) n * 16) != EC_CRYPTO_OK)
+	{
+		ec_wipe(blocks, (size_t) n * 32);
+		pfree(blocks);
+		ec_crypto_failed("compute search terms");
+	}
+	for (int i = 0; i < n; i++)
+		tags[i] = (uint16) ((blocks[(n + i) * 16] << 8) | blocks[(n + i) * 16 + 1]);
+	ec_wipe(blocks, (size_t) n * 32);
+	pfree(blocks);
+}
+
+static int
+cmp_uint16(const void *a, const void *b)
+{
+	uint16		x = *(const uint16 *) a;
+	uint16		y = *(const uint16 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* The trigram tags of a UTF-8 plaintext: ascending, distinct, 2 bytes each. */
+static uint8 *
+trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
+			  size_t *terms_len)
+{
+	uint8	   *folded = palloc(len + 3);
+	size_t		flen = fold(plain, len, true, true, true, folded);
+	int			n = (int) flen - 2;
+	uint8	   *trigrams = palloc(3 * (size_t) Max(n, 1));
+	uint16	   *tags = palloc(sizeof(uint16) * Max(n, 1));
+	uint8	   *out;
+	int			distinct = 0;
+
+	/* the folded copies are functions of the plaintext: wiped */
+	for (int i = 0; i < n; i++)
+		memcpy(trigrams + 3 * i, folded + i, 3);
+	ec_wipe(folded, len + 3);
+	pfree(folded);
+	trigram_values(key, trigrams, n, tags);
+	ec_wipe(trigrams, 3 * (size_t) Max(n, 1));
+	pfree(trigrams);
+	for (int i = 0; i < n; i++)
+		tags[i] >>= (16 - bits);
+	qsort(tags, n, sizeof(uint16), cmp_uint16);
+	out = palloc(2 * (size_t) Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (distinct > 0 && tags[i] == tags[i - 1])
+			continue;
+		out[2 * distinct] = (uint8) (tags[i] >> 8);
+		out[2 * distinct + 1] = (uint8) tags[i];
+		distinct++;
+	}
+	pfree(tags);
+	*terms_len = 2 * (size_t) distinct;
+	return out;
+}
+
+/* ---- range terms ---- */
+
+/* A uniform draw from [0, span) out of a 16-byte PRF block. */
+static uint64
+draw(const uint8 *block, uint64 span)
+{
+	unsigned __int128 v = 0;
+
+	for (int i = 0; i < 16; i++)
+		v = (v << 8) | block[i];
+	return (uint64) (v % span);
+}
+
+/*
+ * The range term of a bucket (0 <= bucket < 2^48) under a key: a keyed,
+ * strictly increasing function into [0, 2^62).
+ */
+static int64
+range_term_of_bucket(const ec_key *key, uint64 bucket)
+{
+	uint8		blocks[2 * OPE_BLOCKS * 16];
+	uint64		dlo = 0,
+				dhi = (UINT64CONST(1) << BUCKET_BITS) - 1;
+	uint64		rlo = 0,
+				rhi = (UINT64CONST(1) << TERM_BITS) - 1;
+	uint8	   *out = blocks + OPE_BLOCKS * 16;
+	int64		term;
+
+	memset(blocks, 0, OPE_BLOCKS * 16);
+	for (int level = 0; level <= BUCKET_BITS; level++)
+	{
+		uint8	   *b = blocks + level * 16;
+		uint64		prefix = level == 0 ? 0 : bucket >> (BUCKET_BITS - level);
+
+		b[0] = 'r';
+		b[1] = (uint8) level;
+		for (int i = 0; i < 8; i++)
+			b[2 + i] = (uint8) (prefix >> (56 - 8 * i));
+	}
+	if (ec_prf_blocks(key->terms, blocks, OPE_BLOCKS, out) != EC_CRYPTO_OK)
+	{
+		ec_wipe(blocks, sizeof(blocks));
+		ec_crypto_failed("compute search terms");
+	}
+	for (int level = 0; level < BUCKET_BITS; level++)
+	{
+		uint64		dmid = dlo + (dhi - dlo) / 2;
+		uint64		nleft = dmid - dlo + 1;
+		uint64		nright = dhi - dmid;
+		uint64		smin = rlo + nleft - 1;
+		uint64		smax = rhi - nright;
+		uint64		split = smin + draw(out + level * 16, smax - smin + 1);
+
+		if (bucket <= dmid)
+		{
+			dhi = dmid;
+			rhi = split;
+		}
+		else
+		{
+			dlo = dmid + 1;
+			rlo = split + 1;
+		}
+	}
+	term = (int64) (rlo + draw(out + BUCKET_BITS * 16, rhi - rlo + 1));
+	ec_wipe(blocks, sizeof(blocks));
+	return term;
+}
+
+/* floor(v / w) for w > 0, clamped to the 48-bit bucket domain. */
+static uint64
+clamp_bucket(int64 v, int64 w)
+{
+	int64		q = v / w;
+	int64		lim = INT64CONST(1) << (BUCKET_BITS - 1);
+
+	if (v % w != 0 && v < 0)
+		q--;
+	q = Max(q, -lim);
+	q = Min(q, lim - 1);
+	return (uint64) (q + lim);
+}
+
+/* The bucket of a numeric value under a width modifier. */
+static uint64
+numeric_bucket(Numeric value, int32 typmod)
+{
+	int64		lim = INT64CONST(1) << (BUCKET_BITS - 1);
+	Numeric		q;
+	Datum		lo;
+	Datum		hi;
+
+	if (numeric_is_nan(value))
+		return (uint64) (2 * lim - 1);	/* NaN sorts above every number */
+	q = DatumGetNumeric(DirectFunctionCall2(numeric_div,
+											NumericGetDatum(value),
+											NumericGetDatum(numeric_width(typmod))));
+	q = DatumGetNumeric(DirectFunctionCall1(numeric_floor, NumericGetDatum(q)));
+	lo = DirectFunctionCall1(int8_numeric, Int64GetDatum(-lim));
+	hi = DirectFunctionCall1(int8_numeric, Int64GetDatum(lim - 1));
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(q), lo)) < 0)
+		return 0;
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(q), hi)) > 0)
+		return (uint64) (2 * lim - 1);
+	return (uint64) (DatumGetInt64(DirectFunctionCall1(numeric_int8,
+													   NumericGetDatum(q))) + lim);
+}
+
+/* The bucket of a plain value (a Datum of the type's plain type). */
+static uint64
+bucket_of(const ec_type *type, Datum value, int32 typmod)
+{
+	switch (type->algorithm)
+	{
+		case EC_ALG_BIGINT:
+			return clamp_bucket(DatumGetInt64(value), typmod);
+		case EC_ALG_DATE:
+			return clamp_bucket(DatumGetDateADT(value), typmod);
+		case EC_ALG_TIMESTAMPTZ:
+			return clamp_bucket(DatumGetTimestampTz(value),
+								(int64) typmod * USECS_PER_SEC);
+		case EC_ALG_NUMERIC:
+			return numeric_bucket(DatumGetNumeric(value), typmod);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s has no range terms", type->name)));
+	pg_unreachable();
+}
+
+/*
+ * Refuse a type modifier that no typmod_in function makes: the cast
+ * functions and range_bound() can be called with any integer.
+ */
+void
+ec_terms_check_typmod(const ec_type *type, int32 typmod)
+{
+	bool		valid;
+
+	if (type->algorithm == EC_ALG_AES256_GCM)
+		valid = typmod >= TRIGRAM_MIN_BITS && typmod <= TRIGRAM_MAX_BITS;
+	else if (type->algorithm == EC_ALG_NUMERIC)
+		valid = typmod >= 0 && (typmod >> 7) >= 1;
+	else if (type->algorithm == EC_ALG_BIGINT || type->algorithm == EC_ALG_DATE ||
+			 type->algorithm == EC_ALG_TIMESTAMPTZ)
+		valid = typmod >= 1;
+	else
+		valid = false;
+	if (!valid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid type modifier %d for %s", typmod, type->name)));
+}
+
+/*
+ * The search terms that a value sealed with key, of plaintext plain (UTF-8
+ * text, or the plain type's binary form), carries under a modifier.
+ */
+uint8 *
+ec_terms_make(const ec_type *type, const ec_key *key, const char *plain,
+			  size_t len, int32 typmod, size_t *terms_len)
+{
+	uint8	   *out;
+	Datum		value;
+	int64		term;
+
+	ec_terms_check_typmod(type, typmod);
+	if (type->algorithm == EC_ALG_AES256_GCM)
+		return trigram_terms(key, plain, len, typmod, terms_len);
+	value = ec_plain_datum(type, plain, len);
+	term = range_term_of_bucket(key, bucket_of(type, value, typmod));
+	out = palloc(8);
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8) ((uint64) term >> (56 - 8 * i));
+	*terms_len = 8;
+	return out;
+}
+
+/* ---- reading the terms of a stored value, without a key ---- */
+
+/* The parsed envelope of a stored value, which must carry terms. */
+static void
+stored_terms(const ec_type *type, struct varlena *datum, ec_envelope *env)
+{
+	ec_parse_stored(type, datum, env);
+	if (!env->has_terms)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s value carries no search terms", type->name),
+				 errhint("Search indexes need a column declared with a type modifier, such as encrypted_text(trigram) or encrypted_date(range, 7).")));
+}
+
+/* The type of a stored typed value, from its algorithm byte. */
+static const ec_type *
+typed_type_of(struct varlena *datum)
+{
+	const ec_type *type = NULL;
+
+	if (VARSIZE_ANY_EXHDR(datum) >= 2)
+		type = ec_typed_type(((const uint8 *) VARDATA_ANY(datum))[1] &
+							 ~EC_ALG_FLAG_BITS);
+	if (type == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored encrypted value is malformed"),
+				 errdetail("%s", ec_envelope_status_detail(EC_ENV_BAD_ALGORITHM))));
+	return type;
+}
+
+/* The range term of a stored typed value. */
+static int64
+stored_range_term(Datum d)
+{
+	struct varlena *datum = PG_DETOAST_DATUM_PACKED(d);
+	ec_envelope env;
+	uint64		term = 0;
+
+	stored_terms(typed_type_of(datum), datum, &env);
+	for (int i = 0; i < 8; i++)
+		term = (term << 8) | env.terms[i];
+	return (int64) term;
+}
+
+/* search_terms(encrypted_text): the stored trigram tags, as index entries. */
+Datum
+encrypted_search_terms(PG_FUNCTION_ARGS)
+{
+	struct varlena *datum = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	ec_envelope env;
+	int			n;
+	Datum	   *elems;
+
+	stored_terms(&ec_type_gcm, datum, &env);
+	n = (int) env.terms_len / 2;
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		elems[i] = Int32GetDatum((env.terms_typmod << 16) |
+								 (env.terms[2 * i] << 8) | env.terms[2 * i + 1]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT4OID, 4, true,
+										  TYPALIGN_INT));
+}
+
+/* range_term(encrypted_*): the stored range term. */
+Datum
+encrypted_range_term(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(stored_range_term(PG_GETARG_DATUM(0)));
+}
+
+/* ---- LIKE and ILIKE on encrypted_text, rechecked by decrypting ---- */
+
+typedef struct like_call
+{
+	PGFunction	fn;
+	Oid			collation;
+	Datum		pattern;
+	bool		result;
+} like_call;
+
+/* Run the text LIKE function on a plaintext: an ec_plain_fn. */
+static struct varlena *
+like_plain(const char *plain, size_t len, void *arg)
+{
+	like_call  *call = (like_call *) arg;
+	text	   *t = (text *) palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(t, VARHDRSZ + len);
+	memcpy(VARDATA(t), plain, len);
+	PG_TRY();
+	{
+		call->result = DatumGetBool(DirectFunctionCall2Coll(call->fn,
+															call->collation,
+															PointerGetDatum(t),
+															call->pattern));
+	}
+	PG_CATCH();
+	{
+		ec_wipe(VARDATA(t), len);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ec_wipe(VARDATA(t), len);
+	pfree(t);
+	return NULL;
+}
+
+/*
+ * col LIKE pattern and its kin: the operator decrypts and applies
+ * PostgreSQL's own text operator, so it is also the index's recheck.
+ * Nondeterministic collations are refused: the trigram tags assume that
+ * equal characters are equal bytes up to ASCII case.
+ */
+static bool
+text_like(FunctionCallInfo fcinfo, PGFunction fn)
+{
+	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	like_call	call;
+	Oid			collation = PG_GET_COLLATION();
+
+	if (OidIsValid(collation) && collation != DEFAULT_COLLATION_OID &&
+		!get_collation_isdeterministic(collation))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("nondeterministic collations are not supported for LIKE on encrypted_text")));
+	call.fn = fn;
+	call.collation = OidIsValid(collation) ? collation : DEFAULT_COLLATION_OID;
+	call.pattern = PG_GETARG_DATUM(1);
+	call.result = false;
+	(void) ec_apply_and_wipe(ec_open_to_text(&ec_type_gcm, value, NULL, 0),
+							 like_plain, &call);
+	return call.result;
+}
+
+Datum
+encrypted_text_like(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(text_like(fcinfo, textlike));
+}
+
+Datum
+encrypted_text_not_like(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!text_like(fcinfo, textlike));
+}
+
+Datum
+encrypted_text_ilike(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(text_like(fcinfo, texticlike));
+}
+
+Datum
+encrypted_text_not_ilike(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!text_like(fcinfo, texticlike));
+}
+
+/* ---- the GIN operator class encrypted_trigram_ops ---- */
+
+#define STRATEGY_LIKE	1
+#define STRATEGY_ILIKE	2
+
+/* What extractQuery hands consistent: entries come in groups of this size. */
+typedef struct trigram_query
+{
+	int			per_group;
+} trigram_query;
+
+Datum
+encrypted_trigram_extract_value(PG_FUNCTION_ARGS)
+{
+	struct varlena *datum = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	int32	   *nentries = (int32 *) PG_GETARG_POINTER(1);
+	ec_envelope env;
+	Datum	   *entries;
+	int			n;
+
+	stored_terms(&ec_type_gcm, datum, &env);
+	n = (int) env.terms_len / 2;
+	entries = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		entries[i] = Int32GetDatum((env.terms_typmod << 16) |
+								   (env.terms[2 * i] << 8) | env.terms[2 * i + 1]);
+	*nentries = n;
+	PG_RETURN_POINTER(entries);
+}
+
+/*
+ * The trigrams of a LIKE pattern (backslash escapes, as like_escape()
+ * leaves them) that every matching value's folded text contains; ILIKE
+ * keeps only the case-safe ones.  Returns how many, 3 bytes each.
+ */
+static int
+pattern_trigrams(const char *p, size_t len, bool ilike, uint8 **out)
+{
+	uint8	   *seg = palloc(len + 3);
+	uint8	   *trigrams = palloc(3 * (len + 3));
+	int			n = 0;
+	size_t		i = 0;
+	bool		anchored_start = true;
+
+	while (i <= len)
+	{
+		size_t		slen = 0;
+		bool		anchored_end;
+
+		if (anchored_start)
+		{
+			seg[slen++] = FOLD_START;
+			seg[slen++] = FOLD_START;
+		}
+		/* one literal segment: up to the next % or _ */
+		while (i < len && p[i] != '%' && p[i] != '_')
+		{
+			if (p[i] == '\\' && i + 1 < len)
+				i++;
+			slen += fold(p + i, pg_mblen(p + i), false, false, false, seg + slen);
+			i += pg_mblen(p + i);
+		}
+		anchored_end = i == len;
+		if (anchored_end)
+			seg[slen++] = FOLD_END;
+		for (size_t j = 0; j + 3 <= slen; j++)
+			if (!ilike || trigram_case_safe(seg + j))
+			{
+				memcpy(trigrams + 3 * n, seg + j, 3);
+				n++;
+			}
+		if (anchored_end)
+			break;
+		i++;					/* the % or _ */
+		anchored_start = false;
+	}
+	pfree(seg);
+	*out = trigrams;
+	return n;
+}
+
+/* Does a pattern end in an unescaped backslash? */
+static bool
+ends_in_escape(const char *p, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		if (p[i] == '\\')
+		{
+			if (i + 1 >= len)
+				return true;
+			i++;
+		}
+		i += pg_mblen(p + i);
+	}
+	return false;
+}
+
+Datum
+encrypted_trigram_extract_query(PG_FUNCTION_ARGS)
+{
+	text	   *pattern = PG_GETARG_TEXT_PP(0);
+	int32	   *nentries = (int32 *) PG_GETARG_POINTER(1);
+	StrategyNumber strategy = PG_GETARG_UINT16(2);
+	Pointer   **extra_data = (Pointer **) PG_GETARG_POINTER(4);
+	int32	   *search_mode = (int32 *) PG_GETARG_POINTER(6);
+	const ec_key *keys[EC_MAX_LOADED_KEYS];
+	int			nkeys;
+	uint8	   *trigrams;
+	int			ntrigrams;
+	int			per_group;
+	int			ngroups;
+	uint16	   *values;
+	Datum	   *entries;
+	trigram_query *query;
+
+	ntrigrams = pattern_trigrams(VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern),
+								 strategy == STRATEGY_ILIKE, &trigrams);
+
+	/*
+	 * A pattern that ends in its escape character is an error of LIKE when
+	 * a row reaches that far: every row is a candidate, so that the recheck
+	 * raises it (or not) as the decrypting query would.
+	 */
+	if (ends_in_escape(VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern)))
+		ntrigrams = 0;
+	if (ntrigrams == 0)
+	{
+		/* nothing to look up: every row is a candidate, rechecked */
+		*nentries = 0;
+		*search_mode = GIN_SEARCH_MODE_ALL;
+		PG_RETURN_POINTER(NULL);
+	}
+
+	/*
+	 * One group per loaded key (rows under every version of the current
+	 * key are found) and per tag width (the index may hold columns of any
+	 * width): a row matches a group when it has all of its entries.
+	 */
+	nkeys = ec_all_keys(keys, EC_MAX_LOADED_KEYS);
+	per_group = ntrigrams;
+	ngroups = nkeys * (TRIGRAM_MAX_BITS - TRIGRAM_MIN_BITS + 1);
+	values = palloc(sizeof(uint16) * ntrigrams);
+	entries = palloc(sizeof(Datum) * (size_t) ngroups * per_group);
+	*extra_data = palloc(sizeof(Pointer) * (size_t) ngroups * per_group);
+	query = palloc(sizeof(trigram_query));
+	query->per_group = per_group;
+	for (int k = 0; k < nkeys; k++)
+	{
+		trigram_values(keys[k], trigrams, ntrigrams, values);
+		for (int bits = TRIGRAM_MIN_BITS; bits <= TRIGRAM_MAX_BITS; bits++)
+		{
+			int			g = k * (TRIGRAM_MAX_BITS - TRIGRAM_MIN_BITS + 1) +
+				(bits - TRIGRAM_MIN_BITS);
+
+			for (int t = 0; t < ntrigrams; t++)
+			{
+				entries[g * per_group + t] =
+					Int32GetDatum((bits << 16) | (values[t] >> (16 - bits)));
+				(*extra_data)[g * per_group + t] = (Pointer) query;
+			}
+		}
+	}
+	ec_wipe(trigrams, 3 * (size_t) ntrigrams);
+	*nentries = ngroups * per_group;
+	*search_mode = GIN_SEARCH_MODE_DEFAULT;
+	PG_RETURN_POINTER(entries);
+}
+
+Datum
+encrypted_trigram_consistent(PG_FUNCTION_ARGS)
+{
+	bool	   *check = (bool *) PG_GETARG_POINTER(0);
+	int32		nentries = PG_GETARG_INT32(3);
+	Pointer    *extra_data = (Pointer *) PG_GETARG_POINTER(4);
+	bool	   *recheck = (bool *) PG_GETARG_POINTER(5);
+	int			per_group;
+
+	*recheck = true;
+	if (nentries == 0)
+		PG_RETURN_BOOL(true);
+	per_group = ((trigram_query *) extra_data[0])->per_group;
+	for (int g = 0; g * per_group < nentries; g++)
+	{
+		bool		all = true;
+
+		for (int t = 0; t < per_group && all; t++)
+			all = check[g * per_group + t];
+		if (all)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
+Datum
+encrypted_trigram_triconsistent(PG_FUNCTION_ARGS)
+{
+	GinTernaryValue *check = (GinTernaryValue *) PG_GETARG_POINTER(0);
+	int32		nentries = PG_GETARG_INT32(3);
+	Pointer    *extra_data = (Pointer *) PG_GETARG_POINTER(4);
+	int			per_group;
+
+	if (nentries == 0)
+		PG_RETURN_GIN_TERNARY_VALUE(GIN_MAYBE);
+	per_group = ((trigram_query *) extra_data[0])->per_group;
+	for (int g = 0; g * per_group < nentries; g++)
+	{
+		bool		possible = true;
+
+		for (int t = 0; t < per_group && possible; t++)
+			possible = check[g * per_group + t] != GIN_FALSE;
+		if (possible)
+			PG_RETURN_GIN_TERNARY_VALUE(GIN_MAYBE);
+	}
+	PG_RETURN_GIN_TERNARY_VALUE(GIN_FALSE);
+}
+
+/* ---- the btree operator classes encrypted_*_range_ops ---- */
+
+/*
+ * These order values by their range terms only, read without a key: an
+ * index of them keeps each bucket together, in an order that is a bucket
+ * order per key.  The operators a user writes (<, BETWEEN...) decrypt;
+ * their support function (search_planner.c) turns them into bounds on
+ * these for an index scan, and keeps them as the recheck.
+ */
+static int
+cmp_int64(int64 a, int64 b)
+{
+	return (a > b) - (a < b);
+}
+
+Datum
+encrypted_range_cmp(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(cmp_int64(stored_range_term(PG_GETARG_DATUM(0)),
+							  stored_range_term(PG_GETARG_DATUM(1))));
+}
+
+Datum
+encrypted_range_cmp_term(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(cmp_int64(stored_range_term(PG_GETARG_DATUM(0)),
+							  PG_GETARG_INT64(1)));
+}
+
+#define RANGE_OPERATOR(name, test) \
+Datum \
+encrypted_range_##name(PG_FUNCTION_ARGS) \
+{ \
+	int			c = cmp_int64(stored_range_term(PG_GETARG_DATUM(0)), \
+							  stored_range_term(PG_GETARG_DATUM(1))); \
+	PG_RETURN_BOOL(test); \
+} \
+Datum \
+encrypted_range_##name##_term(PG_FUNCTION_ARGS) \
+{ \
+	int			c = cmp_int64(stored_range_term(PG_GETARG_DATUM(0)), \
+							  PG_GETARG_INT64(1)); \
+	PG_RETURN_BOOL(test); \
+}
+
+RANGE_OPERATOR(lt, c < 0)
+RANGE_OPERATOR(le, c <= 0)
+RANGE_OPERATOR(eq, c == 0)
+RANGE_OPERATOR(ge, c >= 0)
+RANGE_OPERATOR(gt, c > 0)
+
+/*
+ * range_bound(value, typmod, upper): the bound on range terms that every
+ * value on the given side of a plain value has under some loaded key: the
+ * least term of its bucket over the keys for a lower bound, the greatest
+ * for an upper one.  The value is plain, or an encrypted value of the
+ * same type (a literal the parser encrypted), opened here.
+ */
+Datum
+encrypted_range_bound(PG_FUNCTION_ARGS)
+{
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	int32		typmod = PG_GETARG_INT32(1);
+	bool		upper = PG_GETARG_BOOL(2);
+	const ec_key *keys[EC_MAX_LOADED_KEYS];
+	const ec_type *type = ec_type_of_plain(argtype);
+	Datum		value = PG_GETARG_DATUM(0);
+	uint64		bucket;
+	int			nkeys;
+	int64		bound = 0;
+
+	if (type == NULL)
+	{
+		/* an encrypted value: its type from the envelope */
+		struct varlena *datum = PG_DETOAST_DATUM_PACKED(value);
+
+		type = typed_type_of(datum);
+		ec_terms_check_typmod(type, typmod);
+		value = ec_open_typed(type, datum);
+	}
+	ec_terms_check_typmod(type, typmod);
+	bucket = bucket_of(type, value, typmod);
+	nkeys = ec_all_keys(keys, EC_MAX_LOADED_KEYS);
+	for (int k = 0; k < nkeys; k++)
+	{
+		int64		term = range_term_of_bucket(keys[k], bucket);
+
+		if (k == 0 || (upper ? term > bound : term < bound))
+			bound = term;
+	}
+	PG_RETURN_INT64(bound);
+}
