@@ -6,4 +6,4 @@ to every pooled connection; ``encrypted_column.alembic`` has the Alembic
 operation that moves a column into an encrypted type in place.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

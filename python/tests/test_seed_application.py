@@ -306,4 +306,4 @@ def test_package_version_is_the_extension_version():
         control = re.search(r"default_version\s*=\s*'([^']+)'", f.read()).group(1)
     with open(os.path.join(REPO, "python", "pyproject.toml")) as f:
         project = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
-    assert encrypted_column.__version__ == project == control == "0.4.0"
+    assert encrypted_column.__version__ == project == control == "0.5.0"
