@@ -12,7 +12,7 @@ OBJS         = src/module.o src/gucs.o src/keyring.o src/crypto.o src/envelope.o
                src/keymask.o src/stats_guard.o src/forward_020.o src/citus.o \
                src/kek.o src/store.o src/key_admin.o src/kek_kmip.o src/kmip_ttlv.o \
                src/kek_pkcs11.o src/pkcs11_uri.o src/audit.o \
-               src/typed.o src/search.o src/search_planner.o
+               src/typed.o src/search.o src/search_planner.o src/trigram.o
 
 # Install and upgrade scripts live in extension/, sql/ belongs to pg_regress.
 # The current version's install script is the previous one followed by the

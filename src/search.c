@@ -17,16 +17,11 @@
  * is rechecked by the operator itself, which decrypts.  Results are
  * therefore exactly those of the same predicate on decrypt(col).
  *
- * Trigram tags.  The plaintext (UTF-8) is folded to one byte per
- * character: ASCII letters to lower case, every other ASCII byte as it
- * is, every non-ASCII character to one marker byte.  It is padded with two
- * start marks and one end mark, and each of its trigrams becomes the top
- * `bits` bits of AES(subkey, trigram).  A LIKE pattern is folded the same
- * way; an ILIKE pattern uses only trigrams free of the marker and of the
- * letters i and k, the only ASCII letters that some locale's lower() maps
- * to or from a non-ASCII character (U+0130, U+0131, U+212A).  An index
- * entry is the tag with its bit count above it, so one index serves
- * columns of any bit count.
+ * Trigram tags.  The trigrams of the plaintext, and those every value
+ * matching a LIKE or ILIKE pattern contains, are found by trigram.c; each
+ * becomes the top `bits` bits of AES(subkey, trigram).  An index entry is
+ * the tag with its bit count above it, so one index serves columns of any
+ * bit count, and a query looks up its trigrams at every bit count.
  *
  * Range terms.  A value's bucket is floor(value / width), clamped to 48
  * bits (a clamped bucket only widens the recheck), and its term is a
@@ -35,8 +30,6 @@
  * range splits, so that each term needs one batch of 49 AES blocks.
  */
 #include "postgres.h"
-
-#include <ctype.h>
 
 #include "access/gin.h"
 #include "access/stratnum.h"
@@ -55,6 +48,7 @@
 
 #include "compat.h"
 #include "encrypted_column.h"
+#include "trigram.h"
 
 PG_FUNCTION_INFO_V1(encrypted_trigram_typmod_in);
 PG_FUNCTION_INFO_V1(encrypted_trigram_typmod_out);
@@ -89,15 +83,11 @@ PG_FUNCTION_INFO_V1(encrypted_range_bound);
 #define TRIGRAM_MIN_BITS	8
 #define TRIGRAM_MAX_BITS	16
 #define TRIGRAM_DEFAULT_BITS 12
-#define FOLD_OTHER			0x80	/* any non-ASCII character */
-#define FOLD_START			0x01
-#define FOLD_END			0x02
 
 #define BUCKET_BITS			48
 #define TERM_BITS			62
 #define OPE_BLOCKS			(BUCKET_BITS + 1)
 
-#define NUMERIC_MAX_MANTISSA ((1 << 24) - 1)
 
 /* ---- type modifiers ---- */
 
@@ -215,41 +205,17 @@ encrypted_numeric_typmod_in(PG_FUNCTION_ARGS)
 {
 	int			n;
 	char	  **words = typmod_words(PG_GETARG_ARRAYTYPE_P(0), &n);
-	const char *p;
-	int64		mantissa = 0;
-	int			exponent = 0;
-	bool		point = false;
-	bool		digits = false;
+	int32		mantissa;
+	int32		exponent;
 
 	range_words(words, n, "encrypted_numeric", "units of the value");
-	/* digits with at most one point; trailing zeros move to the exponent */
-	for (p = words[1]; *p; p++)
-	{
-		if (*p == '.' && !point)
-			point = true;
-		else if (isdigit((unsigned char) *p) && mantissa <= NUMERIC_MAX_MANTISSA)
-		{
-			mantissa = mantissa * 10 + (*p - '0');
-			if (point)
-				exponent--;
-			digits = true;
-		}
-		else
-			break;
-	}
-	while (mantissa != 0 && mantissa % 10 == 0)
-	{
-		mantissa /= 10;
-		exponent++;
-	}
-	if (*p != '\0' || !digits || mantissa == 0 ||
-		mantissa > NUMERIC_MAX_MANTISSA || exponent < -64 || exponent > 63)
+	if (!ec_parse_decimal_width(words[1], &mantissa, &exponent))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bucket width of encrypted_numeric must be a positive decimal number"),
-				 errdetail("At most %d significant digits and %d decimal places.",
+				 errdetail("At most %d digits, and at most %d decimal places.",
 						   7, 64)));
-	PG_RETURN_INT32((int32) ((mantissa << 7) | (exponent + 64)));
+	PG_RETURN_INT32((mantissa << 7) | (exponent + 64));
 }
 
 Datum
@@ -267,51 +233,13 @@ encrypted_numeric_typmod_out(PG_FUNCTION_ARGS)
 
 /* ---- trigram tags ---- */
 
-/*
- * Fold len bytes of text into out (one byte per character) between the
- * marks that anchored ends get.  utf8 says the bytes are UTF-8; otherwise
- * they are in the database encoding.  Returns the folded length.
- */
-static size_t
-fold(const char *s, size_t len, bool utf8, bool start, bool end, uint8 *out)
+/* A character of the database encoding: pg_mblen, within what is left. */
+static int
+db_char_len(const unsigned char *s, size_t remaining)
 {
-	size_t		n = 0;
-	size_t		i = 0;
+	int			len = pg_mblen((const char *) s);
 
-	if (start)
-	{
-		out[n++] = FOLD_START;
-		out[n++] = FOLD_START;
-	}
-	while (i < len)
-	{
-		unsigned char c = (unsigned char) s[i];
-		int			l;
-
-		if (c < 0x80)
-		{
-			out[n++] = (uint8) pg_ascii_tolower(c);
-			i++;
-			continue;
-		}
-		l = utf8 ? pg_utf_mblen((const unsigned char *) s + i) :
-			pg_mblen(s + i);
-		out[n++] = FOLD_OTHER;
-		i += Max(l, 1);
-	}
-	if (end)
-		out[n++] = FOLD_END;
-	return n;
-}
-
-/* May an ILIKE search use this trigram?  See the header comment. */
-static bool
-trigram_case_safe(const uint8 *t)
-{
-	for (int i = 0; i < 3; i++)
-		if (t[i] == FOLD_OTHER || t[i] == 'i' || t[i] == 'k')
-			return false;
-	return true;
+	return (size_t) len > remaining ? (int) remaining : len;
 }
 
 /*
@@ -357,26 +285,20 @@ static uint8 *
 trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
 			  size_t *terms_len)
 {
-	uint8	   *folded = palloc(len + 3);
-	size_t		flen = fold(plain, len, true, true, true, folded);
-	int			n = (int) flen - 2;
-	uint8	   *trigrams = palloc(3 * (size_t) Max(n, 1));
-	uint16	   *tags = palloc(sizeof(uint16) * Max(n, 1));
+	uint8	   *trigrams = palloc(3 * EC_TRIGRAMS_MAX(len));
+	int			n = ec_value_trigrams(plain, len, trigrams);
+	uint16	   *tags = palloc(sizeof(uint16) * n);
 	uint8	   *out;
 	int			distinct = 0;
 
-	/* the folded copies are functions of the plaintext: wiped */
-	for (int i = 0; i < n; i++)
-		memcpy(trigrams + 3 * i, folded + i, 3);
-	ec_wipe(folded, len + 3);
-	pfree(folded);
+	/* the trigrams are a function of the plaintext: wiped */
 	trigram_values(key, trigrams, n, tags);
-	ec_wipe(trigrams, 3 * (size_t) Max(n, 1));
+	ec_wipe(trigrams, 3 * EC_TRIGRAMS_MAX(len));
 	pfree(trigrams);
 	for (int i = 0; i < n; i++)
 		tags[i] >>= (16 - bits);
 	qsort(tags, n, sizeof(uint16), cmp_uint16);
-	out = palloc(2 * (size_t) Max(n, 1));
+	out = palloc(2 * (size_t) n);
 	for (int i = 0; i < n; i++)
 	{
 		if (distinct > 0 && tags[i] == tags[i - 1])
@@ -757,76 +679,6 @@ encrypted_trigram_extract_value(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(entries);
 }
 
-/*
- * The trigrams of a LIKE pattern (backslash escapes, as like_escape()
- * leaves them) that every matching value's folded text contains; ILIKE
- * keeps only the case-safe ones.  Returns how many, 3 bytes each.
- */
-static int
-pattern_trigrams(const char *p, size_t len, bool ilike, uint8 **out)
-{
-	uint8	   *seg = palloc(len + 3);
-	uint8	   *trigrams = palloc(3 * (len + 3));
-	int			n = 0;
-	size_t		i = 0;
-	bool		anchored_start = true;
-
-	while (i <= len)
-	{
-		size_t		slen = 0;
-		bool		anchored_end;
-
-		if (anchored_start)
-		{
-			seg[slen++] = FOLD_START;
-			seg[slen++] = FOLD_START;
-		}
-		/* one literal segment: up to the next % or _ */
-		while (i < len && p[i] != '%' && p[i] != '_')
-		{
-			if (p[i] == '\\' && i + 1 < len)
-				i++;
-			slen += fold(p + i, pg_mblen(p + i), false, false, false, seg + slen);
-			i += pg_mblen(p + i);
-		}
-		anchored_end = i == len;
-		if (anchored_end)
-			seg[slen++] = FOLD_END;
-		for (size_t j = 0; j + 3 <= slen; j++)
-			if (!ilike || trigram_case_safe(seg + j))
-			{
-				memcpy(trigrams + 3 * n, seg + j, 3);
-				n++;
-			}
-		if (anchored_end)
-			break;
-		i++;					/* the % or _ */
-		anchored_start = false;
-	}
-	pfree(seg);
-	*out = trigrams;
-	return n;
-}
-
-/* Does a pattern end in an unescaped backslash? */
-static bool
-ends_in_escape(const char *p, size_t len)
-{
-	size_t		i = 0;
-
-	while (i < len)
-	{
-		if (p[i] == '\\')
-		{
-			if (i + 1 >= len)
-				return true;
-			i++;
-		}
-		i += pg_mblen(p + i);
-	}
-	return false;
-}
-
 Datum
 encrypted_trigram_extract_query(PG_FUNCTION_ARGS)
 {
@@ -845,15 +697,17 @@ encrypted_trigram_extract_query(PG_FUNCTION_ARGS)
 	Datum	   *entries;
 	trigram_query *query;
 
-	ntrigrams = pattern_trigrams(VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern),
-								 strategy == STRATEGY_ILIKE, &trigrams);
+	trigrams = palloc(3 * EC_TRIGRAMS_MAX(VARSIZE_ANY_EXHDR(pattern)));
+	ntrigrams = ec_pattern_trigrams(VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern),
+									strategy == STRATEGY_ILIKE, db_char_len, trigrams);
 
 	/*
 	 * A pattern that ends in its escape character is an error of LIKE when
 	 * a row reaches that far: every row is a candidate, so that the recheck
 	 * raises it (or not) as the decrypting query would.
 	 */
-	if (ends_in_escape(VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern)))
+	if (ec_pattern_ends_in_escape(VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern),
+								  db_char_len))
 		ntrigrams = 0;
 	if (ntrigrams == 0)
 	{
