@@ -150,6 +150,12 @@ CREATE FUNCTION range_bound(anyelement, integer, boolean) RETURNS bigint
 COMMENT ON FUNCTION range_bound(anyelement, integer, boolean) IS
 	'the widest range term, over the loaded keys, of the bucket of a plain value under a (range, width) modifier: the planner''s index bound';
 
+CREATE FUNCTION order_guard(anyelement) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'encrypted_order_guard'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION order_guard(anyelement) IS
+	'true, or the error decrypt() would raise on the value (no read privilege, or its key not loaded): ORDER BY ... LIMIT through a range index checks every row it reads with it';
+
 DO $types$
 DECLARE
 	t record;

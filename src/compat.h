@@ -48,6 +48,56 @@
 #endif
 
 /*
+ * A plain type's input function, its errors kept as data: true and the
+ * value, or false and the error's SQLSTATE, with nothing thrown.  The
+ * typed types replace those errors, which quote the input, with their
+ * own.  PostgreSQL 16 has soft errors for this; before it, the error is
+ * caught and the error state cleared, which is safe because the caller
+ * raises an error of its own at once.
+ */
+#if PG_VERSION_NUM >= 160000
+static inline bool
+ec_input_call_soft(FmgrInfo *flinfo, char *str, Oid ioparam, Datum *result,
+				   int *sqlerrcode)
+{
+	ErrorSaveContext escontext = {T_ErrorSaveContext};
+
+	escontext.details_wanted = true;
+	if (InputFunctionCallSafe(flinfo, str, ioparam, -1, (Node *) &escontext,
+							  result))
+		return true;
+	*sqlerrcode = escontext.error_data->sqlerrcode;
+	return false;
+}
+#else
+static inline bool
+ec_input_call_soft(FmgrInfo *flinfo, char *str, Oid ioparam, Datum *result,
+				   int *sqlerrcode)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		*result = InputFunctionCall(flinfo, str, ioparam, -1);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		*sqlerrcode = edata->sqlerrcode;
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+#endif
+
+/*
  * PostgreSQL 18 drops ExecutorRun's execute_once argument.  The
  * extension's hook declares its parameters with EC_EXECUTOR_RUN_PARAMS and
  * hands them on with EC_EXECUTOR_RUN_ARGS.

@@ -420,6 +420,20 @@ ec_plain_to_text(struct varlena *plain_arg, bool utf8)
 	return result;
 }
 
+/* The error for a value whose key id no loaded key has. */
+void
+ec_no_loaded_key(const uint8_t *key_id)
+{
+	char		id_hex[EC_KEY_ID_HEX_LEN + 1];
+
+	ec_hex_encode(key_id, EC_KEY_ID_LEN, id_hex);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("no loaded key has key id %s", id_hex),
+			 errhint("Set encrypted_column.key, or add the key to encrypted_column.previous_keys, "
+					 "to the key whose id is %s.", id_hex)));
+}
+
 /*
  * Decrypt an envelope datum (detoasted) into a new datum of its plaintext
  * bytes, trying every loaded key with the envelope's key id; env receives
@@ -442,14 +456,7 @@ ec_open_bytes(const ec_type *type, struct varlena *datum,
 	/* the key id in hex is for the error messages: built only on their paths */
 	nkeys = ec_find_keys(env->key_id, keys, EC_MAX_LOADED_KEYS);
 	if (nkeys == 0)
-	{
-		ec_hex_encode(env->key_id, EC_KEY_ID_LEN, id_hex);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("no loaded key has key id %s", id_hex),
-				 errhint("Set encrypted_column.key, or add the key to encrypted_column.previous_keys, "
-						 "to the key whose id is %s.", id_hex)));
-	}
+		ec_no_loaded_key(env->key_id);
 
 	result = (struct varlena *) palloc(VARHDRSZ + env->ciphertext_len);
 	SET_VARSIZE(result, VARHDRSZ + env->ciphertext_len);

@@ -271,43 +271,48 @@ trigram_values(const ec_key *key, const uint8 *trigrams, int n, uint16 *tags)
 	pfree(blocks);
 }
 
-static int
-cmp_uint16(const void *a, const void *b)
-{
-	uint16		x = *(const uint16 *) a;
-	uint16		y = *(const uint16 *) b;
+#define TRIGRAM_BATCH 1024
 
-	return (x > y) - (x < y);
-}
-
-/* The trigram tags of a UTF-8 plaintext: ascending, distinct, 2 bytes each. */
+/*
+ * The trigram tags of a UTF-8 plaintext: ascending, distinct, 2 bytes
+ * each.  The trigrams are made a batch at a time and the tags gathered in
+ * a bitmap, so that memory stays small for any length of value.
+ */
 static uint8 *
 trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
 			  size_t *terms_len)
 {
-	uint8	   *trigrams = palloc(3 * EC_TRIGRAMS_MAX(len));
-	int			n = ec_value_trigrams(plain, len, trigrams);
-	uint16	   *tags = palloc(sizeof(uint16) * n);
+	uint8		trigrams[3 * TRIGRAM_BATCH];
+	uint16		tags[TRIGRAM_BATCH];
+	uint8	   *seen = palloc0(1 << (16 - 3));
 	uint8	   *out;
+	ec_trigram_iter it;
+	int			n;
 	int			distinct = 0;
 
-	/* the trigrams are a function of the plaintext: wiped */
-	trigram_values(key, trigrams, n, tags);
-	ec_wipe(trigrams, 3 * EC_TRIGRAMS_MAX(len));
-	pfree(trigrams);
-	for (int i = 0; i < n; i++)
-		tags[i] >>= (16 - bits);
-	qsort(tags, n, sizeof(uint16), cmp_uint16);
-	out = palloc(2 * (size_t) n);
-	for (int i = 0; i < n; i++)
+	ec_value_trigrams_begin(&it, plain, len);
+	while ((n = ec_value_trigrams_next(&it, trigrams, TRIGRAM_BATCH)) > 0)
 	{
-		if (distinct > 0 && tags[i] == tags[i - 1])
-			continue;
-		out[2 * distinct] = (uint8) (tags[i] >> 8);
-		out[2 * distinct + 1] = (uint8) tags[i];
-		distinct++;
+		trigram_values(key, trigrams, n, tags);
+		for (int i = 0; i < n; i++)
+		{
+			int			tag = tags[i] >> (16 - bits);
+
+			seen[tag >> 3] |= (uint8) (1 << (tag & 7));
+		}
 	}
-	pfree(tags);
+	/* the trigrams are a function of the plaintext: wiped */
+	ec_wipe(trigrams, sizeof(trigrams));
+	ec_wipe(tags, sizeof(tags));
+	out = palloc(2 * ((size_t) 1 << bits));
+	for (int tag = 0; tag < (1 << bits); tag++)
+		if (seen[tag >> 3] & (1 << (tag & 7)))
+		{
+			out[2 * distinct] = (uint8) (tag >> 8);
+			out[2 * distinct + 1] = (uint8) tag;
+			distinct++;
+		}
+	pfree(seen);
 	*terms_len = 2 * (size_t) distinct;
 	return out;
 }
@@ -697,6 +702,11 @@ encrypted_trigram_extract_query(PG_FUNCTION_ARGS)
 	Datum	   *entries;
 	trigram_query *query;
 
+	/*
+	 * A search decrypts its candidates; a role that may not read plaintext
+	 * is refused before the index says whether there are any.
+	 */
+	ec_require_plaintext_privilege();
 	trigrams = palloc(3 * EC_TRIGRAMS_MAX(VARSIZE_ANY_EXHDR(pattern)));
 	ntrigrams = ec_pattern_trigrams(VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern),
 									strategy == STRATEGY_ILIKE, db_char_len, trigrams);
@@ -871,6 +881,8 @@ encrypted_range_bound(PG_FUNCTION_ARGS)
 	int			nkeys;
 	int64		bound = 0;
 
+	/* as for LIKE: no answer from the index to a role that may not read */
+	ec_require_plaintext_privilege();
 	if (type == NULL)
 	{
 		/* an encrypted value: its type from the envelope */

@@ -20,7 +20,11 @@
  * each bucket by decrypting (an incremental sort), stopping after n rows.
  * With several keys loaded (during a rotation) terms of different keys do
  * not compare and nothing is rewritten: the query sorts every row.  A
- * plan made either way is remade when the number of keys changes.
+ * plan made either way is remade when the number of keys changes.  The
+ * rewrite also adds order_guard(col) to the query's conditions: a row
+ * under a key the session does not hold, or a role that may not read
+ * plaintext, raises the error that sorting by plaintext would have
+ * raised, where the index walk might otherwise never compare that row.
  */
 #include "postgres.h"
 
@@ -41,6 +45,7 @@
 #include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/prep.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -335,6 +340,21 @@ rewrite_order(Query *query)
 							BTGreaterStrategyNumber, &eqop);
 	if (!OidIsValid(op))
 		return;
+
+	/* the guard: an error where sorting by plaintext would have failed */
+	{
+		Oid			argtypes[1] = {ANYELEMENTOID};
+		Oid			guard = ec_extension_function(get_opcode(first->sortop),
+												  "order_guard", 1, argtypes);
+		FuncExpr   *call;
+
+		if (!OidIsValid(guard))
+			return;
+		call = makeFuncExpr(guard, BOOLOID, list_make1(copyObject(var)),
+							InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		query->jointree->quals = make_and_qual(query->jointree->quals,
+											   (Node *) call);
+	}
 
 	terms = makeNode(SortGroupClause);
 	terms->tleSortGroupRef = first->tleSortGroupRef;

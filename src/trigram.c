@@ -66,33 +66,60 @@ fold_char(const char *s, uint8_t *out)
 	return 1;
 }
 
+/* Start on the trigrams of a UTF-8 value. */
+void
+ec_value_trigrams_begin(ec_trigram_iter *it, const char *value, size_t len)
+{
+	it->value = value;
+	it->len = len;
+	it->pos = 0;
+	it->window[0] = EC_FOLD_START;
+	it->window[1] = EC_FOLD_START;
+	it->done = false;
+}
+
 /*
- * The trigrams of a UTF-8 value, 3 bytes each, into out (room for
- * 3 * EC_TRIGRAMS_MAX(len) bytes); returns how many.  A value of n
- * characters has n + 1.
+ * The next at most max trigrams of the value, 3 bytes each, into out;
+ * returns how many (0 when there are no more).  A value of n characters
+ * has n + 1.
+ */
+int
+ec_value_trigrams_next(ec_trigram_iter *it, uint8_t *out, int max)
+{
+	int			n = 0;
+
+	while (!it->done && n < max)
+	{
+		if (it->pos >= it->len)
+		{
+			it->window[2] = EC_FOLD_END;
+			it->done = true;
+		}
+		else
+		{
+			fold_char(it->value + it->pos, &it->window[2]);
+			it->pos += char_len_within(ec_utf8_char_len, it->value + it->pos,
+									   it->len - it->pos);
+		}
+		memcpy(out + 3 * n, it->window, 3);
+		n++;
+		it->window[0] = it->window[1];
+		it->window[1] = it->window[2];
+	}
+	return n;
+}
+
+/*
+ * All the trigrams of a UTF-8 value, 3 bytes each, into out (room for
+ * 3 * EC_TRIGRAMS_MAX(len) bytes); returns how many.
  */
 int
 ec_value_trigrams(const char *value, size_t len, uint8_t *out)
 {
-	uint8_t		window[3] = {EC_FOLD_START, EC_FOLD_START, 0};
-	size_t		i = 0;
-	int			n = 0;
+	ec_trigram_iter it;
 
-	while (i <= len)
-	{
-		if (i == len)
-			window[2] = EC_FOLD_END;
-		else
-			fold_char(value + i, &window[2]);
-		memcpy(out + 3 * n, window, 3);
-		n++;
-		if (i == len)
-			break;
-		i += char_len_within(ec_utf8_char_len, value + i, len - i);
-		window[0] = window[1];
-		window[1] = window[2];
-	}
-	return n;
+	ec_value_trigrams_begin(&it, value, len);
+	return ec_value_trigrams_next(&it, out, (int) EC_TRIGRAMS_MAX(len));
 }
 
 /* May an ILIKE search use this trigram?  See the header comment. */

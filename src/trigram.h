@@ -25,7 +25,20 @@ typedef int (*ec_char_len_fn) (const unsigned char *s, size_t remaining);
 /* the most trigrams a value or pattern of len bytes gives */
 #define EC_TRIGRAMS_MAX(len)	((len) + 1)
 
+/* the trigrams of a value, a batch at a time */
+typedef struct ec_trigram_iter
+{
+	const char *value;
+	size_t		len;
+	size_t		pos;			/* the next character's offset */
+	uint8_t		window[3];
+	bool		done;
+} ec_trigram_iter;
+
 extern int	ec_utf8_char_len(const unsigned char *s, size_t remaining);
+extern void ec_value_trigrams_begin(ec_trigram_iter *it, const char *value,
+									size_t len);
+extern int	ec_value_trigrams_next(ec_trigram_iter *it, uint8_t *out, int max);
 extern int	ec_value_trigrams(const char *value, size_t len, uint8_t *out);
 extern int	ec_pattern_trigrams(const char *pattern, size_t len, bool ilike,
 								ec_char_len_fn char_len, uint8_t *out);

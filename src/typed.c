@@ -60,6 +60,7 @@ PG_FUNCTION_INFO_V1(encrypted_typed_cmp);
 PG_FUNCTION_INFO_V1(encrypted_typed_cmp_plain);
 PG_FUNCTION_INFO_V1(encrypted_plain_cmp_typed);
 PG_FUNCTION_INFO_V1(encrypted_typed_analyze);
+PG_FUNCTION_INFO_V1(encrypted_order_guard);
 
 /* The typed type whose plain type is typid, or NULL. */
 const ec_type *
@@ -75,6 +76,7 @@ ec_type_of_plain(Oid typid)
 typedef struct plain_io
 {
 	bool		ready;
+	FmgrInfo	input;
 	FmgrInfo	receive;
 	Oid			ioparam;
 	FmgrInfo	send;
@@ -88,10 +90,13 @@ plain_io_of(const ec_type *type)
 
 	if (!p->ready)
 	{
+		Oid			input;
 		Oid			receive;
 		Oid			send;
 		bool		varlena;
 
+		getTypeInputInfo(type->plain_type, &input, &p->ioparam);
+		fmgr_info_cxt(input, &p->input, TopMemoryContext);
 		getTypeBinaryInputInfo(type->plain_type, &receive, &p->ioparam);
 		getTypeBinaryOutputInfo(type->plain_type, &send, &varlena);
 		fmgr_info_cxt(receive, &p->receive, TopMemoryContext);
@@ -173,7 +178,8 @@ ec_open_typed(const ec_type *type, struct varlena *datum)
  * plaintext: the caller had the plaintext.  Such values are known by
  * their nonce (96 random bits, never repeated) until the transaction
  * ends.  Any other value needs the privilege, since its terms tell
- * something of a plaintext the caller may not read.
+ * something of a plaintext the caller may not read.  The memo holds the
+ * newest MEMO_MAX values; when it is full it starts again.
  */
 #define MEMO_MAX 65536
 
@@ -211,8 +217,15 @@ ec_memo_sealed(const uint8 *nonce)
 		sealed_memo = hash_create("encrypted_column sealed values", 256, &ctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	if (hash_get_num_entries(sealed_memo) < MEMO_MAX)
-		(void) hash_search(sealed_memo, nonce, HASH_ENTER, &found);
+	/* full: the newest values are the ones a cast is about to take */
+	if (hash_get_num_entries(sealed_memo) >= MEMO_MAX)
+	{
+		hash_destroy(sealed_memo);
+		sealed_memo = NULL;
+		ec_memo_sealed(nonce);
+		return;
+	}
+	(void) hash_search(sealed_memo, nonce, HASH_ENTER, &found);
 }
 
 static bool
@@ -359,10 +372,9 @@ typed_in(FunctionCallInfo fcinfo, const ec_type *type)
 	char	   *str = PG_GETARG_CSTRING(0);
 	int32		typmod = PG_NARGS() >= 3 ? PG_GETARG_INT32(2) : -1;
 	ErrorContextCallback *saved_context = error_context_stack;
-	MemoryContext caller = CurrentMemoryContext;
-	Oid			input;
-	Oid			ioparam;
-	volatile Datum value = (Datum) 0;
+	plain_io   *io = plain_io_of(type);
+	Datum		value;
+	int			sqlerrcode = 0;
 	struct varlena *result;
 
 	if (ec_text_has_prefix(str, strlen(str)))
@@ -374,27 +386,13 @@ typed_in(FunctionCallInfo fcinfo, const ec_type *type)
 		PG_RETURN_POINTER(ec_apply_typmod(result, typmod));
 	}
 
-	getTypeInputInfo(type->plain_type, &input, &ioparam);
-	error_context_stack = NULL;
-	PG_TRY();
-	{
-		value = OidInputFunctionCall(input, str, ioparam, -1);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		error_context_stack = saved_context;
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
+	if (!ec_input_call_soft(&io->input, str, io->ioparam, &value, &sqlerrcode))
+		ereturn(EC_ESCONTEXT(fcinfo), (Datum) 0,
+				(errcode(sqlerrcode),
 				 errmsg("invalid input for type %s", type->name),
 				 errdetail("The value is not a valid %s; it is not shown, since it is plaintext.",
 						   format_type_be(type->plain_type))));
-	}
-	PG_END_TRY();
+	error_context_stack = NULL;
 	result = seal_value(type, value, typmod, NULL, 0);
 	error_context_stack = saved_context;
 	PG_RETURN_POINTER(result);
@@ -635,6 +633,34 @@ CMP_OPERATOR(kind, gt, c > 0)
 CMP_OPERATORS(typed)
 CMP_OPERATORS(typed_plain)
 CMP_OPERATORS(plain_typed)
+
+/*
+ * order_guard(value): true, or the error decrypt() would raise on the
+ * value: the role may not read plaintext, or no loaded key has its key
+ * id.  The ORDER BY rewrite (search_planner.c) adds it to the query, so
+ * that ordering by range terms never answers where sorting by plaintext
+ * would have failed; a NULL is true.
+ */
+Datum
+encrypted_order_guard(PG_FUNCTION_ARGS)
+{
+	struct varlena *head;
+	const ec_key *keys[EC_MAX_LOADED_KEYS];
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(true);
+	ec_require_plaintext_privilege();
+	head = PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(0), 0, EC_HEADER_LEN);
+	if (VARSIZE_ANY_EXHDR(head) < EC_HEADER_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored encrypted value is malformed"),
+				 errdetail("%s", ec_envelope_status_detail(EC_ENV_TOO_SHORT))));
+	if (ec_find_keys((const uint8 *) VARDATA_ANY(head) + 2, keys,
+					 EC_MAX_LOADED_KEYS) == 0)
+		ec_no_loaded_key((const uint8 *) VARDATA_ANY(head) + 2);
+	PG_RETURN_BOOL(true);
+}
 
 /* ---- ANALYZE: no statistic that would need a key ---- */
 
