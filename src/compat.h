@@ -60,8 +60,10 @@ static inline bool
 ec_input_call_soft(FmgrInfo *flinfo, char *str, Oid ioparam, Datum *result,
 				   int *sqlerrcode)
 {
-	ErrorSaveContext escontext = {T_ErrorSaveContext};
+	ErrorSaveContext escontext;
 
+	memset(&escontext, 0, sizeof(escontext));
+	escontext.type = T_ErrorSaveContext;
 	escontext.details_wanted = true;
 	if (InputFunctionCallSafe(flinfo, str, ioparam, -1, (Node *) &escontext,
 							  result))
@@ -95,6 +97,16 @@ ec_input_call_soft(FmgrInfo *flinfo, char *str, Oid ioparam, Datum *result,
 	PG_END_TRY();
 	return ok;
 }
+#endif
+
+/*
+ * PostgreSQL 18 marks a descending sort in SortGroupClause.reverse_sort
+ * (its sortop is then a ">" operator); before, the operator alone said so.
+ */
+#if PG_VERSION_NUM >= 180000
+#define EC_COPY_SORT_DIRECTION(to, from) ((to)->reverse_sort = (from)->reverse_sort)
+#else
+#define EC_COPY_SORT_DIRECTION(to, from) ((void) (to), (void) (from))
 #endif
 
 /*

@@ -300,7 +300,7 @@ extern struct varlena *ec_open_bytes(const ec_type *type,
 									 struct ec_envelope *env);
 extern void ec_parse_stored(const ec_type *type, struct varlena *datum,
 							struct ec_envelope *env);
-extern pg_noreturn void ec_no_loaded_key(const uint8_t *key_id);
+extern void ec_no_loaded_key(const uint8_t *key_id);
 
 extern struct varlena *ec_open_bytes_with(const ec_key *key,
 										  const ec_type *type,

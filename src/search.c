@@ -43,7 +43,6 @@
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
-#include "utils/pg_locale.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -409,20 +408,29 @@ numeric_bucket(Numeric value, int32 typmod)
 	Datum		lo;
 	Datum		hi;
 
+	Numeric		quotient;
+	uint64		bucket;
+
 	if (numeric_is_nan(value))
 		return (uint64) (2 * lim - 1);	/* NaN sorts above every number */
-	q = DatumGetNumeric(DirectFunctionCall2(numeric_div,
-											NumericGetDatum(value),
-											NumericGetDatum(numeric_width(typmod))));
-	q = DatumGetNumeric(DirectFunctionCall1(numeric_floor, NumericGetDatum(q)));
+	quotient = DatumGetNumeric(DirectFunctionCall2(numeric_div,
+												   NumericGetDatum(value),
+												   NumericGetDatum(numeric_width(typmod))));
+	q = DatumGetNumeric(DirectFunctionCall1(numeric_floor,
+											NumericGetDatum(quotient)));
 	lo = DirectFunctionCall1(int8_numeric, Int64GetDatum(-lim));
 	hi = DirectFunctionCall1(int8_numeric, Int64GetDatum(lim - 1));
 	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(q), lo)) < 0)
-		return 0;
-	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(q), hi)) > 0)
-		return (uint64) (2 * lim - 1);
-	return (uint64) (DatumGetInt64(DirectFunctionCall1(numeric_int8,
-													   NumericGetDatum(q))) + lim);
+		bucket = 0;
+	else if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(q), hi)) > 0)
+		bucket = (uint64) (2 * lim - 1);
+	else
+		bucket = (uint64) (DatumGetInt64(DirectFunctionCall1(numeric_int8,
+															 NumericGetDatum(q))) + lim);
+	/* the quotients are as good as the plaintext: wiped */
+	ec_wipe(quotient, VARSIZE(quotient));
+	ec_wipe(q, VARSIZE(q));
+	return bucket;
 }
 
 /* The bucket of a plain value (a Datum of the type's plain type). */
@@ -488,6 +496,8 @@ ec_terms_make(const ec_type *type, const ec_key *key, const char *plain,
 		return trigram_terms(key, plain, len, typmod, terms_len);
 	value = ec_plain_datum(type, plain, len);
 	term = range_term_of_bucket(key, bucket_of(type, value, typmod));
+	if (type->algorithm == EC_ALG_NUMERIC)
+		ec_wipe(DatumGetPointer(value), VARSIZE(DatumGetPointer(value)));
 	out = palloc(8);
 	for (int i = 0; i < 8; i++)
 		out[i] = (uint8) ((uint64) term >> (56 - 8 * i));

@@ -361,6 +361,7 @@ rewrite_order(Query *query)
 	terms->sortop = op;
 	terms->eqop = eqop;
 	terms->nulls_first = first->nulls_first;
+	EC_COPY_SORT_DIRECTION(terms, first);
 	terms->hashable = false;
 	query->sortClause = lcons(terms, query->sortClause);
 }
