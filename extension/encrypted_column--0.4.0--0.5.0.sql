@@ -163,10 +163,10 @@ DECLARE
 	sig text;
 BEGIN
 	FOR t IN SELECT * FROM (VALUES
-		('bigint', 'int8', 'range', 'a bigint (or integer)'),
+		('bigint', 'int8', 'bigint', 'a bigint (or integer)'),
 		('numeric', 'numeric', 'numeric', 'a numeric'),
-		('date', 'date', 'range', 'a date'),
-		('timestamptz', 'timestamptz', 'range', 'a timestamp with time zone'),
+		('date', 'date', 'date', 'a date'),
+		('timestamptz', 'timestamptz', 'timestamptz', 'a timestamp with time zone'),
 		('jsonb', 'jsonb', NULL, 'a jsonb document'),
 		('bytea', 'bytea', NULL, 'a bytea string'))
 		AS v(name, plain, modifier, what)
@@ -200,7 +200,7 @@ CREATE FUNCTION encrypted_%1$s_typmod_in(pg_catalog.cstring[]) RETURNS integer
 COMMENT ON FUNCTION encrypted_%1$s_typmod_in(pg_catalog.cstring[]) IS
 	'encrypted_%1$s(range, width): values carry a keyed range term of their bucket of that width';
 CREATE FUNCTION encrypted_%1$s_typmod_out(integer) RETURNS pg_catalog.cstring
-	AS 'MODULE_PATHNAME', 'encrypted_%2$s_typmod_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'encrypted_%3$s_typmod_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypted_%1$s_typmod_out(integer) IS
 	'prints encrypted_%1$s''s type modifier, (range,width)';
 CREATE TYPE encrypted_%1$s (
@@ -209,7 +209,7 @@ CREATE TYPE encrypted_%1$s (
 	TYPMOD_IN = encrypted_%1$s_typmod_in, TYPMOD_OUT = encrypted_%1$s_typmod_out,
 	ANALYZE = encrypted_typed_analyze,
 	INTERNALLENGTH = VARIABLE, ALIGNMENT = int4, STORAGE = external);
-$f$, t.name, t.modifier);
+$f$, t.name, t.modifier, CASE WHEN t.modifier = 'numeric' THEN 'numeric' ELSE 'range' END);
 		ELSE
 			EXECUTE pg_catalog.format($f$
 CREATE TYPE encrypted_%1$s (
@@ -244,9 +244,13 @@ CREATE FUNCTION decrypt(encrypted_%1$s, context pg_catalog.text) RETURNS pg_cata
 COMMENT ON FUNCTION decrypt(encrypted_%1$s, pg_catalog.text) IS
 	'the plain value of a value bound to a context; fails unless the context is the one it was encrypted with; needs EXECUTE on read_plaintext()';
 CREATE FUNCTION reencrypt(encrypted_%1$s) RETURNS encrypted_%1$s
-	AS 'MODULE_PATHNAME', 'encrypted_typed_reencrypt' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'encrypted_typed_reencrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION reencrypt(encrypted_%1$s) IS
-	'decrypts with whichever loaded key fits and encrypts again with the current key, keeping its search terms'' modifier (key rotation); needs EXECUTE on read_plaintext()';
+	'decrypts with whichever loaded key fits and encrypts again with the current key (key rotation); a column with a type modifier gives the result its search terms; needs EXECUTE on read_plaintext()';
+CREATE FUNCTION reencrypt(encrypted_%1$s, context pg_catalog.text) RETURNS encrypted_%1$s
+	AS 'MODULE_PATHNAME', 'encrypted_typed_reencrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reencrypt(encrypted_%1$s, pg_catalog.text) IS
+	'key rotation for a value bound to a context: decrypts and encrypts again with the same context; needs EXECUTE on read_plaintext()';
 CREATE FUNCTION key_id(encrypted_%1$s) RETURNS pg_catalog.text
 	AS 'MODULE_PATHNAME', 'encrypted_text_key_id' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION key_id(encrypted_%1$s) IS
@@ -439,17 +443,26 @@ BEGIN
 
 	parameter := CASE WHEN coltypmod OPERATOR(pg_catalog.>=) 0
 				 THEN pg_catalog.substring(pg_catalog.format_type(coltype, coltypmod), '\(.*\)$') END;
+	fn := ext_schema::pg_catalog.regnamespace::pg_catalog.text;
 	IF coltypmod OPERATOR(pg_catalog.<) 0 THEN
 		scheme := 'none';
-		EXECUTE pg_catalog.format('SELECT pg_catalog.count(%I) FROM %s', col, tab) INTO rows;
-		warning := 'no search terms: the stored values reveal their length, their key id and nothing else'
-			|| CASE WHEN typname OPERATOR(pg_catalog.=) 'encrypted_text_det'
-					THEN ' except equality: deterministic values reveal which rows are equal, and how often each value occurs' ELSE '' END;
+		-- values written under an earlier modifier may still carry terms
+		-- (bit 5 of the envelope's second byte)
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.count(%2$I), pg_catalog.count(*) FILTER (WHERE (pg_catalog.get_byte(%1$s.%4$I(%2$I), 1) OPERATOR(pg_catalog.&) 32) OPERATOR(pg_catalog.<>) 0) FROM %3$s',
+			fn, col, tab, typname OPERATOR(pg_catalog.||) '_send')
+			INTO rows, distinct_terms;
+		warning := CASE WHEN distinct_terms OPERATOR(pg_catalog.>) 0
+			THEN pg_catalog.format('%s values still carry search terms from an earlier type modifier: re-encrypt them (UPDATE ... SET col = reencrypt(col)) to drop the terms', distinct_terms)
+			ELSE 'no search terms: the stored values reveal their length, their key id and nothing else'
+				|| CASE WHEN typname OPERATOR(pg_catalog.=) 'encrypted_text_det'
+						THEN ' except equality: deterministic values reveal which rows are equal, and how often each value occurs' ELSE '' END
+			END;
+		distinct_terms := NULL;
 		RETURN NEXT;
 		RETURN;
 	END IF;
 
-	fn := ext_schema::pg_catalog.regnamespace::pg_catalog.text;
 	IF typname OPERATOR(pg_catalog.=) 'encrypted_text' THEN
 		scheme := 'trigram';
 		EXECUTE pg_catalog.format($q$

@@ -12,6 +12,9 @@
  *	stats_guard.c	statistics objects and indexes that could store decrypted
  *					values
  *	det_planner.c	encrypted_text_det = ANY (text[]) made index-friendly
+ *	search_planner.c	ORDER BY a typed column LIMIT n through its range index
+ *	typed.c			the memo of values sealed in the transaction, forgotten
+ *					at its end
  *	privilege.c		the answers of read_plaintext(), forgotten when the
  *					catalog changes
  *	citus.c			Citus clusters: keys for worker sessions, shipped values
@@ -42,6 +45,7 @@
 #include "citus.h"
 #include "encrypted_column.h"
 #include "redact.h"
+#include "typed.h"
 
 PG_MODULE_MAGIC;
 
@@ -159,6 +163,7 @@ ec_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *stmt;
 
 	parse = ec_det_rewrite(parse);
+	/* ORDER BY a typed column LIMIT n through its range index */
 	parse = ec_search_rewrite_order(parse);
 	if (ec_citus_routes_constants())
 		parse = ec_det_fold_known(parse, boundParams);
@@ -384,6 +389,7 @@ _PG_init(void)
 	RegisterXactCallback(ec_redact_xact_callback, NULL);
 	RegisterXactCallback(ec_citus_xact_callback, NULL);
 	RegisterXactCallback(ec_audit_xact_callback, NULL);
+	RegisterXactCallback(ec_memo_xact_callback, NULL);
 	RegisterSubXactCallback(ec_citus_subxact_callback, NULL);
 	CacheRegisterSyscacheCallback(PROCOID, ec_privilege_forget, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, ec_roles_changed, (Datum) 0);

@@ -51,7 +51,9 @@
 
 PG_FUNCTION_INFO_V1(encrypted_trigram_typmod_in);
 PG_FUNCTION_INFO_V1(encrypted_trigram_typmod_out);
-PG_FUNCTION_INFO_V1(encrypted_range_typmod_in);
+PG_FUNCTION_INFO_V1(encrypted_bigint_typmod_in);
+PG_FUNCTION_INFO_V1(encrypted_date_typmod_in);
+PG_FUNCTION_INFO_V1(encrypted_timestamptz_typmod_in);
 PG_FUNCTION_INFO_V1(encrypted_range_typmod_out);
 PG_FUNCTION_INFO_V1(encrypted_numeric_typmod_in);
 PG_FUNCTION_INFO_V1(encrypted_numeric_typmod_out);
@@ -163,17 +165,35 @@ range_words(char **words, int n, const char *type, const char *unit)
 
 /*
  * encrypted_bigint, encrypted_date, encrypted_timestamptz (range, width):
- * the width (in the type's units, days or seconds) is the modifier.
+ * the width (in the type's units: integers, days or seconds) is the
+ * modifier.
  */
-Datum
-encrypted_range_typmod_in(PG_FUNCTION_ARGS)
+static int32
+range_typmod_in(FunctionCallInfo fcinfo, const char *type, const char *unit)
 {
 	int			n;
 	char	  **words = typmod_words(PG_GETARG_ARRAYTYPE_P(0), &n);
 
-	range_words(words, n, "this type",
-				"the type's unit (integers, days or seconds)");
-	PG_RETURN_INT32(typmod_integer(words[1], 1, PG_INT32_MAX, "bucket width"));
+	range_words(words, n, type, unit);
+	return typmod_integer(words[1], 1, PG_INT32_MAX, "bucket width");
+}
+
+Datum
+encrypted_bigint_typmod_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(range_typmod_in(fcinfo, "encrypted_bigint", "integers"));
+}
+
+Datum
+encrypted_date_typmod_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(range_typmod_in(fcinfo, "encrypted_date", "days"));
+}
+
+Datum
+encrypted_timestamptz_typmod_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(range_typmod_in(fcinfo, "encrypted_timestamptz", "seconds"));
 }
 
 Datum
@@ -516,7 +536,7 @@ stored_terms(const ec_type *type, struct varlena *datum, ec_envelope *env)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s value carries no search terms", type->name),
-				 errhint("Search indexes need a column declared with a type modifier, such as encrypted_text(trigram) or encrypted_date(range, 7).")));
+				 errdetail("Only values stored in a column declared with a type modifier, such as encrypted_text(trigram) or encrypted_date(range, 7), carry search terms.")));
 }
 
 /* The type of a stored typed value, from its algorithm byte. */

@@ -604,7 +604,8 @@ check_new_index(Oid indexoid)
 						 errmsg("operator class %s orders by plaintext and cannot be used in an index",
 								opclass_name(opclasses->values[i])),
 						 errdetail("Its comparison decrypts: every insert would need a key, and the index pages would keep the plaintext order."),
-						 errhint("Index the column with its range_ops operator class, as in CREATE INDEX ... (col encrypted_date_range_ops), after declaring it with a (range, width) type modifier.")));
+						 errhint("Index the column with the operator class %s_range_ops, after declaring it with a (range, width) type modifier.",
+								 format_type_be(get_opclass_input_type(opclasses->values[i])))));
 	}
 	if (exprs != NIL && decrypt_walker((Node *) exprs, &s))
 		ereport(ERROR,

@@ -32,6 +32,7 @@
 
 #include "compat.h"
 #include "encrypted_column.h"
+#include "typed.h"
 
 #define TYPED_ENTRY(name, type) \
 PG_FUNCTION_INFO_V1(encrypted_##name##_in); \
@@ -184,14 +185,14 @@ ec_open_typed(const ec_type *type, struct varlena *datum)
 #define MEMO_MAX 65536
 
 static HTAB *sealed_memo = NULL;
-static bool memo_callback = false;
 
-static void
-memo_forget(XactEvent event, void *arg)
+/* Transaction callback (module.c): the memo's memory goes with the transaction. */
+void
+ec_memo_xact_callback(XactEvent event, void *arg)
 {
 	(void) event;
 	(void) arg;
-	sealed_memo = NULL;			/* its memory went with the transaction */
+	sealed_memo = NULL;
 }
 
 /* Remember that this backend sealed the value with this nonce. */
@@ -202,11 +203,6 @@ ec_memo_sealed(const uint8 *nonce)
 
 	if (!IsTransactionState())
 		return;
-	if (!memo_callback)
-	{
-		RegisterXactCallback(memo_forget, NULL);
-		memo_callback = true;
-	}
 	if (sealed_memo == NULL)
 	{
 		HASHCTL		ctl;
@@ -512,8 +508,9 @@ encrypted_typed_decrypt(PG_FUNCTION_ARGS)
 }
 
 /*
- * reencrypt(encrypted_*): open with whichever key fits, seal with the
- * current key; the value keeps the modifier's terms it had.
+ * reencrypt(encrypted_* [, context]): open with whichever key fits, seal
+ * with the current key, without terms, as reencrypt(encrypted_text) does:
+ * a column with a modifier gives the value its terms under the new key.
  */
 Datum
 encrypted_typed_reencrypt(PG_FUNCTION_ARGS)
@@ -524,9 +521,19 @@ encrypted_typed_reencrypt(PG_FUNCTION_ARGS)
 	seal_plain	s = {type, -1, NULL, 0};
 	struct varlena *plain;
 
+	if (PG_NARGS() >= 2)
+	{
+		text	   *context = PG_GETARG_TEXT_PP(1);
+
+		if (VARSIZE_ANY_EXHDR(context) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("encryption context must not be empty")));
+		s.context = VARDATA_ANY(context);
+		s.context_len = VARSIZE_ANY_EXHDR(context);
+	}
 	(void) ec_current_key();
-	plain = ec_open_bytes(type, datum, NULL, 0, &env);
-	s.typmod = env.has_terms ? env.terms_typmod : -1;
+	plain = ec_open_bytes(type, datum, s.context, s.context_len, &env);
 	PG_RETURN_POINTER(ec_apply_and_wipe(plain, seal_binary, &s));
 }
 
