@@ -7,6 +7,7 @@
  *	crypto.c		the only file that includes OpenSSL: AEAD contexts, HKDF,
  *					the nonce pool; returns status codes, never ereport
  *	envelope.c		the envelope and text form, pure structure (envelope.h)
+ *	trigram.c		trigrams of values and LIKE patterns, pure structure (trigram.h)
  *	pkcs11_uri.c	RFC 7512 PKCS#11 URIs, pure structure (pkcs11_uri.h)
  *	keyring.c		key parsing, subkey derivation, the per-backend key ring
  *	kek_pkcs11.c	the pkcs11: KEK source: wrap and unwrap inside a token (kek.h)
@@ -14,13 +15,16 @@
  *	kek.c			key-encryption keys from kek_source (kek.h); kek_kmip.c,
  *					kmip_ttlv.c and kek_pkcs11.c are its KMIP and PKCS#11 sources
  *	store.c			stored data keys: the key table, the cache, the grants
- *	seal.c			the one seal and open path of both types; plaintext wiped
+ *	seal.c			the one seal and open path of every type; plaintext wiped
  *	privilege.c		read_plaintext(): the one privilege every opening checks
  *	type_io.c		input, output, receive, send and the casts from text
+ *	typed.c			the typed types; the modifier's cast that gives search terms
  *	accessors.c		the SQL functions: encrypt(), decrypt() and the others
  *	key_admin.c		the SQL functions that manage stored keys
  *	det_ops.c		encrypted_text_det's comparison and hash functions
  *	det_planner.c	planner support for encrypted_text_det = text lookups
+ *	search.c		search terms: trigram tags, range terms, LIKE, GIN support
+ *	search_planner.c	range index conditions and the ORDER BY ... LIMIT rewrite
  *	forward_020.c	0.2.0's entry points, forwarded to encrypted_column_migrate
  *	keymask.c		key values in statement text, found by the core scanner
  *	redact.c		keys out of the statement text, log and activity (redact.h)
