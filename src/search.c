@@ -21,7 +21,8 @@
  * matching a LIKE or ILIKE pattern contains, are found by trigram.c; each
  * becomes the top `bits` bits of AES(subkey, trigram).  An index entry is
  * the tag with its bit count above it, so one index serves columns of any
- * bit count, and a query looks up its trigrams at every bit count.
+ * bit count, and a query looks up its trigrams at every bit count (an
+ * ILIKE trigram with an i or a k in each of its forms).
  *
  * Range terms.  A value's bucket is floor(value / width), clamped to 48
  * bits (a clamped bucket only widens the recheck), and its term is a
@@ -689,10 +690,18 @@ encrypted_text_not_ilike(PG_FUNCTION_ARGS)
 #define STRATEGY_LIKE	1
 #define STRATEGY_ILIKE	2
 
-/* What extractQuery hands consistent: entries come in groups of this size. */
+/*
+ * What extractQuery hands consistent.  Entries come in groups (one per
+ * loaded key and tag width) of per_group entries each; entry i of a group
+ * stands for trigram trigram_of[i] (an ILIKE trigram has up to 8 forms).
+ * A row is a candidate when, in some group, every trigram has an entry.
+ */
 typedef struct trigram_query
 {
 	int			per_group;
+	int			ntrigrams;
+	int		   *trigram_of;
+	GinTernaryValue *scratch;	/* ntrigrams, reused by every call */
 } trigram_query;
 
 Datum
@@ -726,6 +735,8 @@ encrypted_trigram_extract_query(PG_FUNCTION_ARGS)
 	int			nkeys;
 	uint8	   *trigrams;
 	int			ntrigrams;
+	uint8	   *forms;
+	int			nforms;
 	int			per_group;
 	int			ngroups;
 	uint16	   *values;
@@ -757,39 +768,89 @@ encrypted_trigram_extract_query(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(NULL);
 	}
 
+	/* an ILIKE trigram with an i or a k is looked up in each of its forms */
+	forms = palloc(3 * 8 * (size_t) ntrigrams);
+	query = palloc(sizeof(trigram_query));
+	query->trigram_of = palloc(sizeof(int) * 8 * (size_t) ntrigrams);
+	query->ntrigrams = ntrigrams;
+	query->scratch = palloc(sizeof(GinTernaryValue) * ntrigrams);
+	nforms = 0;
+	for (int t = 0; t < ntrigrams; t++)
+	{
+		int			n = 1;
+
+		if (strategy == STRATEGY_ILIKE)
+			n = ec_trigram_case_variants(trigrams + 3 * t, forms + 3 * nforms);
+		else
+			memcpy(forms + 3 * nforms, trigrams + 3 * t, 3);
+		for (int v = 0; v < n; v++)
+			query->trigram_of[nforms + v] = t;
+		nforms += n;
+	}
+	ec_wipe(trigrams, 3 * (size_t) ntrigrams);
+
 	/*
 	 * One group per loaded key (rows under every version of the current
 	 * key are found) and per tag width (the index may hold columns of any
-	 * width): a row matches a group when it has all of its entries.
+	 * width).
 	 */
 	nkeys = ec_all_keys(keys, EC_MAX_LOADED_KEYS);
-	per_group = ntrigrams;
+	per_group = nforms;
+	query->per_group = per_group;
 	ngroups = nkeys * (TRIGRAM_MAX_BITS - TRIGRAM_MIN_BITS + 1);
-	values = palloc(sizeof(uint16) * ntrigrams);
+	values = palloc(sizeof(uint16) * nforms);
 	entries = palloc(sizeof(Datum) * (size_t) ngroups * per_group);
 	*extra_data = palloc(sizeof(Pointer) * (size_t) ngroups * per_group);
-	query = palloc(sizeof(trigram_query));
-	query->per_group = per_group;
 	for (int k = 0; k < nkeys; k++)
 	{
-		trigram_values(keys[k], trigrams, ntrigrams, values);
+		trigram_values(keys[k], forms, nforms, values);
 		for (int bits = TRIGRAM_MIN_BITS; bits <= TRIGRAM_MAX_BITS; bits++)
 		{
 			int			g = k * (TRIGRAM_MAX_BITS - TRIGRAM_MIN_BITS + 1) +
 				(bits - TRIGRAM_MIN_BITS);
 
-			for (int t = 0; t < ntrigrams; t++)
+			for (int f = 0; f < nforms; f++)
 			{
-				entries[g * per_group + t] =
-					Int32GetDatum((bits << 16) | (values[t] >> (16 - bits)));
-				(*extra_data)[g * per_group + t] = (Pointer) query;
+				entries[g * per_group + f] =
+					Int32GetDatum((bits << 16) | (values[f] >> (16 - bits)));
+				(*extra_data)[g * per_group + f] = (Pointer) query;
 			}
 		}
 	}
-	ec_wipe(trigrams, 3 * (size_t) ntrigrams);
+	ec_wipe(forms, 3 * (size_t) nforms);
 	*nentries = ngroups * per_group;
 	*search_mode = GIN_SEARCH_MODE_DEFAULT;
 	PG_RETURN_POINTER(entries);
+}
+
+/*
+ * Can group g match?  Each trigram takes the best of its forms' checks
+ * (true over maybe over false); the group takes the worst of its
+ * trigrams.
+ */
+static GinTernaryValue
+group_match(trigram_query *query, int g, const GinTernaryValue *check)
+{
+	GinTernaryValue result = GIN_TRUE;
+
+	for (int t = 0; t < query->ntrigrams; t++)
+		query->scratch[t] = GIN_FALSE;
+	for (int i = 0; i < query->per_group; i++)
+	{
+		GinTernaryValue c = check[g * query->per_group + i];
+		GinTernaryValue *best = &query->scratch[query->trigram_of[i]];
+
+		if (c == GIN_TRUE || (c == GIN_MAYBE && *best == GIN_FALSE))
+			*best = c;
+	}
+	for (int t = 0; t < query->ntrigrams; t++)
+	{
+		if (query->scratch[t] == GIN_FALSE)
+			return GIN_FALSE;
+		if (query->scratch[t] == GIN_MAYBE)
+			result = GIN_MAYBE;
+	}
+	return result;
 }
 
 Datum
@@ -799,19 +860,16 @@ encrypted_trigram_consistent(PG_FUNCTION_ARGS)
 	int32		nentries = PG_GETARG_INT32(3);
 	Pointer    *extra_data = (Pointer *) PG_GETARG_POINTER(4);
 	bool	   *recheck = (bool *) PG_GETARG_POINTER(5);
-	int			per_group;
+	trigram_query *query;
 
 	*recheck = true;
 	if (nentries == 0)
 		PG_RETURN_BOOL(true);
-	per_group = ((trigram_query *) extra_data[0])->per_group;
-	for (int g = 0; g * per_group < nentries; g++)
+	query = (trigram_query *) extra_data[0];
+	for (int g = 0; g * query->per_group < nentries; g++)
 	{
-		bool		all = true;
-
-		for (int t = 0; t < per_group && all; t++)
-			all = check[g * per_group + t];
-		if (all)
+		/* bool and GinTernaryValue are both one byte of 0 or 1 here */
+		if (group_match(query, g, (const GinTernaryValue *) check) != GIN_FALSE)
 			PG_RETURN_BOOL(true);
 	}
 	PG_RETURN_BOOL(false);
@@ -823,20 +881,14 @@ encrypted_trigram_triconsistent(PG_FUNCTION_ARGS)
 	GinTernaryValue *check = (GinTernaryValue *) PG_GETARG_POINTER(0);
 	int32		nentries = PG_GETARG_INT32(3);
 	Pointer    *extra_data = (Pointer *) PG_GETARG_POINTER(4);
-	int			per_group;
+	trigram_query *query;
 
 	if (nentries == 0)
 		PG_RETURN_GIN_TERNARY_VALUE(GIN_MAYBE);
-	per_group = ((trigram_query *) extra_data[0])->per_group;
-	for (int g = 0; g * per_group < nentries; g++)
-	{
-		bool		possible = true;
-
-		for (int t = 0; t < per_group && possible; t++)
-			possible = check[g * per_group + t] != GIN_FALSE;
-		if (possible)
+	query = (trigram_query *) extra_data[0];
+	for (int g = 0; g * query->per_group < nentries; g++)
+		if (group_match(query, g, check) != GIN_FALSE)
 			PG_RETURN_GIN_TERNARY_VALUE(GIN_MAYBE);
-	}
 	PG_RETURN_GIN_TERNARY_VALUE(GIN_FALSE);
 }
 

@@ -122,14 +122,40 @@ ec_value_trigrams(const char *value, size_t len, uint8_t *out)
 	return ec_value_trigrams_next(&it, out, (int) EC_TRIGRAMS_MAX(len));
 }
 
-/* May an ILIKE search use this trigram?  See the header comment. */
+/* May an ILIKE search use this trigram?  Not with a non-ASCII character. */
 static bool
 case_safe(const uint8_t *t)
 {
 	for (int i = 0; i < 3; i++)
-		if (t[i] == EC_FOLD_OTHER || t[i] == 'i' || t[i] == 'k')
+		if (t[i] == EC_FOLD_OTHER)
 			return false;
 	return true;
+}
+
+/*
+ * The forms that a trigram of an ILIKE pattern can take in a matching
+ * value, 3 bytes each, into out (room for 8 trigrams); returns how many.
+ * An i or a k may stand for a non-ASCII character in the value (see the
+ * header comment), so each of them is also tried as the marker.
+ */
+int
+ec_trigram_case_variants(const uint8_t *t, uint8_t *out)
+{
+	int			n = 1;
+
+	memcpy(out, t, 3);
+	for (int pos = 0; pos < 3; pos++)
+	{
+		if (t[pos] != 'i' && t[pos] != 'k')
+			continue;
+		for (int v = 0; v < n; v++)
+		{
+			memcpy(out + 3 * (n + v), out + 3 * v, 3);
+			out[3 * (n + v) + pos] = EC_FOLD_OTHER;
+		}
+		n *= 2;
+	}
+	return n;
 }
 
 /*

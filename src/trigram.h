@@ -42,6 +42,7 @@ extern int	ec_value_trigrams_next(ec_trigram_iter *it, uint8_t *out, int max);
 extern int	ec_value_trigrams(const char *value, size_t len, uint8_t *out);
 extern int	ec_pattern_trigrams(const char *pattern, size_t len, bool ilike,
 								ec_char_len_fn char_len, uint8_t *out);
+extern int	ec_trigram_case_variants(const uint8_t *trigram, uint8_t *out);
 extern bool ec_pattern_ends_in_escape(const char *pattern, size_t len,
 									  ec_char_len_fn char_len);
 extern bool ec_parse_decimal_width(const char *word, int32_t *mantissa,
