@@ -48,6 +48,21 @@ SELECT id, decrypt(email) FROM accounts WHERE email = 'user42@example.com'::text
 INSERT INTO accounts VALUES (10001, 'user42@example.com');
 SQL
 
+say "Search: LIKE and a date range through indexes, rechecked by decrypting"
+"${with_key[@]}" -e -v ON_ERROR_STOP=0 <<'SQL'
+\pset format aligned
+CREATE TABLE patients (id int PRIMARY KEY, name encrypted_text(trigram), born encrypted_date(range, 30));
+INSERT INTO patients SELECT i, 'patient ' || i, date '1940-01-01' + (i * 7919) % 29000 FROM generate_series(1, 20000) i;
+CREATE INDEX ON patients USING gin (name);
+CREATE INDEX ON patients (born encrypted_date_range_ops);
+ANALYZE patients;
+EXPLAIN (COSTS OFF) SELECT id FROM patients WHERE name LIKE 'patient 1234%';
+SELECT id, decrypt(name) FROM patients WHERE name LIKE 'patient 1234%' ORDER BY id;
+SELECT count(*) FROM patients WHERE born BETWEEN date '1980-01-01' AND date '1980-01-31';
+SELECT id, decrypt(born) FROM patients ORDER BY born LIMIT 3;
+SELECT scheme, parameter, rows, distinct_terms, warning FROM leakage_report('patients', 'born');
+SQL
+
 say "After CHECKPOINT, the table's file on disk holds no plaintext"
 "${with_key[@]}" -c 'CHECKPOINT'
 datafile="$("${without_key[@]}" -At -c "SELECT current_setting('data_directory') || '/' || pg_relation_filepath('users')")"
