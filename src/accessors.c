@@ -45,8 +45,8 @@ PG_FUNCTION_INFO_V1(encrypted_text_text_eq_det);
 PG_FUNCTION_INFO_V1(encrypted_text_text_ne_det);
 
 /* A context argument: its bytes, refusing the empty string. */
-static text *
-context_arg(FunctionCallInfo fcinfo, int argno)
+text *
+ec_context_arg(FunctionCallInfo fcinfo, int argno)
 {
 	text	   *context = PG_GETARG_TEXT_PP(argno);
 
@@ -91,7 +91,7 @@ encrypt_plain(FunctionCallInfo fcinfo, const ec_type *type)
 static Datum
 encrypt_bound(FunctionCallInfo fcinfo, const ec_type *type)
 {
-	text	   *bound = context_arg(fcinfo, 1);
+	text	   *bound = ec_context_arg(fcinfo, 1);
 	seal_context context = {type, VARDATA_ANY(bound), VARSIZE_ANY_EXHDR(bound)};
 	struct varlena *result;
 
@@ -105,7 +105,7 @@ static Datum
 decrypt_value(FunctionCallInfo fcinfo, const ec_type *type, bool bound)
 {
 	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	text	   *context = bound ? context_arg(fcinfo, 1) : NULL;
+	text	   *context = bound ? ec_context_arg(fcinfo, 1) : NULL;
 	struct varlena *result;
 
 	result = ec_open_to_text(type, value,
@@ -125,7 +125,7 @@ static Datum
 reencrypt_value(FunctionCallInfo fcinfo, const ec_type *type, bool bound)
 {
 	struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	text	   *context = bound ? context_arg(fcinfo, 1) : NULL;
+	text	   *context = bound ? ec_context_arg(fcinfo, 1) : NULL;
 	seal_context seal = {type, bound ? VARDATA_ANY(context) : NULL,
 	bound ? VARSIZE_ANY_EXHDR(context) : 0};
 	struct varlena *result;
@@ -289,7 +289,7 @@ encrypted_text_det_encrypt_all(PG_FUNCTION_ARGS)
 	all.elemtype = result_element_type(fcinfo);
 	if (PG_NARGS() > 1)
 	{
-		bound = context_arg(fcinfo, 1);
+		bound = ec_context_arg(fcinfo, 1);
 		all.context = VARDATA_ANY(bound);
 		all.context_len = VARSIZE_ANY_EXHDR(bound);
 	}
@@ -336,7 +336,7 @@ Datum
 encrypted_text_det_encrypt_all_array(PG_FUNCTION_ARGS)
 {
 	Datum		arg = PG_GETARG_DATUM(0);
-	text	   *bound = PG_NARGS() > 1 ? context_arg(fcinfo, 1) : NULL;
+	text	   *bound = PG_NARGS() > 1 ? ec_context_arg(fcinfo, 1) : NULL;
 	Oid			elemtype = result_element_type(fcinfo);
 	ArrayType  *volatile array;
 	bool		copied;

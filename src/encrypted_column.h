@@ -320,6 +320,10 @@ extern struct varlena *ec_ciphertext_in(const ec_type *type, const char *str,
 extern struct varlena *ec_envelope_recv(struct FunctionCallInfoBaseData *fcinfo,
 										const ec_type *type);
 
+/* ---- accessors.c ---- */
+extern struct varlena *ec_context_arg(struct FunctionCallInfoBaseData *fcinfo,
+									  int argno);
+
 /* ---- typed.c: the typed types ---- */
 extern const ec_type *ec_type_of_plain(unsigned int typid);
 extern uintptr_t ec_plain_datum(const ec_type *type, const char *bytes,

@@ -357,20 +357,20 @@ decrypt_search_init(DecryptSearch *s, bool index)
 }
 
 /*
- * The expression trees in text columns of the catalog row whose OID column
- * oidatt is objoid, found through index indexoid; read with SnapshotSelf,
- * since the command that made the row has not yet made it visible.  The
- * trees of all the named columns are returned as one list.
+ * A copy of the catalog row whose OID column oidatt is objoid, found
+ * through index indexoid, and of the catalog's tuple descriptor; read with
+ * SnapshotSelf, since the command that made the row has not yet made it
+ * visible.  NULL if there is none.
  */
-static List *
-new_row_expressions(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
-					const AttrNumber *exprcols, int ncols)
+static HeapTuple
+new_row(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
+		TupleDesc *desc)
 {
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	List	   *exprs = NIL;
+	HeapTuple	copy = NULL;
 
 	rel = table_open(catalog, AccessShareLock);
 	ScanKeyInit(&key, oidatt, BTEqualStrategyNumber,
@@ -378,19 +378,33 @@ new_row_expressions(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
 	scan = systable_beginscan(rel, indexoid, true, SnapshotSelf, 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
-	{
-		for (int i = 0; i < ncols; i++)
-		{
-			bool		isnull;
-			Datum		d = heap_getattr(tuple, exprcols[i],
-										 RelationGetDescr(rel), &isnull);
-
-			if (!isnull)
-				exprs = lappend(exprs, stringToNode(TextDatumGetCString(d)));
-		}
-	}
+		copy = heap_copytuple(tuple);
+	*desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return copy;
+}
+
+/*
+ * The expression trees in text columns of a new catalog row (see
+ * new_row), all of the named columns as one list.
+ */
+static List *
+new_row_expressions(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
+					const AttrNumber *exprcols, int ncols)
+{
+	TupleDesc	desc;
+	HeapTuple	tuple = new_row(catalog, indexoid, oidatt, objoid, &desc);
+	List	   *exprs = NIL;
+
+	for (int i = 0; tuple != NULL && i < ncols; i++)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, exprcols[i], desc, &isnull);
+
+		if (!isnull)
+			exprs = lappend(exprs, stringToNode(TextDatumGetCString(d)));
+	}
 	return exprs;
 }
 
@@ -469,39 +483,25 @@ type_sorts_by_plaintext(Oid typid, Oid extoid)
 }
 
 /*
- * A column of a statistics object or the operator classes of an index,
- * from the new catalog row (SnapshotSelf): the int2vector or oidvector in
- * column vectcol, copied, or NULL.
+ * A vector column of a new catalog row (see new_row): the columns of a
+ * statistics object, the operator classes or keys of an index; NULL if it
+ * is null.  *relid receives the row's relation column relcol.
  */
 static Datum
 new_row_vector(Oid catalog, Oid indexoid, AttrNumber oidatt, Oid objoid,
 			   AttrNumber vectcol, Oid *relid, AttrNumber relcol)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Datum		result = (Datum) 0;
+	TupleDesc	desc;
+	HeapTuple	tuple = new_row(catalog, indexoid, oidatt, objoid, &desc);
+	bool		isnull;
+	Datum		d;
 
-	rel = table_open(catalog, AccessShareLock);
-	ScanKeyInit(&key, oidatt, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(objoid));
-	scan = systable_beginscan(rel, indexoid, true, SnapshotSelf, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, vectcol, RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-			result = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
-		if (relid != NULL)
-			*relid = DatumGetObjectId(heap_getattr(tuple, relcol,
-												   RelationGetDescr(rel), &isnull));
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return result;
+	if (tuple == NULL)
+		return (Datum) 0;
+	if (relid != NULL)
+		*relid = DatumGetObjectId(heap_getattr(tuple, relcol, desc, &isnull));
+	d = heap_getattr(tuple, vectcol, desc, &isnull);
+	return isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
 }
 
 /*

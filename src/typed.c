@@ -146,16 +146,20 @@ ec_plain_datum(const ec_type *type, const char *bytes, size_t len)
 }
 
 /*
- * A typed envelope (detoasted) opened into its plain value; the decrypted
- * bytes are wiped.  Needs the privilege to read plaintext.
+ * A typed envelope (detoasted) opened into its plain value, with the
+ * context it is bound to (NULL: none); the decrypted bytes are wiped.
+ * Needs the privilege to read plaintext.
  */
-Datum
-ec_open_typed(const ec_type *type, struct varlena *datum)
+static Datum
+open_typed(const ec_type *type, struct varlena *datum, text *context)
 {
 	ec_envelope env;
-	struct varlena *volatile plain = ec_open_bytes(type, datum, NULL, 0, &env);
+	struct varlena *volatile plain;
 	volatile Datum value = (Datum) 0;
 
+	plain = ec_open_bytes(type, datum,
+						  context ? VARDATA_ANY(context) : NULL,
+						  context ? VARSIZE_ANY_EXHDR(context) : 0, &env);
 	PG_TRY();
 	{
 		value = ec_plain_datum(type, VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
@@ -169,6 +173,20 @@ ec_open_typed(const ec_type *type, struct varlena *datum)
 	ec_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
 	pfree(plain);
 	return value;
+}
+
+/* A typed envelope (detoasted) opened into its plain value. */
+Datum
+ec_open_typed(const ec_type *type, struct varlena *datum)
+{
+	return open_typed(type, datum, NULL);
+}
+
+/* The context argument argno when the call has one, else NULL. */
+static text *
+context_if_any(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_NARGS() > argno ? ec_context_arg(fcinfo, argno) : NULL;
 }
 
 /* ---- the memo of values sealed here, for the type modifier's cast ---- */
@@ -431,18 +449,8 @@ plain_arg(FunctionCallInfo fcinfo, const ec_type *type)
 static Datum
 typed_encrypt(FunctionCallInfo fcinfo, const ec_type *type)
 {
-	text	   *context = NULL;
+	text	   *context = context_if_any(fcinfo, 1);
 
-	if (PG_NARGS() >= 2 && get_fn_expr_argtype(fcinfo->flinfo, 1) == TEXTOID)
-	{
-		context = PG_GETARG_TEXT_PP(1);
-		if (VARSIZE_ANY_EXHDR(context) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("encryption context must not be empty"),
-					 errhint("Pass a non-empty context, such as the row's primary key, "
-							 "or call the function without a context.")));
-	}
 	PG_RETURN_POINTER(seal_value(type, plain_arg(fcinfo, type), -1,
 								 context ? VARDATA_ANY(context) : NULL,
 								 context ? VARSIZE_ANY_EXHDR(context) : 0));
@@ -471,40 +479,13 @@ typed_type_of(struct varlena *datum)
 
 /* ---- ways out ---- */
 
-/* decrypt(encrypted_*): the plain value, behind the one privilege. */
+/* decrypt(encrypted_* [, context]): the plain value, behind the one privilege. */
 Datum
 encrypted_typed_decrypt(PG_FUNCTION_ARGS)
 {
 	struct varlena *datum = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
-	const ec_type *type = typed_type_of(datum);
-	ec_envelope env;
-	struct varlena *volatile plain;
-	volatile Datum value = (Datum) 0;
 
-	if (PG_NARGS() < 2)
-		return ec_open_typed(type, datum);
-	{
-		text	   *context = PG_GETARG_TEXT_PP(1);
-
-		if (VARSIZE_ANY_EXHDR(context) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("encryption context must not be empty")));
-		plain = ec_open_bytes(type, datum, VARDATA_ANY(context),
-							  VARSIZE_ANY_EXHDR(context), &env);
-	}
-	PG_TRY();
-	{
-		value = ec_plain_datum(type, VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
-	}
-	PG_CATCH();
-	{
-		ec_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	ec_wipe(VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
-	return value;
+	return open_typed(typed_type_of(datum), datum, context_if_any(fcinfo, 1));
 }
 
 /*
@@ -517,18 +498,13 @@ encrypted_typed_reencrypt(PG_FUNCTION_ARGS)
 {
 	struct varlena *datum = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
 	const ec_type *type = typed_type_of(datum);
-	ec_envelope env;
+	text	   *context = context_if_any(fcinfo, 1);
 	seal_plain	s = {type, -1, NULL, 0};
+	ec_envelope env;
 	struct varlena *plain;
 
-	if (PG_NARGS() >= 2)
+	if (context != NULL)
 	{
-		text	   *context = PG_GETARG_TEXT_PP(1);
-
-		if (VARSIZE_ANY_EXHDR(context) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("encryption context must not be empty")));
 		s.context = VARDATA_ANY(context);
 		s.context_len = VARSIZE_ANY_EXHDR(context);
 	}
