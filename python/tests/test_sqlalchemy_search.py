@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+import docs
 from encrypted_column.sqlalchemy import (
     EncryptedBigInteger,
     EncryptedBinary,
@@ -499,3 +500,41 @@ def test_rotation_keeps_results_exact(make_engine, key, table_name):
     with old.connect() as conn:
         with pytest.raises(sa.exc.DBAPIError):
             conn.execute(sa.select(Event.day).where(Event.id == 2 * half)).all()
+
+
+def test_the_documented_example(make_engine, key):
+    """docs/migration.md's example as written, with rows to find."""
+    code = docs.block("typed-search")
+    namespace = {"Base": declarative_base()}
+    exec(code, namespace)
+    Customer, Base = namespace["Customer"], namespace["Base"]
+    # each statement's comment is the SQL it is sent as
+    shown = re.findall(r"^# (.*)\n(\w+) = ", code, re.M)
+    assert [name for _, name in shown] == ["by_name", "born_1815", "eldest"]
+    for text, name in shown:
+        assert text in " ".join(sql(namespace[name]).split()), (name, sql(namespace[name]))
+    engine = make_engine(connect_args=connect_args(key))
+    Base.metadata.create_all(engine)
+    try:
+        with Session(engine) as session:
+            session.add_all([
+                Customer(id=1, name="Ada Lovelace", born=datetime.date(1815, 12, 10)),
+                Customer(id=2, name="Charles Babbage", born=datetime.date(1791, 12, 26)),
+                Customer(id=3, name="Anne Isabella LOVELACE", born=datetime.date(1815, 1, 1)),
+                Customer(id=4, name="Mary Somerville", born=datetime.date(1780, 12, 26)),
+                Customer(id=5, name="nobody", born=None)])
+            session.commit()
+            ids = [[c.id for c in session.execute(namespace[name]).scalars()]
+                   for name in ("by_name", "born_1815", "eldest")]
+            assert [sorted(ids[0]), sorted(ids[1]), ids[2]] == [[1, 3], [1, 3], [4, 2, 3, 1, 5]]
+            assert session.get(Customer, 1).born == datetime.date(1815, 12, 10)
+        with engine.connect() as conn:
+            indexes = conn.execute(sa.text(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'customers' "
+                "AND indexname <> 'customers_pkey' ORDER BY 1")).scalars().all()
+        assert indexes == [
+            "CREATE INDEX customers_born ON public.customers USING btree "
+            "(born encrypted_date_range_ops)",
+            "CREATE INDEX customers_name ON public.customers USING gin (name)"]
+    finally:
+        Base.metadata.drop_all(engine)
