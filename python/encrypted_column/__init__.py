@@ -1,8 +1,10 @@
 """Python support for the encrypted_column PostgreSQL extension.
 
 ``encrypted_column.sqlalchemy`` has the SQLAlchemy column types
-(``EncryptedText``, ``EncryptedTextDet``) and the helpers that hand the key
-to every pooled connection; ``encrypted_column.alembic`` has the Alembic
+(``EncryptedText``, ``EncryptedTextDet``, and ``EncryptedBigInteger``,
+``EncryptedNumeric``, ``EncryptedDate``, ``EncryptedDateTime``,
+``EncryptedJSON``, ``EncryptedBinary`` for the typed types), the search
+index helper and the helpers that hand the key to every pooled connection; ``encrypted_column.alembic`` has the Alembic
 operation that moves a column into an encrypted type in place.
 """
 

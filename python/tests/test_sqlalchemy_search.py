@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 import docs
+from conftest import URL
 from encrypted_column.sqlalchemy import (
     EncryptedBigInteger,
     EncryptedBinary,
@@ -343,7 +344,7 @@ def events(server):
     """A table of ROWS events under one key, with every search index."""
     table = "t_" + secrets.token_hex(6)
     Base, Event = event_model(table)
-    engine = sa.create_engine("postgresql+psycopg2://", future=True,
+    engine = sa.create_engine(URL, future=True,
                               connect_args=connect_args(secrets.token_hex(32)))
     Base.metadata.create_all(engine)
     fill(engine, Event, range(1, ROWS + 1))
@@ -460,6 +461,11 @@ def test_explain_shows_the_indexes(events):
         (sa.select(Event.id).order_by(Event.n.desc()).limit(10), "%s_n" % t),
     ]
     with engine.connect() as conn:
+        # the forms the index answers; whether the planner prefers it on
+        # 3,000 rows depends on the version's costs (PostgreSQL 15 does,
+        # 17 scans for a prefix), so scans are switched off, as the SQL
+        # tests do
+        conn.exec_driver_sql("SET enable_seqscan = off")
         for stmt, index in cases:
             text = plan(conn, stmt)
             assert re.search(r"(Index Scan using|Index Scan Backward using|Bitmap Index "
@@ -491,8 +497,7 @@ def test_rotation_keeps_results_exact(make_engine, key, table_name):
         both = matching_ids(conn, Event, Event.day.between(datetime.date(2021, 1, 1),
                                                            datetime.date(2021, 12, 31)))
         assert min(both) <= half < max(both)
-        # the index still answers (on a table this small the planner's own
-        # choice may be a scan: it is switched off, as the SQL tests do)
+        # the index still answers
         conn.exec_driver_sql("SET enable_seqscan = off")
         text = plan(conn, sa.select(Event.id).where(Event.title.like("user12%")))
         assert "Bitmap Index Scan on %s_title" % table_name in text, text
