@@ -573,7 +573,9 @@ class EncryptedNumeric(_EncryptedOrdered):
     ``float`` are taken too, and read back as ``Decimal``).
 
     ``range_width`` (a positive ``Decimal``, ``int`` or decimal string,
-    such as ``"0.01"``) gives ``encrypted_numeric(range, width)``.
+    such as ``"0.01"``) gives ``encrypted_numeric(range, width)``; it is
+    kept as its decimal string, which ``repr()`` (and so an Alembic
+    revision) writes as it is.
     """
 
     cache_ok = True
@@ -595,10 +597,10 @@ class EncryptedNumeric(_EncryptedOrdered):
                 or value <= 0:
             raise ValueError("range_width of EncryptedNumeric must be a positive "
                              "decimal number (Decimal, int or str)")
-        return value
+        return format(value.normalize(), "f")
 
     def _width_sql(self):
-        return format(self.range_width.normalize(), "f")
+        return self.range_width
 
 
 class EncryptedDate(_EncryptedOrdered):

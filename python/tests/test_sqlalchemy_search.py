@@ -252,7 +252,13 @@ def test_ddl_emits_the_modifiers():
         assert coltype.compile(dialect=d) == spec
         # a type without cache_ok is left out of the statement cache
         assert coltype._static_cache_key != NO_CACHE
+    # repr() is what Alembic writes into a revision
     assert repr(EncryptedDate(range_width=7)) == "EncryptedDate(range_width=7)"
+    assert repr(EncryptedDate(range_width=datetime.timedelta(days=7))) == \
+        "EncryptedDate(range_width=7)"
+    assert repr(EncryptedNumeric(range_width=D("0.010"))) == \
+        "EncryptedNumeric(range_width='0.01')"
+    assert repr(EncryptedText(trigram=True, bits=10)) == "EncryptedText(trigram=True, bits=10)"
     assert EncryptedDate(range_width=7)._static_cache_key != \
         EncryptedDate(range_width=14)._static_cache_key
 
