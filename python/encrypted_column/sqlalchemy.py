@@ -171,7 +171,7 @@ _RANGE_OPS = _ops(
 _ORDER_OPS = _ops("asc_op", "desc_op", "nulls_first_op", "nulls_last_op",
                   "nullsfirst_op", "nullslast_op")
 
-# the server's limit for widths of (range, width) and bits of (trigram, bits)
+# the server's limit for the width of (range, width)
 _INT4_MAX = 2147483647
 
 

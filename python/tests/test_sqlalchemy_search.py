@@ -129,9 +129,9 @@ DAYS = [datetime.date(2021, 1, 1), datetime.date(2021, 1, 31), datetime.date(202
         datetime.date(2021, 6, 15), datetime.date(1, 1, 1), datetime.date(9999, 12, 31)]
 NS = [-10000, -9950, 0, 5, 9000, 2 ** 63 - 1, -2 ** 63]
 AMOUNTS = [D("10"), D("10.5"), D("-1e31"), D("999.99"), D("NaN"), 0, 0.25, D("1e-20")]
-ATS = [datetime.datetime(2020, 2, 1, tzinfo=UTC), datetime.datetime(2020, 2, 2, 1, 30, tzinfo=PLUS2),
-       datetime.datetime(2021, 6, 15, 12, tzinfo=MINUS7),
-       LAST, FIRST]
+ATS = [datetime.datetime(2020, 2, 1, tzinfo=UTC),
+       datetime.datetime(2020, 2, 2, 1, 30, tzinfo=PLUS2),
+       datetime.datetime(2021, 6, 15, 12, tzinfo=MINUS7), LAST, FIRST]
 BOUNDS = {"day": DAYS, "n": NS, "amount": AMOUNTS, "at": ATS}
 
 
