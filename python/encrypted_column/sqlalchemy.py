@@ -37,21 +37,58 @@ behind a pooler in transaction mode)::
 
     engine = create_engine(url, connect_args=connect_args(key_name="app"))
     use_transaction_key_name(engine, lambda: "tenant_%d" % current_tenant.get())
+
+The typed types of 0.5.0 (``EncryptedBigInteger``, ``EncryptedNumeric``,
+``EncryptedDate``, ``EncryptedDateTime``, ``EncryptedJSON``,
+``EncryptedBinary``) hold ``int``, ``Decimal``, ``date``, aware
+``datetime``, JSON documents and ``bytes`` the same way.  A column opts in
+to search with its type modifier, ``EncryptedText(trigram=True)`` for
+``like()`` and ``ilike()``, ``EncryptedDate(range_width=7)`` and its kin
+for comparisons, ``between()`` and ``order_by()``; ``search_index()``
+makes the index those forms use::
+
+    class Event(Base):
+        __tablename__ = "events"
+        id = Column(Integer, primary_key=True)
+        title = Column(EncryptedText(trigram=True))
+        day = Column(EncryptedDate(range_width=7))
+
+    search_index("events_title", Event.title)
+    search_index("events_day", Event.day)
 """
 
+import datetime
+import decimal
 import hashlib
 import hmac
 import re
 import unicodedata
 
-from sqlalchemy import all_, any_, bindparam, cast, event, func, type_coerce
+from sqlalchemy import Index, all_, any_, bindparam, cast, event, func, type_coerce
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import Select
-from sqlalchemy.types import ARRAY, String, Text, UserDefinedType
+from sqlalchemy.types import (
+    ARRAY,
+    BigInteger,
+    Date,
+    DateTime,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UserDefinedType,
+)
 
 __all__ = [
+    "EncryptedBigInteger",
+    "EncryptedBinary",
+    "EncryptedDate",
+    "EncryptedDateTime",
+    "EncryptedJSON",
+    "EncryptedNumeric",
     "EncryptedText",
     "EncryptedTextDet",
     "UnknownKeyError",
@@ -62,6 +99,7 @@ __all__ = [
     "key_options",
     "libpq_options",
     "refuse_unknown_key",
+    "search_index",
     "stored_key_ids",
     "use_key",
     "use_transaction_key",
@@ -105,16 +143,69 @@ def _same_column(op, expr, other):
             and hash(other[0]) == hash(expr))
 
 
-class _EncryptedTextBase(UserDefinedType):
-    """What ``EncryptedText`` and ``EncryptedTextDet`` share: the column
-    type ``type_name``, plain ``str`` values sent as they are (checked
-    here), literals rendered as SQL strings.  Not a column type itself;
-    each subclass sets ``cache_ok``, which SQLAlchemy reads from the
-    class's own namespace only.
+def _ops(*names):
+    """The operators of these names, as far as this SQLAlchemy has them
+    (1.4 has some under two names, 2.0 under the new one only)."""
+    return frozenset(op for op in (getattr(operators, n, None) for n in names)
+                     if op is not None)
+
+
+# LIKE and its kin, which an encrypted_text(trigram) column answers
+# through its GIN index when the column itself is on the left.
+_LIKE_OPS = _ops(
+    "like_op", "not_like_op", "notlike_op", "ilike_op", "not_ilike_op",
+    "notilike_op", "startswith_op", "not_startswith_op", "notstartswith_op",
+    "endswith_op", "not_endswith_op", "notendswith_op", "contains_op",
+    "not_contains_op", "notcontains_op")
+
+# Comparisons that the ordered typed types (bigint, numeric, date,
+# timestamptz) answer on the column itself: by plaintext, through a
+# range_ops index when the column has range terms.
+_RANGE_OPS = _ops(
+    "lt", "le", "eq", "ne", "ge", "gt", "between_op", "not_between_op",
+    "notbetween_op", "in_op", "not_in_op", "notin_op", "is_distinct_from",
+    "is_not_distinct_from", "isnot_distinct_from")
+
+# ORDER BY modifiers: on the ordered typed types the column itself sorts
+# by plaintext (and walks a range_ops index for ORDER BY ... LIMIT).
+_ORDER_OPS = _ops("asc_op", "desc_op", "nulls_first_op", "nulls_last_op",
+                  "nullsfirst_op", "nullslast_op")
+
+# the server's limit for the width of (range, width)
+_INT4_MAX = 2147483647
+
+
+def _pattern(value):
+    """A LIKE pattern as a text expression: a value becomes a text parameter."""
+    if isinstance(value, ColumnElement) or hasattr(value, "__clause_element__"):
+        return value
+    if not isinstance(value, str):
+        raise TypeError("EncryptedText patterns are str values, not %s"
+                        % type(value).__name__)
+    return bindparam(None, value, type_=Text())
+
+
+class _EncryptedType(UserDefinedType):
+    """What every column type of the package shares: the SQL type
+    ``type_name``, the class name for messages, and reads through
+    ``decrypt()``.  Not a column type itself; each subclass sets
+    ``cache_ok``, which SQLAlchemy reads from the class's own namespace
+    only.
     """
 
     type_name = None        # the SQL type, for CREATE TABLE
     _public_name = None     # the class, for the bind_processor's TypeError
+
+    # Does ORDER BY a bare column of this type sort by decrypt(column)?
+    # (True where the stored value has no order, or one that means nothing.)
+    _sort_by_plaintext = True
+
+
+class _EncryptedTextBase(_EncryptedType):
+    """What ``EncryptedText`` and ``EncryptedTextDet`` share: plain
+    ``str`` values sent as they are (checked here), literals rendered as
+    SQL strings.
+    """
 
     @property
     def python_type(self):
@@ -146,14 +237,43 @@ class EncryptedText(_EncryptedTextBase):
     decrypted text, which means a sequential scan that decrypts every row:
     values are randomized, so there is no index on them.  ``.plaintext``
     gives the decrypted expression for ORDER BY or GROUP BY.
+
+    ``EncryptedText(trigram=True)`` (DDL ``encrypted_text(trigram)``;
+    ``bits`` from 8 to 16 gives ``encrypted_text(trigram, bits)``) stores
+    keyed trigram tags with each value.  Then ``like()``, ``ilike()``,
+    ``startswith()``, ``endswith()``, ``contains()`` and their negations
+    are sent as ``column LIKE pattern`` (``ILIKE``, ``NOT LIKE`` ...),
+    which the server answers through a GIN index on the column (see
+    ``search_index``) and rechecks by decrypting, so the rows are exactly
+    those of the same pattern on the plaintext.
     """
 
     cache_ok = True
     type_name = "encrypted_text"
     _public_name = "EncryptedText"
 
+    def __init__(self, trigram=False, bits=None):
+        if not isinstance(trigram, bool):
+            raise TypeError("trigram must be True or False")
+        if bits is not None:
+            if not trigram:
+                raise ValueError("bits needs trigram=True")
+            if isinstance(bits, bool) or not isinstance(bits, int) \
+                    or not 8 <= bits <= 16:
+                raise ValueError("bits must be an integer from 8 to 16")
+        self.trigram = trigram
+        self.bits = bits
+
+    def get_col_spec(self, **kw):
+        if not self.trigram:
+            return self.type_name
+        if self.bits is None:
+            return "%s(trigram)" % self.type_name
+        return "%s(trigram,%d)" % (self.type_name, self.bits)
+
     class comparator_factory(UserDefinedType.Comparator):
-        """Operators act on the decrypted text, not on the ciphertext."""
+        """Operators act on the decrypted text, not on the ciphertext;
+        with trigram tags, LIKE and its kin act on the column itself."""
 
         @property
         def plaintext(self):
@@ -163,6 +283,11 @@ class EncryptedText(_EncryptedTextBase):
         def operate(self, op, *other, **kwargs):
             if op in _NULL_TESTS or _same_column(op, self.expr, other):
                 return super().operate(op, *other, **kwargs)
+            if op in _LIKE_OPS and self.type.trigram:
+                # encrypted_text ~~ text: the form the GIN index answers.
+                # The pattern is text: typed as this column, the || that
+                # startswith() adds would compare its plaintext.
+                return super().operate(op, *(_pattern(o) for o in other), **kwargs)
             return op(self.plaintext, *other, **kwargs)
 
         def reverse_operate(self, op, other, **kwargs):
@@ -291,14 +416,311 @@ class EncryptedTextDet(_EncryptedTextBase):
         return func.decrypt(*self._context_args(colexpr), type_=self)
 
 
+class _EncryptedTyped(_EncryptedType):
+    """What the typed types share: values of one Python type sent as the
+    plain type's parameter (``CAST(:value AS DATE)``), which the server's
+    assignment cast encrypts on writes and its operators compare by
+    plaintext; reads select ``decrypt(column)``, which returns the plain
+    type, and the plain SQLAlchemy type's result processing applies.
+    """
+
+    _plain = None           # the SQLAlchemy type of decrypt(column): a factory
+    _accepts = ()           # the Python types a value may have
+    _refuses = ()           # subclasses of those that are refused
+    _what = None            # the accepted values, for messages
+
+    def _plain_type(self):
+        return self._plain()
+
+    @property
+    def python_type(self):
+        return self._plain_type().python_type
+
+    def get_col_spec(self, **kw):
+        return self.type_name
+
+    def _check(self, value):
+        if not isinstance(value, self._accepts) or isinstance(value, self._refuses):
+            raise TypeError("%s takes %s values, not %s"
+                            % (self._public_name, self._what, type(value).__name__))
+
+    def bind_processor(self, dialect):
+        check = self._check
+        plain = self._plain_type().dialect_impl(dialect).bind_processor(dialect)
+
+        def process(value):
+            if value is None:
+                return None
+            check(value)
+            return plain(value) if plain is not None else value
+        return process
+
+    def bind_expression(self, bindvalue):
+        # the plain type's parameter: written through the assignment cast
+        # (which encrypts), compared with the plain type's operators
+        return cast(bindvalue, self._plain_type())
+
+    def result_processor(self, dialect, coltype):
+        return self._plain_type().dialect_impl(dialect).result_processor(dialect, coltype)
+
+    def literal_processor(self, dialect):
+        return self._plain_type().dialect_impl(dialect).literal_processor(dialect)
+
+    def column_expression(self, colexpr):
+        return func.decrypt(colexpr, type_=self)
+
+    class comparator_factory(UserDefinedType.Comparator):
+        """Operators act on ``decrypt(column)``; ``IS NULL`` on the column."""
+
+        @property
+        def plaintext(self):
+            """``decrypt(column)``, of the plain type."""
+            return func.decrypt(self.expr, type_=self.type._plain_type())
+
+        def _on_column(self, op, other):
+            return op in _NULL_TESTS or _same_column(op, self.expr, other)
+
+        def operate(self, op, *other, **kwargs):
+            if self._on_column(op, other):
+                return super().operate(op, *other, **kwargs)
+            return op(self.plaintext, *other, **kwargs)
+
+        def reverse_operate(self, op, other, **kwargs):
+            return op(other, self.plaintext, **kwargs)
+
+
+class _EncryptedOrdered(_EncryptedTyped):
+    """What the four ordered typed types share: comparisons, ``between``,
+    ``in_`` and ``ORDER BY`` on the column itself, which the server does
+    by plaintext, through a ``range_ops`` index when the column was
+    declared with ``range_width`` (the ``(range, width)`` modifier).
+    """
+
+    _sort_by_plaintext = False  # ORDER BY column is the plaintext order
+    _unit = None                # what range_width counts, for messages
+
+    def __init__(self, range_width=None):
+        self.range_width = None if range_width is None else self._width(range_width)
+
+    def _width(self, value):
+        """range_width as the integer the server takes (1 to 2^31 - 1)."""
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or not 1 <= value <= _INT4_MAX:
+            raise ValueError("range_width of %s must be an integer from 1 to %d (%s)"
+                             % (self._public_name, _INT4_MAX, self._unit))
+        return value
+
+    def get_col_spec(self, **kw):
+        if self.range_width is None:
+            return self.type_name
+        return "%s(range,%s)" % (self.type_name, self._width_sql())
+
+    def _width_sql(self):
+        return "%d" % self.range_width
+
+    @property
+    def range_ops(self):
+        """The btree operator class of the column's range index."""
+        return "%s_range_ops" % self.type_name
+
+    class comparator_factory(_EncryptedTyped.comparator_factory):
+        """Comparisons and ORDER BY on the column, which the server does
+        by plaintext (and through a range_ops index); other operators
+        (arithmetic, functions) on ``decrypt(column)``."""
+
+        def _on_column(self, op, other):
+            return op in _RANGE_OPS or op in _ORDER_OPS or \
+                super()._on_column(op, other)
+
+        def reverse_operate(self, op, other, **kwargs):
+            if op in _RANGE_OPS:
+                return super(_EncryptedTyped.comparator_factory, self) \
+                    .reverse_operate(op, other, **kwargs)
+            return op(other, self.plaintext, **kwargs)
+
+
+def _timedelta_width(value, unit, seconds, name):
+    """A timedelta as a whole number of days or seconds."""
+    if isinstance(value, datetime.timedelta):
+        whole, rest = divmod(value, datetime.timedelta(seconds=seconds))
+        if rest:
+            raise ValueError("range_width of %s must be whole %s" % (name, unit))
+        return whole
+    return value
+
+
+class EncryptedBigInteger(_EncryptedOrdered):
+    """A column of ``encrypted_bigint``: Python ``int`` values.
+
+    ``range_width`` (an integer) gives ``encrypted_bigint(range, width)``:
+    each value carries the keyed term of its bucket of that many integers,
+    and comparisons, ``between()``, ``in_()`` and ``order_by()`` on the
+    column go through a range index (``search_index``).
+    """
+
+    cache_ok = True
+    type_name = "encrypted_bigint"
+    _public_name = "EncryptedBigInteger"
+    _plain = BigInteger
+    _accepts = (int,)
+    _refuses = (bool,)
+    _what = "int"
+    _unit = "integers"
+
+
+class EncryptedNumeric(_EncryptedOrdered):
+    """A column of ``encrypted_numeric``: ``Decimal`` values (``int`` and
+    ``float`` are taken too, and read back as ``Decimal``).
+
+    ``range_width`` (a positive ``Decimal``, ``int`` or decimal string,
+    such as ``"0.01"``) gives ``encrypted_numeric(range, width)``; it is
+    kept as its decimal string, which ``repr()`` (and so an Alembic
+    revision) writes as it is.
+    """
+
+    cache_ok = True
+    type_name = "encrypted_numeric"
+    _public_name = "EncryptedNumeric"
+    _plain = Numeric
+    _accepts = (decimal.Decimal, int, float)
+    _refuses = (bool,)
+    _what = "Decimal, int or float"
+    _unit = "a positive decimal number"
+
+    def _width(self, value):
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            try:
+                value = decimal.Decimal(value)
+            except decimal.InvalidOperation:
+                pass
+        if not isinstance(value, decimal.Decimal) or not value.is_finite() \
+                or value <= 0:
+            raise ValueError("range_width of EncryptedNumeric must be a positive "
+                             "decimal number (Decimal, int or str)")
+        return format(value.normalize(), "f")
+
+    def _width_sql(self):
+        return self.range_width
+
+
+class EncryptedDate(_EncryptedOrdered):
+    """A column of ``encrypted_date``: ``datetime.date`` values (not
+    ``datetime``).
+
+    ``range_width`` in days (an integer, or a ``timedelta`` of whole
+    days) gives ``encrypted_date(range, width)``.
+    """
+
+    cache_ok = True
+    type_name = "encrypted_date"
+    _public_name = "EncryptedDate"
+    _plain = Date
+    _accepts = (datetime.date,)
+    _refuses = (datetime.datetime,)
+    _what = "datetime.date"
+    _unit = "days"
+
+    def _width(self, value):
+        return super()._width(_timedelta_width(value, "days", 86400, self._public_name))
+
+
+class EncryptedDateTime(_EncryptedOrdered):
+    """A column of ``encrypted_timestamptz``: timezone-aware
+    ``datetime.datetime`` values (naive ones are refused, since the
+    server would read them in its own time zone); read back aware.
+
+    ``range_width`` in seconds (an integer, or a ``timedelta`` of whole
+    seconds) gives ``encrypted_timestamptz(range, width)``.
+    """
+
+    cache_ok = True
+    type_name = "encrypted_timestamptz"
+    _public_name = "EncryptedDateTime"
+    _accepts = (datetime.datetime,)
+    _what = "timezone-aware datetime"
+    _unit = "seconds"
+
+    def _plain_type(self):
+        return DateTime(timezone=True)
+
+    def _check(self, value):
+        super()._check(value)
+        if value.utcoffset() is None:
+            raise ValueError("EncryptedDateTime takes timezone-aware datetime "
+                             "values, not naive ones")
+
+    def _width(self, value):
+        return super()._width(_timedelta_width(value, "seconds", 1, self._public_name))
+
+
+class EncryptedJSON(_EncryptedTyped):
+    """A column of ``encrypted_jsonb``: JSON documents (``dict``,
+    ``list``, ``str``, numbers, booleans), read back as Python objects.
+    ``None`` is SQL NULL.  Operators (``["key"]``, ``==`` ...) act on
+    ``decrypt(column)``, row by row; the type takes no search terms.
+    """
+
+    cache_ok = True
+    type_name = "encrypted_jsonb"
+    _public_name = "EncryptedJSON"
+    _accepts = (dict, list, str, int, float, bool)
+    _what = "JSON"
+
+    def _plain_type(self):
+        return postgresql.JSONB(none_as_null=True)
+
+    @property
+    def python_type(self):
+        return dict
+
+
+class EncryptedBinary(_EncryptedTyped):
+    """A column of ``encrypted_bytea``: ``bytes`` values (``bytearray``
+    and ``memoryview`` are taken too), read back as ``bytes``.  Operators
+    act on ``decrypt(column)``; the type takes no search terms.
+    """
+
+    cache_ok = True
+    type_name = "encrypted_bytea"
+    _public_name = "EncryptedBinary"
+    _plain = LargeBinary
+    _accepts = (bytes, bytearray, memoryview)
+    _what = "bytes"
+
+
+def search_index(name, column, **kwargs):
+    """The index that a column's search forms use, as an ``Index``.
+
+    For ``EncryptedText(trigram=True)`` a GIN index (LIKE, ILIKE); for an
+    ordered typed type with ``range_width``, a btree index with the type's
+    ``range_ops`` operator class (comparisons, BETWEEN, ORDER BY ...
+    LIMIT).  ``column`` is a table's ``Column`` or an ORM attribute, so
+    the index joins the table's metadata and ``create_all`` creates it;
+    ``kwargs`` go to ``Index``.  Neither index can be UNIQUE.
+    """
+    if not isinstance(column, ColumnElement) and hasattr(column, "__clause_element__"):
+        column = column.__clause_element__()
+    coltype = getattr(column, "type", None)
+    if isinstance(coltype, EncryptedText) and coltype.trigram:
+        return Index(name, column, postgresql_using="gin", **kwargs)
+    if isinstance(coltype, _EncryptedOrdered) and coltype.range_width is not None:
+        return Index(name, column, postgresql_ops={column.key: coltype.range_ops},
+                     **kwargs)
+    raise TypeError("search_index needs a column of EncryptedText(trigram=True) or "
+                    "of a typed type with range_width")
+
+
 def _plaintext_order(element):
     """An ORDER BY element with a bare encrypted column as ``decrypt(column)``.
 
     ``asc()``, ``desc()`` and the other operators already go through the
     comparators; a bare column does not, and the stored bytes of
-    ``encrypted_text_det`` have a btree order that means nothing.
+    ``encrypted_text_det`` have a btree order that means nothing.  The
+    ordered typed types stay as they are: the server sorts them by
+    plaintext itself, and walks their range index for ORDER BY ... LIMIT.
     """
-    if isinstance(element, ColumnClause) and isinstance(element.type, _EncryptedTextBase):
+    if isinstance(element, ColumnClause) and isinstance(element.type, _EncryptedType) \
+            and element.type._sort_by_plaintext:
         return element.comparator.plaintext
     return element
 
@@ -348,9 +770,9 @@ def _column_sql(column, dialect, raw=False):
         column = column.__clause_element__()
     table = getattr(column, "table", None)
     if not isinstance(column, ColumnClause) or table is None \
-            or not isinstance(column.type, _EncryptedTextBase):
-        raise TypeError("expected a table's EncryptedText or EncryptedTextDet column, "
-                        "or its ORM attribute")
+            or not isinstance(column.type, _EncryptedType):
+        raise TypeError("expected a table's column of an encrypted type (EncryptedText, "
+                        "EncryptedTextDet, EncryptedDate ...), or its ORM attribute")
     prep = dialect.identifier_preparer
     names = prep.format_table(table), prep.quote(column.name)
     if raw and getattr(prep, "_double_percents", False):

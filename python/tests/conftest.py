@@ -28,7 +28,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning,
 
 from encrypted_column.sqlalchemy import key_options  # noqa: E402
 
-URL = "postgresql+psycopg2://"
+# the SQLAlchemy tests' driver: psycopg2, or another libpq driver named
+# by EC_TEST_SQLALCHEMY_URL (postgresql+psycopg:// with SQLAlchemy 2.0)
+URL = os.environ.get("EC_TEST_SQLALCHEMY_URL", "postgresql+psycopg2://")
 LEGACY_FUNCTIONS = {
     "decrypt_sqlalchemy_aes", "decrypt_sqlalchemy_aesgcm",
     "decrypt_sqlalchemy_fernet", "decrypt_fernet",
