@@ -192,6 +192,7 @@ extern unsigned int ec_extension_function(unsigned int operator_function,
 										  unsigned int *argtypes);
 /* search_planner.c */
 extern struct Query *ec_search_rewrite_order(struct Query *parse);
+extern struct Query *ec_search_keep_typmod_casts(struct Query *parse);
 extern char *ec_c_symbol(unsigned int funcid);
 extern struct Query *ec_det_fold_known(struct Query *parse,
 									   struct ParamListInfoData *boundParams);

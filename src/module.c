@@ -152,7 +152,8 @@ next_planner(Query *parse, const char *query_string, int cursorOptions,
 /*
  * planner_hook: make encrypted_text_det lookups by text arrays usable by
  * an index; on a Citus coordinator, fold lookups by a known plaintext into
- * constants Citus can route; plan; then turn the index conditions sized by
+ * constants Citus can route and keep an INSERT ... SELECT's type modifier
+ * casts; plan; then turn the index conditions sized by
  * the number of keys into single calls.
  */
 static PlannedStmt *
@@ -166,7 +167,11 @@ ec_planner(Query *parse, const char *query_string, int cursorOptions,
 	/* ORDER BY a typed column LIMIT n through its range index */
 	parse = ec_search_rewrite_order(parse);
 	if (ec_citus_routes_constants())
+	{
 		parse = ec_det_fold_known(parse, boundParams);
+		/* INSERT ... SELECT: a type modifier's cast where Citus keeps it */
+		parse = ec_search_keep_typmod_casts(parse);
+	}
 	stmt = next_planner(parse, query_string, cursorOptions, boundParams);
 	ec_det_finish_plan(stmt, arrays);
 	return stmt;

@@ -25,6 +25,10 @@
  * under a key the session does not hold, or a role that may not read
  * plaintext, raises the error that sorting by plaintext would have
  * raised, where the index walk might otherwise never compare that row.
+ *
+ * INSERT ... SELECT into a column with a type modifier, on a Citus
+ * coordinator: the modifier's cast moves into the SELECT (see
+ * ec_search_keep_typmod_casts).
  */
 #include "postgres.h"
 
@@ -396,5 +400,130 @@ ec_search_rewrite_order(Query *parse)
 	if (!OidIsValid(get_extension_oid("encrypted_column", true)))
 		return parse;
 	rewrite_walk(parse);
+	return parse;
+}
+
+/*
+ * The innermost argument of a chain of casts (a length coercion's first
+ * argument, then single-argument casts), as a pointer to its place in the
+ * tree, or NULL when the chain does not end in a Var.
+ */
+static Expr **
+cast_chain_var(Expr **place)
+{
+	for (;;)
+	{
+		Expr	   *e = *place;
+
+		if (IsA(e, Var))
+			return place;
+		if (IsA(e, FuncExpr) &&
+			(((FuncExpr *) e)->funcformat == COERCE_IMPLICIT_CAST ||
+			 ((FuncExpr *) e)->funcformat == COERCE_EXPLICIT_CAST) &&
+			((FuncExpr *) e)->args != NIL)
+			place = (Expr **) &linitial(((FuncExpr *) e)->args);
+		else if (IsA(e, RelabelType))
+			place = &((RelabelType *) e)->arg;
+		else if (IsA(e, CoerceViaIO))
+			place = &((CoerceViaIO *) e)->arg;
+		else
+			return NULL;
+	}
+}
+
+/* Show every cast of the chain when the query is deparsed. */
+static void
+cast_chain_explicit(Expr *e)
+{
+	while (!IsA(e, Var))
+	{
+		if (IsA(e, FuncExpr))
+		{
+			((FuncExpr *) e)->funcformat = COERCE_EXPLICIT_CAST;
+			e = linitial(((FuncExpr *) e)->args);
+		}
+		else if (IsA(e, RelabelType))
+		{
+			((RelabelType *) e)->relabelformat = COERCE_EXPLICIT_CAST;
+			e = ((RelabelType *) e)->arg;
+		}
+		else
+		{
+			((CoerceViaIO *) e)->coerceformat = COERCE_EXPLICIT_CAST;
+			e = ((CoerceViaIO *) e)->arg;
+		}
+	}
+}
+
+/*
+ * planner_hook step on a Citus coordinator, for INSERT ... SELECT.  The
+ * parser puts the cast to a column's type modifier, the one that gives a
+ * value its search terms, into the INSERT's target list.  Citus keeps only
+ * the Vars of that list and, when it runs the SELECT itself (through the
+ * coordinator, or repartitioned), casts the SELECT's columns to the
+ * column types without the modifier: the values would reach the shards
+ * without their terms, and each shard would have to open them to add
+ * them, needing a key and read_plaintext() there, and giving each
+ * placement of a reference table an envelope of its own.  So the whole
+ * cast moves into the SELECT's target list, shown in full when Citus
+ * deparses it: the values get their terms where they are sealed, on the
+ * node where Citus's own cast would have run.  (Where Citus does not plan
+ * the statement, the cast runs in the SELECT instead of after it.)
+ */
+Query *
+ec_search_keep_typmod_casts(Query *parse)
+{
+	RangeTblRef *ref;
+	RangeTblEntry *rte;
+	Query	   *select;
+	ListCell   *lc;
+
+	if (parse->commandType != CMD_INSERT || parse->jointree == NULL ||
+		list_length(parse->jointree->fromlist) != 1 ||
+		!IsA(linitial(parse->jointree->fromlist), RangeTblRef))
+		return parse;
+	ref = linitial_node(RangeTblRef, parse->jointree->fromlist);
+	rte = rt_fetch(ref->rtindex, parse->rtable);
+	if (rte->rtekind != RTE_SUBQUERY || rte->subquery == NULL ||
+		rte->subquery->setOperations != NULL)
+		return parse;
+	select = rte->subquery;
+
+	foreach(lc, parse->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		TargetEntry *stle;
+		int32		typmod;
+		char	   *symbol;
+		Expr	  **place;
+		Var		   *var;
+		Expr	   *cast;
+
+		if (tle->resjunk || !IsA(tle->expr, FuncExpr) ||
+			!exprIsLengthCoercion((Node *) tle->expr, &typmod) || typmod < 0)
+			continue;
+		symbol = ec_c_symbol(((FuncExpr *) tle->expr)->funcid);
+		if (symbol == NULL || strcmp(symbol, "encrypted_apply_typmod") != 0)
+			continue;
+		cast = copyObject(tle->expr);
+		place = cast_chain_var(&cast);
+		if (place == NULL)
+			continue;
+		var = (Var *) *place;
+		if (var->varno != ref->rtindex || var->varlevelsup != 0 ||
+			var->varattno <= 0 || var->varattno > list_length(select->targetList))
+			continue;
+		stle = list_nth_node(TargetEntry, select->targetList, var->varattno - 1);
+		/* a column the SELECT sorts or groups by keeps its plaintext */
+		if (stle->resjunk || stle->ressortgroupref != 0 ||
+			exprType((Node *) stle->expr) != var->vartype)
+			continue;
+		cast_chain_explicit(cast);
+		*place = stle->expr;
+		stle->expr = cast;
+		tle->expr = (Expr *) makeVar(ref->rtindex, var->varattno,
+									 exprType((Node *) cast), typmod,
+									 exprCollation((Node *) cast), 0);
+	}
 	return parse;
 }

@@ -21,6 +21,20 @@
 #   - encrypted_text_det as the distribution column: a lookup by plaintext
 #     routes to one shard, PRIMARY KEY rejects duplicates, co-located
 #     tables join on it;
+#   - search on distributed tables: encrypted_text(trigram),
+#     encrypted_date(range, 7) and encrypted_bigint(range, 100) columns of
+#     a distributed table and typed columns of a reference table, their GIN
+#     and range_ops indexes made on the coordinator without a key (on
+#     every shard); rows in as literals, by COPY and by INSERT ... SELECT
+#     of plaintext through the coordinator in autocommit, each with its
+#     terms, a reference table's placements byte-identical; in a
+#     transaction block LIKE, ILIKE, BETWEEN, < a plain value and ORDER BY
+#     ... [DESC] LIMIT give the rows, in order, of the same query on
+#     decrypt(col), with the index on every shard (EXPLAIN of each task);
+#     a role without read_plaintext() is refused (42501) where no row
+#     matches, and still inserts rows with terms; the same searches exact
+#     during a rotation with previous_keys, and after the rotation on the
+#     shards, with the index walk back;
 #   - the laundering rule on every node: a ciphertext literal is refused
 #     on the coordinator without the restore switch, and on a worker from
 #     any session that did not authenticate with the node certificate
@@ -34,7 +48,8 @@
 #   - citus.log_remote_commands cannot print the keys; Citus's connections
 #     to the workers use TLS; no key reaches any node's files (data
 #     directory with catalogs and pg_dist_* tables, WAL, logs with
-#     log_statement = 'all'), and no plaintext any worker's data files;
+#     log_statement = 'all'), and no plaintext any worker's data files
+#     (search columns' included);
 #   - a deterministic distribution column rotated by INSERT and DELETE;
 #   - pg_dump of the coordinator: ciphertext only; restored into a new
 #     Citus database (tables, create_distributed_table, data, constraints)
@@ -327,6 +342,191 @@ check "... (routed)" grep -q -x ' *Task Count: 1' \
 	<<<"$(OPTS="-c encrypted_column.key=$KEY2" said "EXPLAIN (COSTS OFF) SELECT * FROM accounts WHERE email = 'acct-7@example.com'")"
 check_eq "... and the co-located join still pairs every row" "40|10" \
 	"$(kq -c "SELECT count(*), count(DISTINCT a.email) FROM accounts a JOIN logins l USING (email)")"
+
+# --- search on distributed tables ---
+# Columns with search terms, and their indexes made on the coordinator
+# with no key set: Citus makes them on every shard, which read the terms
+# the values carry.
+pq "$PC" app <<'EOF' >/dev/null || exit 1
+CREATE TABLE finds (id int PRIMARY KEY, name encrypted_text(trigram), day encrypted_date(range, 7),
+	n encrypted_bigint(range, 100));
+SELECT create_distributed_table('finds', 'id');
+EOF
+check "a GIN index of trigram tags on a distributed table, made without a key" \
+	quiet pq "$PC" app -c "CREATE INDEX finds_name ON finds USING gin (name)"
+# the rows, as plaintext: 1 to 120 go in as literals, 121 to 200 by COPY,
+# 201 to 240 by INSERT ... SELECT through the coordinator
+GEN="SELECT g, format('%s %s srch-%s', (ARRAY['Alice', 'bob', 'Carol', 'DAVE', 'Eve', 'Frank', 'Grace',
+	'Ingrid', 'Kelvin'])[g % 9 + 1], (ARRAY['Smith', 'Jones', 'smithers', 'MILLER', 'Kirk'])[g % 5 + 1], g) AS name,
+	date '2020-01-01' + g * 37 % 1000 AS day, g * 7919 % 10007 - 5000 AS n FROM generate_series(1, 240) g"
+FVALS=$(pq "$PC" app -c "SELECT string_agg(format('(%s, %L, %L, %L)', g, name, day, n), ', ' ORDER BY g)
+	FROM ($GEN) s WHERE g <= 120")
+[[ -n $FVALS ]] || exit 1
+pq "$PC" app -c "\\copy (SELECT * FROM ($GEN) s WHERE g > 120 AND g <= 200) TO '$REL_TMP/finds.txt'" || exit 1
+# two of the plaintexts, looked for in the workers' files at the end
+FINDS_PLAIN=("$(pq "$PC" app -c "SELECT name FROM ($GEN) s WHERE g = 7")"
+	"$(pq "$PC" app -c "SELECT name FROM ($GEN) s WHERE g = 150")")
+[[ -n ${FINDS_PLAIN[0]} && -n ${FINDS_PLAIN[1]} ]] || exit 1
+check "rows with search terms inserted as literals through the coordinator" \
+	kq -c "INSERT INTO finds VALUES $FVALS, (241, NULL, NULL, NULL)"
+check "... by COPY" kq -c "\\copy finds FROM '$REL_TMP/finds.txt'"
+check "... and by INSERT ... SELECT of plaintext through the coordinator, in autocommit" \
+	kq -c "INSERT INTO finds SELECT g, name, day, n FROM ($GEN) s WHERE g > 200"
+check "range_ops indexes on the filled shards, made without a key" quiet pq "$PC" app \
+	-c "CREATE INDEX finds_day ON finds (day encrypted_date_range_ops)" \
+	-c "CREATE INDEX finds_n ON finds (n encrypted_bigint_range_ops)"
+check_eq "... every shard has the three indexes (shards with 4 indexes/shards)" "8/8" \
+	"$(pq "$PC" app -c "SELECT count(*) FILTER (WHERE result = '4') || '/' || count(*)
+		FROM run_command_on_shards('finds', \$\$SELECT count(*) FROM pg_index WHERE indrelid = '%s'::regclass\$\$)")"
+check_eq "every row decrypts to what was written, with its terms (rows with terms)" \
+	"$(pq "$PC" app -c "SELECT md5(string_agg(concat_ws('|', g, name, day, n), ',' ORDER BY g)) FROM ($GEN) s")|240" \
+	"$(kt "SELECT md5(string_agg(concat_ws('|', id, decrypt(name), decrypt(day), decrypt(n)), ',' ORDER BY id))
+		|| '|' || count(*) FILTER (WHERE search_terms(name) IS NOT NULL AND range_term(day) IS NOT NULL
+		AND range_term(n) IS NOT NULL) FROM finds WHERE id <= 240")"
+
+# a reference table with typed columns: literals, and INSERT ... SELECT
+KVALS=$(pq "$PC" app -c "SELECT string_agg(format('(%s, %L, %L)', g, 'kind ' || (ARRAY['red', 'Green', 'BLUE'])[g % 3 + 1]
+	|| ' ' || g, date '2019-06-01' + g * 53 % 700), ', ' ORDER BY g) FROM generate_series(1, 30) g")
+kq -c "CREATE TABLE kinds (code int PRIMARY KEY, label encrypted_text(trigram), since encrypted_date(range, 30))" \
+	-c "SELECT create_reference_table('kinds')" -c "INSERT INTO kinds VALUES $KVALS" >/dev/null || exit 1
+check "INSERT ... SELECT of plaintext into a reference table, in autocommit" kq \
+	-c "INSERT INTO kinds SELECT g, 'kind ' || (ARRAY['red', 'Green', 'BLUE'])[g % 3 + 1] || ' ' || g,
+		date '2019-06-01' + g * 53 % 700 FROM generate_series(31, 60) g"
+check "indexes on a reference table, without a key" quiet pq "$PC" app \
+	-c "CREATE INDEX kinds_label ON kinds USING gin (label)" \
+	-c "CREATE INDEX kinds_since ON kinds (since encrypted_date_range_ops)"
+check_eq "... whose placements are byte-identical, terms included (placements/read/distinct/rows with terms)" \
+	"3/true/1/60" \
+	"$(pq "$PC" app -c "SELECT count(*) || '/' || bool_and(success) || '/' || count(DISTINCT result) || '/' || min(result)
+		FROM run_command_on_placements('kinds', \$\$SELECT count(*) FILTER (WHERE search_terms(label) IS NOT NULL
+		AND range_term(since) IS NOT NULL) || ' ' || md5(string_agg(label::text || since::text, ',' ORDER BY code))
+		FROM %s\$\$)" | sed -E 's/ [0-9a-f]{32}$//')"
+
+# A search and the same query on decrypt(col) give the same rows, in the
+# same order.  Each query is written with @col, which the search reads as
+# col and the reference as decrypt(col); each side runs every query in
+# one transaction block, with the options in $OPTS, the shards preferring
+# their indexes.  Prints one line per query, the ids joined by commas.
+search_rows() {
+	local args=() q
+	for q in "$@"; do args+=(-c "$q" -c '\echo @@'); done
+	PGOPTIONS="${OPTS:-$K1}" pq "$PC" app -c "BEGIN" -c "SET LOCAL enable_seqscan = off" "${args[@]}" \
+		-c "COMMIT" 2>&1 | awk '/^@@$/ { print line; line = ""; next } { line = line == "" ? $0 : line "," $0 }'
+}
+# searches_are_exact LABEL "name|query"...
+searches_are_exact() {
+	local label=$1 s i
+	shift
+	local names=() searches=() references=() want got
+	for s in "$@"; do
+		names+=("${s%%|*}")
+		searches+=("${s#*|}")
+		references+=("$(sed -E 's/@([a-z]+)/decrypt(\1)/g' <<<"${s#*|}")")
+	done
+	mapfile -t want < <(search_rows "${references[@]//@/}")
+	mapfile -t got < <(search_rows "${searches[@]//@/}")
+	for i in "${!names[@]}"; do
+		if [[ ! ${want[i]:-} =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+			check_eq "$label: ${names[i]} (the reference found rows)" "rows" "${want[i]:-}"
+		else
+			check_eq "$label: ${names[i]}" "${want[i]}" "${got[i]:-}"
+		fi
+	done
+}
+SEARCHES=(
+	"LIKE|SELECT id FROM finds WHERE @name LIKE 'Alice%' ORDER BY id"
+	"LIKE, case-sensitive|SELECT id FROM finds WHERE @name LIKE '%smith%' ORDER BY id"
+	"ILIKE|SELECT id FROM finds WHERE @name ILIKE '%SMITH%' ORDER BY id"
+	"ILIKE with an i and a k|SELECT id FROM finds WHERE @name ILIKE 'kelvin k%' ORDER BY id"
+	"BETWEEN two dates|SELECT id FROM finds WHERE @day BETWEEN date '2020-06-01' AND date '2020-09-30' ORDER BY id"
+	"BETWEEN untyped literals (encrypted on the coordinator)|SELECT id FROM finds WHERE @day BETWEEN '2020-06-01' AND '2020-09-30' ORDER BY id"
+	"< a plain date|SELECT id FROM finds WHERE @day < date '2020-02-15' ORDER BY id"
+	"< a plain integer|SELECT id FROM finds WHERE @n < -4000 ORDER BY id"
+	"BETWEEN integers, with ILIKE|SELECT id FROM finds WHERE @n BETWEEN -2500 AND 2500 AND @name ILIKE '%jones%' ORDER BY id"
+	"ORDER BY a date LIMIT 10|SELECT id FROM finds ORDER BY @day LIMIT 10"
+	"ORDER BY a date DESC LIMIT 10|SELECT id FROM finds ORDER BY @day DESC LIMIT 10"
+	"ORDER BY an integer LIMIT 10|SELECT id FROM finds ORDER BY @n LIMIT 10"
+	"ORDER BY an integer DESC LIMIT 10|SELECT id FROM finds ORDER BY @n DESC LIMIT 10"
+	"ORDER BY with LIKE and OFFSET|SELECT id FROM finds WHERE @name LIKE '%Jones%' ORDER BY @day OFFSET 3 LIMIT 5"
+	"a reference table: LIKE|SELECT code FROM kinds WHERE @label LIKE '%Green%' ORDER BY code"
+	"a reference table: < a plain date|SELECT code FROM kinds WHERE @since < date '2019-09-01' ORDER BY code"
+	"a reference table: ORDER BY DESC LIMIT 5|SELECT code FROM kinds ORDER BY @since DESC LIMIT 5"
+)
+searches_are_exact "search as exact as decrypt()" "${SEARCHES[@]}"
+
+# the plan of every task, with the key
+plan_of() {
+	PGOPTIONS="${OPTS:-$K1}" pq "$PC" app -c "BEGIN" -c "SET LOCAL enable_seqscan = off" \
+		-c "SET LOCAL citus.explain_all_tasks = on" -c "EXPLAIN (COSTS OFF) $1" -c "COMMIT" 2>&1
+}
+# lines of a plan that match $2 / its Task Count
+per_task() {
+	echo "$(grep -c -E "$2" <<<"$1")/$(grep -o -E 'Task Count: [0-9]+' <<<"$1" | grep -o -E '[0-9]+$')"
+}
+PLAN=$(plan_of "SELECT id FROM finds WHERE name LIKE '%smith%'")
+check_eq "EXPLAIN: LIKE reads the GIN index on every shard (tasks)" "8/8" \
+	"$(per_task "$PLAN" 'Bitmap Index Scan on finds_name_[0-9]+')"
+PLAN=$(plan_of "SELECT id FROM finds WHERE day BETWEEN date '2020-06-01' AND date '2020-09-30'")
+check_eq "EXPLAIN: BETWEEN reads the range index on every shard (tasks)" "8/8" \
+	"$(per_task "$PLAN" 'Index Scan (using|on) finds_day_[0-9]+')"
+check "... with range_bound() in the index condition" grep -q 'range_bound' <<<"$PLAN"
+PLAN=$(plan_of "SELECT id FROM finds ORDER BY day LIMIT 10")
+check_eq "EXPLAIN: ORDER BY ... LIMIT walks the range index on every shard (tasks)" "8/8" \
+	"$(per_task "$PLAN" 'Index Scan using finds_day_[0-9]+')"
+check_eq "... each shard query sorting by the terms, then by plaintext (tasks)" "8/8" \
+	"$(per_task "$PLAN" 'Sort Key: day USING ~<~, day$')"
+check "... with the guard" grep -q 'order_guard(day)' <<<"$PLAN"
+PLAN=$(plan_of "SELECT code FROM kinds WHERE label LIKE '%Green%'")
+check "EXPLAIN: LIKE on a reference table reads its GIN index" grep -q -E 'Bitmap Index Scan on kinds_label_[0-9]+' <<<"$PLAN"
+
+# a role without read_plaintext() is refused a search on the shards, even
+# where no row matches; it may still write rows with terms
+PRIV="REVOKE EXECUTE ON FUNCTION read_plaintext() FROM PUBLIC; GRANT EXECUTE ON FUNCTION read_plaintext() TO ec_reader"
+kq -c "GRANT SELECT ON finds, kinds TO ec_reader, ec_other" -c "GRANT INSERT ON finds TO ec_other" -c "$PRIV" \
+	-c "SELECT run_command_on_workers(\$\$$PRIV\$\$)" >/dev/null || exit 1
+search_state() {
+	sqlstate "$PC" app -U "$ROLE" -c "BEGIN" -c "SET LOCAL enable_seqscan = off" -c "$1" -c "COMMIT"
+}
+for q in "SELECT count(*) FROM finds WHERE name LIKE 'qqqzzz%'" \
+	"SELECT count(*) FROM finds WHERE name ILIKE '%QQQZZZ%'" \
+	"SELECT count(*) FROM finds WHERE day BETWEEN date '1900-01-01' AND date '1900-01-02'" \
+	"SELECT count(*) FROM finds WHERE n < -9000000" \
+	"SELECT id FROM finds ORDER BY day LIMIT 3" \
+	"SELECT count(*) FROM kinds WHERE label LIKE 'qqqzzz%'"; do
+	check_eq "without read_plaintext(), refused (42501): ${q#SELECT }" "42501" \
+		"$(PGOPTIONS="$K1" ROLE=ec_other search_state "$q")"
+done
+check_eq "... while the role granted it searches" "00000" \
+	"$(PGOPTIONS="$K1" ROLE=ec_reader search_state "SELECT count(*) FROM finds WHERE name LIKE 'qqqzzz%'")"
+check_eq "... and the role without it inserts rows with terms (literals, INSERT ... SELECT)" "00000" \
+	"$(PGOPTIONS="$K1" ROLE=ec_other state_of "$PC" "INSERT INTO finds VALUES (251, 'Writer One', '2021-03-03', 3);
+		INSERT INTO finds SELECT g, 'Writer ' || g, date '2021-03-01' + g, g FROM generate_series(252, 253) g")"
+PUB="GRANT EXECUTE ON FUNCTION read_plaintext() TO PUBLIC"
+kq -c "$PUB" -c "SELECT run_command_on_workers(\$\$$PUB\$\$)" >/dev/null || exit 1
+check_eq "... (rows with terms)" "3" \
+	"$(kq -c "SELECT count(*) FROM finds WHERE id > 250 AND search_terms(name) IS NOT NULL
+		AND range_term(day) IS NOT NULL AND range_term(n) IS NOT NULL")"
+
+# during a rotation: rows under the new key and the old, all found
+FK2="-c encrypted_column.key=$KEY2 -c encrypted_column.previous_keys=$KEY1"
+check "rows under a new key, with the old one as previous_keys" env PGOPTIONS="$FK2" \
+	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$REL_TMP" -p "$PC" -U postgres -d app \
+	-c "INSERT INTO finds VALUES (301, 'Alice Newkey srch-301', '2020-06-15', 150),
+		(302, 'kelvin kirk newkey', '2020-01-02', -4990), (303, 'Zed Jones', '2022-12-31', 9999)"
+OPTS="$FK2" searches_are_exact "during a rotation" "${SEARCHES[@]}"
+check "the rotation on the shards (INSERT ... SELECT reencrypt() ... ON CONFLICT)" env PGOPTIONS="$FK2" \
+	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$REL_TMP" -p "$PC" -U postgres -d app -c "BEGIN" \
+	-c "INSERT INTO finds SELECT id, reencrypt(name), reencrypt(day), reencrypt(n) FROM finds
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, day = EXCLUDED.day, n = EXCLUDED.n" -c "COMMIT"
+check_eq "... every value under the new key, with its terms (rows, the NULL row apart)" "246/246" \
+	"$(kq -c "SELECT count(*) FILTER (WHERE key_id(name) = '$K2ID' AND key_id(day) = '$K2ID'
+		AND key_id(n) = '$K2ID' AND search_terms(name) IS NOT NULL AND range_term(day) IS NOT NULL
+		AND range_term(n) IS NOT NULL) || '/' || count(*) FROM finds WHERE id <> 241")"
+OPTS="-c encrypted_column.key=$KEY2" searches_are_exact "after the rotation, with the new key alone" \
+	"${SEARCHES[@]:0:14}"
+PLAN=$(OPTS="-c encrypted_column.key=$KEY2" plan_of "SELECT id FROM finds ORDER BY day DESC LIMIT 10")
+check_eq "... ORDER BY DESC ... LIMIT walks the range index on every shard again (tasks)" "8/8" \
+	"$(per_task "$PLAN" 'Index Scan Backward using finds_day_[0-9]+')"
 
 # --- the laundering rule on every node ---
 CT=$(kq -c "SELECT email::text FROM users WHERE id = 1")
@@ -642,7 +842,8 @@ for node in coord w1 w2 w3; do
 	done
 done
 for node in w1 w2 w3; do
-	check "no plaintext in the data files of $node" not grep -r -a -q -F -e 'citus-7@example.com' "$REL_TMP/$node"
+	check "no plaintext in the data files of $node (text, and search columns)" not grep -r -a -q -F \
+		-e 'citus-7@example.com' -e "${FINDS_PLAIN[0]}" -e "${FINDS_PLAIN[1]}" "$REL_TMP/$node"
 done
 for node in w1 w2; do
 	check "the workers' logs show that keys came, masked ($node)" grep -q "SET LOCAL encrypted_column.key TO '\*\*\*\*" "$REL_TMP/$node.log"
