@@ -252,18 +252,25 @@ check_term_blocks(const uint8_t *data, size_t size)
 		/*
 		 * truncations: refused (too short) while they cut into the term
 		 * block, the nonce or the tag, well formed with a shorter
-		 * ciphertext after that, and read only within their length; every
-		 * one up to a little beyond that edge, and the last
+		 * ciphertext after that, and read only within their length; cut
+		 * on each side of every boundary between the parts, and the last
+		 * byte off
 		 */
 		if (status == EC_ENV_OK)
 		{
-			size_t		fixed = EC_HEADER_LEN + EC_TERMS_HEAD_LEN + declared +
-				EC_GCM_NONCE_LEN + EC_GCM_TAG_LEN;
+			size_t		terms_end = EC_HEADER_LEN + EC_TERMS_HEAD_LEN + declared;
+			size_t		fixed = terms_end + EC_GCM_NONCE_LEN + EC_GCM_TAG_LEN;
+			size_t		edges[] = {0, 1, EC_HEADER_LEN - 1, EC_HEADER_LEN,
+				EC_HEADER_LEN + 4, EC_HEADER_LEN + EC_TERMS_HEAD_LEN - 1,
+				EC_HEADER_LEN + EC_TERMS_HEAD_LEN, terms_end - 1, terms_end,
+				terms_end + EC_GCM_NONCE_LEN, fixed - 1, fixed, fixed + 1, len - 1};
 
-			for (size_t cut = 0; cut < len; cut++)
+			for (size_t k = 0; k < sizeof(edges) / sizeof(edges[0]); k++)
 			{
-				if (cut > fixed + 2 && cut + 1 < len)
-					cut = len - 1;
+				size_t		cut = edges[k];
+
+				if (cut >= len)
+					continue;
 				if (cut < fixed)
 					REQUIRE(check_parse(env, cut, algorithm) == EC_ENV_TOO_SHORT);
 				else

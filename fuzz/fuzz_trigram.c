@@ -59,7 +59,7 @@
  */
 #define HARNESS __attribute__((no_sanitize("coverage")))
 
-/* Longest value the property checks build (characters). */
+/* Longest value the property checks build (characters; inputs are shorter). */
 #define MAX_CHARS		128
 
 /* ---- character lengths ---- */

@@ -118,7 +118,7 @@ tseeds=$(find "$FUZZ_DIR/corpus_trigram" -type f | wc -l)
 say "trigram harness: $tseeds seed inputs; up to $TRI_RUNS runs or ${TRI_CAP}s"
 mkdir -p "$REL_TMP/scratch-trigram" "$REL_TMP/trigram"
 (cd "$REL_TMP/trigram" && "$REL_TMP/build/fuzz_trigram" -runs="$TRI_RUNS" -max_total_time="$TRI_CAP" \
-	-max_len=256 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-max_len=128 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	-dict="$FUZZ_DIR/trigram.dict" "$REL_TMP/scratch-trigram" "$FUZZ_DIR/corpus_trigram" \
 	>"$REL_TMP/fuzz-trigram.log" 2>&1)
 status=$?
