@@ -210,7 +210,7 @@ for pred in "day BETWEEN date '2021-01-01' AND date '2021-01-31'" "day < date '2
 	"at < timestamptz '2020-01-02 00:00+00'" "at >= timestamptz '2021-12-01 00:00+00'"; do
 	search_pairs+=("$pred")
 done
-SEARCH_CHECK="SET enable_seqscan = off;
+SEARCH_CHECK="SET enable_seqscan = off; SET jit = off;
 CREATE TEMP TABLE ref_people AS SELECT id, decrypt(name) AS name, decrypt(email) AS email FROM search_people;
 CREATE TEMP TABLE ref_events AS SELECT id, decrypt(day) AS day, decrypt(amount) AS amount,
 	decrypt(n) AS n, decrypt(at) AS at FROM search_events;
@@ -248,7 +248,7 @@ plans_use_indexes() {
 # ORDER BY col [DESC] LIMIT n, in a session with one key: the decrypted
 # values in the order given, against ORDER BY decrypt(col).  Prints the
 # number of (column, direction) pairs whose orders differ.
-ORDER_CHECK="SET enable_seqscan = off;
+ORDER_CHECK="SET enable_seqscan = off; SET jit = off;
 SELECT count(*) FROM (VALUES"
 first=1
 for col in day amount n at; do

@@ -413,7 +413,7 @@ run_phase S1 search apps LEAKSONE 800
 checks_as_is S1 LEAKSONE ts "S1 typed and search, recommended" "$S1_RE"
 # (after the checks of the phase: this statement holds its literals)
 check_eq "S1: the index searches found the rows (LIKE, ILIKE, BETWEEN, comparisons)" "LEAKSONE-alpha|t|t|t|t" \
-	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U apps -c "SET enable_seqscan = off" -c "SELECT
+	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U apps -c "SET enable_seqscan = off" -c "SET jit = off" -c "SELECT
 		(SELECT decrypt(name) FROM ts WHERE name LIKE 'LEAKSONE-al%' LIMIT 1),
 		(SELECT count(*) = 11 FROM ts WHERE name ILIKE 'leaksone-AL%'),
 		(SELECT count(*) = 11 FROM ts WHERE day BETWEEN date '$S_DAY1' AND date '$S_DAY2'),
