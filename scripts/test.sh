@@ -32,7 +32,7 @@ SUITES=(
 	"dump_restore host  300  pg_dump and pg_restore in every format"
 	"replication  host  300  physical and logical replication"
 	"crash        host  300  SIGKILL of the postmaster under load"
-	"fuzz         host  540  libFuzzer on the envelope and text-form parsers, the KMIP reader and the PKCS#11 URI parser"
+	"fuzz         host  660  libFuzzer on the envelope and text-form parsers (term blocks too), the KMIP reader, the PKCS#11 URI parser and the trigrams of values and LIKE patterns"
 	"sql_fuzz     host  300  random SQL, parameters and COPY against a server"
 	"python       host  600  migration readers and the SQLAlchemy type"
 	"pgbouncer    host  300  PgBouncer in session and transaction mode, two keys"

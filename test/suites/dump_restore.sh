@@ -23,7 +23,16 @@
 #     documented exception);
 #   - encrypted_text_det values (unique, context-bound, half under a
 #     previous key) restore byte for byte with their unique index, and a
-#     lookup by plaintext finds rows under either key through the index.
+#     lookup by plaintext finds rows under either key through the index;
+#   - search columns (encrypted_text(trigram) and (trigram, 16), half under
+#     a previous key, with GIN indexes; encrypted_date, _numeric, _bigint
+#     and _timestamptz (range, width) with range_ops indexes) and typed
+#     columns without terms (encrypted_jsonb, encrypted_bytea) restore
+#     byte for byte in a session without any key, every index is built
+#     and valid, and then, with the key, LIKE and ILIKE patterns,
+#     comparisons and BETWEEN return exactly the rows of the same
+#     predicate on decrypt(col), ORDER BY ... LIMIT returns the decrypted
+#     order, and the plans use the indexes.
 REL_NAME=dump-restore
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -113,6 +122,169 @@ UPDATE det_users SET email = reencrypt(email),
 SQL
 say "source database loaded"
 
+# ---- search columns and typed values ----
+# Names and e-mail addresses with trigram tags (half under the previous
+# key), four range columns (all under the current key, so that ORDER BY
+# ... LIMIT walks the index) and two typed columns without terms; the
+# plaintexts of the text, jsonb and bytea columns carry the marker that
+# the dump search looks for.
+PGOPTIONS="$KEYOPTS" pq "$PORT" src <<SQL || exit 1
+CREATE TABLE search_people (
+	id int PRIMARY KEY,
+	name encrypted_text(trigram),
+	email encrypted_text(trigram, 16)
+);
+SET encrypted_column.key = '$KEY2';
+INSERT INTO search_people
+SELECT i, CASE WHEN i % 29 = 0 THEN NULL
+	WHEN i % 31 = 0 THEN ''
+	WHEN i % 11 = 0 THEN 'DUMPSECRET-name-' || i || '-Grüße-日本'
+	ELSE 'DUMPSECRET-name-' || i || '-' || left(md5(i::text), 6) END,
+	'DUMPSECRET-mail-' || i || '@Example.com'
+FROM generate_series(1, $ROWS) i;
+RESET encrypted_column.key;
+UPDATE search_people SET name = reencrypt(name), email = reencrypt(email) WHERE id % 2 = 0;
+CREATE INDEX sp_name_trgm ON search_people USING gin (name);
+CREATE INDEX sp_email_trgm ON search_people USING gin (email);
+
+CREATE TABLE search_events (
+	id int PRIMARY KEY,
+	day encrypted_date(range, 7),
+	amount encrypted_numeric(range, 0.5),
+	n encrypted_bigint(range, 100),
+	at encrypted_timestamptz(range, 3600),
+	doc encrypted_jsonb,
+	blob encrypted_bytea
+);
+INSERT INTO search_events
+SELECT i, CASE WHEN i % 23 = 0 THEN NULL ELSE date '2020-01-01' + (i * 37) % 1500 END,
+	((i * 7919) % 100000) / 100.0, (i * 104729) % 20011 - 10000,
+	timestamptz '2020-01-01 00:00+00' + (i * 3803 % 100000) * interval '17 minutes',
+	jsonb_build_object('secret', 'DUMPSECRET-json-' || i, 'i', i),
+	convert_to('DUMPSECRET-bytes-' || i, 'UTF8')
+FROM generate_series(1, $ROWS) i;
+INSERT INTO search_events VALUES ($ROWS + 1, 'infinity', 'NaN', 9223372036854775807, 'infinity', 'null', ''),
+	($ROWS + 2, '-infinity', -1e30, -9223372036854775808, '-infinity', '[]', '\\x00');
+CREATE INDEX se_day_range ON search_events (day encrypted_date_range_ops);
+CREATE INDEX se_amount_range ON search_events (amount encrypted_numeric_range_ops);
+CREATE INDEX se_n_range ON search_events (n encrypted_bigint_range_ops);
+CREATE INDEX se_at_range ON search_events (at encrypted_timestamptz_range_ops);
+ANALYZE search_people, search_events;
+SQL
+say "search columns loaded"
+
+# The ciphertexts (their terms inside) of the search tables.
+SEARCH_CIPHERPRINT="SELECT md5(string_agg(concat_ws('|', id, name::text, email::text), E'\n' ORDER BY id))
+	|| '/' || (SELECT md5(string_agg(concat_ws('|', id, day::text, amount::text, n::text, at::text,
+	doc::text, blob::text), E'\n' ORDER BY id)) FROM search_events) FROM search_people"
+# The typed values decrypted, against what was written.
+TYPED_PRINT="SELECT md5(string_agg(concat_ws('|', id, decrypt(day), decrypt(amount), decrypt(n),
+	decrypt(at), decrypt(doc), encode(decrypt(blob), 'hex')), E'\n' ORDER BY id)) FROM search_events"
+# The search indexes there and valid (6 expected).
+SEARCH_INDEXES="SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	WHERE c.relname IN ('sp_name_trgm', 'sp_email_trgm', 'se_day_range', 'se_amount_range',
+		'se_n_range', 'se_at_range') AND i.indisvalid AND i.indisready"
+# Each search through the index against the same predicate on the
+# decrypted values (decrypt() of every row, once, into temporary tables):
+# "rows that differ|searches that found rows|searches".  Patterns and
+# bounds are literals, as an application would send them.
+search_pairs=()
+for pat in 'DUMPSECRET-name-1%' 'DUMPSECRET-name-1__-%' '%-name-42-%' '%Grüße%' '%日本' \
+	'%-name-4999-%' '' '%' '_' 'DUMPSECRET-name-7-%' '%zzzz%' '%name-1%-%' '%\_%' '%Ü%'; do
+	for op in LIKE ILIKE; do
+		search_pairs+=("name $op '$pat'")
+	done
+	search_pairs+=("name NOT LIKE '$pat'")
+done
+for pat in '%-mail-12@%' 'DUMPSECRET-MAIL-12@%' '%@example.com' '%@Example.com' 'DUMPSECRET-mail-4%'; do
+	for op in LIKE ILIKE; do
+		search_pairs+=("email $op '$pat'")
+	done
+done
+for pred in "day BETWEEN date '2021-01-01' AND date '2021-01-31'" "day < date '2020-01-20'" \
+	"day >= date '2023-12-01'" "day = date '2021-06-15'" "date '2022-03-01' > day" \
+	"day BETWEEN '2020-06-01' AND '2020-06-30'" "day > date '-infinity'" \
+	"amount BETWEEN 10 AND 10.5" "amount > 995" "amount <= 0.5" "amount = 42.42" \
+	"n BETWEEN -10000 AND -9950" "n = 0" "n > 9990" "n < -9223372036854775807" \
+	"at BETWEEN timestamptz '2020-02-01 00:00+00' AND timestamptz '2020-02-02 00:00+00'" \
+	"at < timestamptz '2020-01-02 00:00+00'" "at >= timestamptz '2021-12-01 00:00+00'"; do
+	search_pairs+=("$pred")
+done
+SEARCH_CHECK="SET enable_seqscan = off; SET jit = off;
+CREATE TEMP TABLE ref_people AS SELECT id, decrypt(name) AS name, decrypt(email) AS email FROM search_people;
+CREATE TEMP TABLE ref_events AS SELECT id, decrypt(day) AS day, decrypt(amount) AS amount,
+	decrypt(n) AS n, decrypt(at) AS at FROM search_events;
+SELECT concat_ws('|', count(*) FILTER (WHERE a IS DISTINCT FROM b),
+	count(*) FILTER (WHERE cardinality(b) > 0), count(*)) FROM ("
+first=1
+for pred in "${search_pairs[@]}"; do
+	table=search_events ref=ref_events
+	[[ $pred == name* || $pred == email* ]] && table=search_people ref=ref_people
+	((first)) || SEARCH_CHECK+=" UNION ALL"
+	first=0
+	SEARCH_CHECK+="
+	SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM $table WHERE $pred) AS a,
+		(SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM $ref WHERE $pred) AS b"
+done
+SEARCH_CHECK+=") s;"
+NSEARCHES=${#search_pairs[@]}
+# The plans: each kind of search through its index.
+SEARCH_PLANS="SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM search_people WHERE name LIKE 'DUMPSECRET-name-1%';
+EXPLAIN (COSTS OFF) SELECT id FROM search_people WHERE email ILIKE '%-MAIL-12@%';
+EXPLAIN (COSTS OFF) SELECT id FROM search_events WHERE day BETWEEN date '2021-01-01' AND date '2021-01-31';
+EXPLAIN (COSTS OFF) SELECT id FROM search_events WHERE amount > 995;
+EXPLAIN (COSTS OFF) SELECT id FROM search_events WHERE n = 0;
+EXPLAIN (COSTS OFF) SELECT id FROM search_events WHERE at < timestamptz '2020-01-02 00:00+00';
+EXPLAIN (COSTS OFF) SELECT id FROM search_events ORDER BY day LIMIT 10;"
+plans_use_indexes() {
+	local plans=$1 idx
+	for idx in sp_name_trgm sp_email_trgm se_day_range se_amount_range se_n_range se_at_range; do
+		grep -q -E "Index Scan (using|on) $idx( |$)" <<<"$plans" || return 1
+	done
+	# ORDER BY day LIMIT: the index in order under one key
+	grep -q -E "Index Scan using se_day_range on search_events" <<<"$(sed -n '/Limit/,$p' <<<"$plans")"
+}
+# ORDER BY col [DESC] LIMIT n, in a session with one key: the decrypted
+# values in the order given, against ORDER BY decrypt(col).  Prints the
+# number of (column, direction) pairs whose orders differ.
+ORDER_CHECK="SET enable_seqscan = off; SET jit = off;
+SELECT count(*) FROM (VALUES"
+first=1
+for col in day amount n at; do
+	for dir in ASC DESC 'ASC NULLS FIRST' 'DESC NULLS LAST'; do
+		((first)) || ORDER_CHECK+=","
+		first=0
+		ORDER_CHECK+="
+	((SELECT string_agg(coalesce(decrypt($col)::text, 'null'), ',' ORDER BY o) FROM
+		(SELECT $col, row_number() OVER () o FROM (SELECT $col FROM search_events ORDER BY $col $dir LIMIT 30) s) s),
+	 (SELECT string_agg(coalesce(decrypt($col)::text, 'null'), ',' ORDER BY o) FROM
+		(SELECT $col, row_number() OVER () o FROM (SELECT $col FROM search_events ORDER BY decrypt($col) $dir LIMIT 30) s) s))"
+	done
+done
+ORDER_CHECK+=") v(a, b) WHERE a IS DISTINCT FROM b;"
+KEYONE="-c encrypted_column.key=$KEY1"
+
+src_search_cp=$(pq "$PORT" src -c "$SEARCH_CIPHERPRINT")
+src_typed=$(PGOPTIONS="$KEYOPTS" pq "$PORT" src -c "$TYPED_PRINT")
+exp_typed=$(pq "$PORT" src -c "SELECT md5(string_agg(concat_ws('|', id,
+	CASE WHEN i % 23 = 0 THEN NULL ELSE date '2020-01-01' + (i * 37) % 1500 END,
+	((i * 7919) % 100000) / 100.0, (i * 104729) % 20011 - 10000,
+	timestamptz '2020-01-01 00:00+00' + (i * 3803 % 100000) * interval '17 minutes',
+	jsonb_build_object('secret', 'DUMPSECRET-json-' || i, 'i', i),
+	encode(convert_to('DUMPSECRET-bytes-' || i, 'UTF8'), 'hex')), E'\n' ORDER BY id))
+	FROM (SELECT i, i AS id FROM generate_series(1, $ROWS) i) g")
+check_eq "source: typed values decrypt to what was written" "$exp_typed" \
+	"$(PGOPTIONS="$KEYOPTS" pq "$PORT" src -c "$TYPED_PRINT WHERE id <= $ROWS")"
+src_search=$(PGOPTIONS="$KEYOPTS" pq "$PORT" src -c "$SEARCH_CHECK" | tail -n 1)
+check "source: $NSEARCHES searches through the indexes find the decrypting reference's rows ($src_search)" \
+	[ "${src_search%%|*}" = 0 ]
+check "source: most searches find rows" [ "$(cut -d'|' -f2 <<<"$src_search")" -ge $((NSEARCHES / 2)) ]
+check "source: the searches use the indexes" plans_use_indexes \
+	"$(PGOPTIONS="$KEYONE" pq "$PORT" src -c "$SEARCH_PLANS")"
+check_eq "source: ORDER BY ... LIMIT gives the decrypted order" 0 \
+	"$(PGOPTIONS="$KEYONE" pq "$PORT" src -c "$ORDER_CHECK" | tail -n 1)"
+
 src_fp=$(PGOPTIONS="$KEYOPTS" pq "$PORT" src -c "$FINGERPRINT")
 exp_fp=$(pq "$PORT" src -c "$EXPECTED_FINGERPRINT")
 src_cp=$(pq "$PORT" src -c "$CIPHERPRINT")
@@ -178,6 +350,19 @@ verify_restored() {
 		"$(pq "$PORT" "$db" -c "$DET_CIPHERPRINT")"
 	check_eq "$db: deterministic lookups and unique index after restore" "$DET_WANT" \
 		"$(PGOPTIONS="$KEYOPTS" pq "$PORT" "$db" -c "$DET_LOOKUP" | tail -n 1)"
+	check_eq "$db: search and typed ciphertexts (and their terms) identical to the source" \
+		"$src_search_cp" "$(pq "$PORT" "$db" -c "$SEARCH_CIPHERPRINT")"
+	check_eq "$db: the six search indexes built without a key, valid" 6 \
+		"$(pq "$PORT" "$db" -c "$SEARCH_INDEXES")"
+	check_eq "$db: typed values decrypt to the originals" "$src_typed" \
+		"$(PGOPTIONS="$KEYOPTS" pq "$PORT" "$db" -c "$TYPED_PRINT")"
+	pq "$PORT" "$db" -c "ANALYZE search_people, search_events" || return 1
+	check_eq "$db: $NSEARCHES LIKE, ILIKE, comparison and BETWEEN searches give the decrypting reference's rows" \
+		"$src_search" "$(PGOPTIONS="$KEYOPTS" pq "$PORT" "$db" -c "$SEARCH_CHECK" | tail -n 1)"
+	check "$db: the searches and ORDER BY ... LIMIT use the indexes" plans_use_indexes \
+		"$(PGOPTIONS="$KEYONE" pq "$PORT" "$db" -c "$SEARCH_PLANS")"
+	check_eq "$db: ORDER BY ... LIMIT gives the decrypted order" 0 \
+		"$(PGOPTIONS="$KEYONE" pq "$PORT" "$db" -c "$ORDER_CHECK" | tail -n 1)"
 	restored=$((restored + $(pq "$PORT" "$db" -c "SELECT count(*) FROM secrets")))
 }
 PSQL_RESTORE=("$PG_BINDIR/psql" -X -v ON_ERROR_STOP=1 -h "$REL_TMP" -p "$PORT" -U postgres)
@@ -228,13 +413,15 @@ fails_loudly() {
 		grep -q "set encrypted_column.accept_ciphertext = on" "$REL_TMP/$db.out"
 	check_eq "$db: no row stored" "0" "$(secret_rows "$db")"
 }
-# Rows in secrets, 0 when the table was not created.
+# Rows in secrets and the search tables, 0 for a table not created.
 secret_rows() {
-	if [[ $(pq "$PORT" "$1" -c "SELECT to_regclass('secrets') IS NOT NULL") == t ]]; then
-		pq "$PORT" "$1" -c "SELECT count(*) FROM secrets"
-	else
-		echo 0
-	fi
+	local t n=0
+	for t in secrets search_people search_events; do
+		if [[ $(pq "$PORT" "$1" -c "SELECT to_regclass('$t') IS NOT NULL") == t ]]; then
+			n=$((n + $(pq "$PORT" "$1" -c "SELECT count(*) FROM $t")))
+		fi
+	done
+	echo "$n"
 }
 fails_loudly n_plain "" "${PSQL_RESTORE[@]}" -d n_plain -f "$D/plain.sql"
 fails_loudly n_plain_key "$KEYOPTS" "${PSQL_RESTORE[@]}" -d n_plain_key -f "$D/plain.sql"
@@ -265,8 +452,8 @@ fails_loudly_data() {
 	check "data-only restore without the switch exits non-zero" [ $? != 0 ]
 	check "data-only restore names the ciphertext and the hint" \
 		grep -q "set encrypted_column.accept_ciphertext = on" "$REL_TMP/n_data.out"
-	check_eq "data-only restore without the switch: table empty" "0" \
-		"$(pq "$PORT" n_data -c "SELECT count(*) FROM secrets")"
+	check_eq "data-only restore without the switch: tables empty" "0" \
+		"$(secret_rows n_data)"
 }
 fails_loudly_data
 check "no restore output holds a plaintext or a key" \
@@ -286,5 +473,5 @@ check "string function body is kept verbatim (documented)" \
 check "encrypt() call in a DEFAULT is kept verbatim (documented)" \
 	tree_has "$D/ddl_string.sql" DDLSTRING-call
 
-say "figures: $ROWS rows x 3 encrypted columns per database, 6 dumps searched, $restored rows restored"
+say "figures: $ROWS rows x 3 encrypted columns per database, $ROWS with 2 trigram columns, $((ROWS + 2)) with 4 range and 2 typed columns, 6 dumps searched, $restored rows restored, $NSEARCHES index searches per restore"
 rel_finish

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # libFuzzer on the envelope and text-form parsers, on the KMIP
-# response reader and on the PKCS#11 URI parser.
+# response reader, on the PKCS#11 URI parser and on the trigrams of values
+# and LIKE patterns.
 #
 # Builds fuzz/fuzz_envelope (clang -fsanitize=fuzzer,address,undefined,
-# linked with the extension's own src/envelope.c) and runs it from the
-# checked-in seed corpus fuzz/corpus for EC_FUZZ_RUNS executions (default
-# 5,000,000), stopping after EC_FUZZ_SECONDS (default 180) in any case.
+# linked with the extension's own src/envelope.c; every algorithm, term
+# blocks included) and runs it from the checked-in seed corpus fuzz/corpus
+# for EC_FUZZ_RUNS executions (default 5,000,000), stopping after
+# EC_FUZZ_SECONDS (default 180) in any case.
 # New inputs go to a scratch corpus in the temporary directory.  Passes if
 # the fuzzer finds no crash, sanitizer report or broken parser contract
 # and ran at least 1,000,000 inputs.
@@ -15,10 +17,19 @@
 # executions (default 2,000,000), stopping after EC_FUZZ_KMIP_SECONDS
 # (default 90); it must find nothing and run at least 500,000 inputs.
 #
-# Last fuzz/fuzz_pkcs11_uri (linked with src/pkcs11_uri.c) from
+# Then fuzz/fuzz_pkcs11_uri (linked with src/pkcs11_uri.c) from
 # fuzz/corpus_pkcs11_uri for EC_FUZZ_URI_RUNS executions (default
 # 1,000,000), stopping after EC_FUZZ_URI_SECONDS (default 90); it must
 # find nothing and run at least 500,000 inputs.
+#
+# Last fuzz/fuzz_trigram (linked with src/trigram.c: the trigrams of values
+# and LIKE patterns, and encrypted_numeric's width) from
+# fuzz/corpus_trigram for EC_FUZZ_TRIGRAM_RUNS executions (default
+# 1,000,000), stopping after EC_FUZZ_TRIGRAM_SECONDS (default 120); it must
+# find no crash, sanitizer report or broken contract (among them: every
+# trigram of a pattern that a value matches is a trigram of the value) and
+# run at least 150,000 inputs (each checks one value, six patterns, one
+# width and four value-and-pattern pairs).
 REL_NAME=fuzz
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -99,4 +110,28 @@ if [[ $status != 0 ]]; then
 fi
 check "at least 500,000 URI inputs ran (${uexecs:-0})" [ "${uexecs:-0}" -ge 500000 ]
 say "figures: ${uexecs:-0} URI executions (${urate:-0}/s), $useeds seeds"
+
+# the trigrams of values and LIKE patterns, and the numeric width
+TRI_RUNS=${EC_FUZZ_TRIGRAM_RUNS:-1000000}
+TRI_CAP=${EC_FUZZ_TRIGRAM_SECONDS:-120}
+tseeds=$(find "$FUZZ_DIR/corpus_trigram" -type f | wc -l)
+say "trigram harness: $tseeds seed inputs; up to $TRI_RUNS runs or ${TRI_CAP}s"
+mkdir -p "$REL_TMP/scratch-trigram" "$REL_TMP/trigram"
+(cd "$REL_TMP/trigram" && "$REL_TMP/build/fuzz_trigram" -runs="$TRI_RUNS" -max_total_time="$TRI_CAP" \
+	-max_len=128 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-dict="$FUZZ_DIR/trigram.dict" "$REL_TMP/scratch-trigram" "$FUZZ_DIR/corpus_trigram" \
+	>"$REL_TMP/fuzz-trigram.log" 2>&1)
+status=$?
+texecs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$REL_TMP/fuzz-trigram.log")
+trate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$REL_TMP/fuzz-trigram.log")
+tunits=$(find "$REL_TMP/scratch-trigram" -type f | wc -l)
+check "the trigram fuzzer found no crash, sanitizer report or broken contract" [ "$status" = 0 ]
+if [[ $status != 0 ]]; then
+	grep -E -A 30 "ERROR: |contract broken|runtime error|deadly signal" "$REL_TMP/fuzz-trigram.log" | head -n 60
+	for f in "$REL_TMP"/trigram/crash-* "$REL_TMP"/trigram/leak-* "$REL_TMP"/trigram/timeout-* "$REL_TMP"/trigram/oom-*; do
+		[[ -e $f ]] && echo "reproducer: $(basename "$f") $(od -An -tx1 -v "$f" | tr -d ' \n' | head -c 400)"
+	done
+fi
+check "at least 150,000 trigram inputs ran (${texecs:-0})" [ "${texecs:-0}" -ge 150000 ]
+say "figures: ${texecs:-0} trigram executions (${trate:-0}/s), $tseeds seeds, $tunits corpus inputs at the end"
 rel_finish

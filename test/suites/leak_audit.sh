@@ -12,7 +12,16 @@
 #   3. the ways the README advises against: SET and set_config() with the
 #      key, ALTER ROLE ... SET of the key, plaintext literals, a DO block;
 #   4. error paths: wrong key, tampered value, COPY with bad rows, and a
-#      documented leak: a cast of a decrypt() result that fails quotes it.
+#      documented leak: a cast of a decrypt() result that fails quotes it;
+#   S. typed values and search columns (encrypted_text(trigram) with a GIN
+#      index; encrypted_date, _numeric, _bigint, _timestamptz (range,
+#      width) with range_ops indexes; encrypted_jsonb and encrypted_bytea):
+#      the recommended workload (values, LIKE and ILIKE patterns and
+#      bounds as bind parameters, ORDER BY ... LIMIT through the index)
+#      as a role without and with the documented settings, bad typed COPY
+#      rows, then ANALYZE with a key: pg_statistic and pg_stats hold no
+#      plaintext (a plain text column of the same table is the control
+#      that they would show one).
 # Every channel (each kind of server log line, pg_stat_statements,
 # pg_stat_activity, client error output) is searched for the keys and the
 # plaintexts.  The checks hold the README's findings table to the truth:
@@ -67,10 +76,14 @@ activity_sample() { pq "$PORT" postgres -c "SELECT query FROM pg_stat_activity W
 # TXNS ID ACTIVITY
 workload() {
 	local kind=$1 role=$2 prefix=$3 mode=$4 txns=$5 id=$6 activity=$7 script=workload.pgbench at=""
+	local extra=()
 	[[ $kind == det ]] && script=workload_det.pgbench at=@example.org
+	# the typed values and bounds of the phase: S_DAY1, S_DAY2, S_AMOUNT, S_N
+	[[ $kind == search ]] && script=workload_search.pgbench extra=(-D pat="$prefix-al%"
+		-D d1="$S_DAY1" -D d2="$S_DAY2" -D a1="$S_AMOUNT" -D n1="$S_N")
 	PGOPTIONS="$KEYOPT" "$PG_BINDIR/pgbench" -h "$REL_TMP" -p "$PORT" -U "$role" -n \
 		-M "$mode" -t "$txns" -c 1 -D id="$id" -D p1="$prefix-alpha$at" -D p2="$prefix-beta$at" \
-		-D p3="$prefix-gamma$at" -f "$REL_DIR/leak/$script" postgres \
+		-D p3="$prefix-gamma$at" "${extra[@]}" -f "$REL_DIR/leak/$script" postgres \
 		>"$REL_TMP/pgbench-$prefix-$mode.out" 2>&1 &
 	local pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
@@ -110,9 +123,10 @@ run_phase() {
 
 # Checks of a phase run with the audit settings as they are (1, D1): no
 # key anywhere, the plaintexts only in the log lines the README names.
-# checks_as_is LABEL PREFIX TABLE FINDING
+# checks_as_is LABEL PREFIX TABLE FINDING [NEEDLES]: NEEDLES (an extended
+# regex, the prefix by default) is what counts as a plaintext.
 checks_as_is() {
-	local label=$1 prefix=$2 table=$3 unexpected
+	local label=$1 table=$3 unexpected prefix=${5:-$2}
 	check_eq "$label: no key in the server log" 0 "$(count_in <(since "$LOG" "$off") "$KEYS_RE")"
 	check_eq "$label: no key in pg_stat_statements" 0 "$(count_in "$pgss" "$KEYS_RE")"
 	check_eq "$label: no key in pg_stat_activity" 0 "$(count_in "$act" "$KEYS_RE")"
@@ -126,11 +140,12 @@ checks_as_is() {
 }
 
 # Checks of a phase run as the role with the documented settings (2, D2):
-# no plaintext and no key anywhere.  checks_role_settings LABEL PREFIX FINDING
+# no plaintext and no key anywhere.
+# checks_role_settings LABEL PREFIX FINDING [NEEDLES] (as checks_as_is)
 checks_role_settings() {
-	local label=$1 prefix=$2 off2
+	local label=$1 prefix=${4:-$2} off2
 	off2=$(file_size "$LOG")
-	check_eq "$label: no plaintext in any server log line" 0 "$(since "$LOG" "$off" | head -c "$((off2 - off))" | grep -c "$prefix")"
+	check_eq "$label: no plaintext in any server log line" 0 "$(since "$LOG" "$off" | head -c "$((off2 - off))" | grep -c -i -E "$prefix")"
 	check_eq "$label: no plaintext in pg_stat_statements" 0 "$(count_in "$pgss" "$prefix")"
 	check_eq "$label: no plaintext in pg_stat_activity" 0 "$(count_in "$act" "$prefix")"
 	check_eq "$label: no key anywhere" 0 "$(($(count_in <(since "$LOG" "$off") "$KEYS_RE") + \
@@ -362,6 +377,92 @@ check_eq "D3: the right key finds it" 601 \
 	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "SELECT id FROM td WHERE email = 'LEAKDERR-wrongkey'::text")"
 check "D: no backend crashed" no_crash "$LOG"
 # ==== end of encrypted_text_det ====
+
+# ==== typed values and search columns ====
+# A table with a search column of each kind and its index, two typed
+# columns without terms, and a plain text column as the control.  The
+# recommended workload (bind parameters: values, LIKE and ILIKE patterns,
+# bounds) as a role without the documented settings (S1) and as the role
+# with them (S2); bad typed rows by COPY (S3); then ANALYZE with a key and
+# a search of pg_statistic and pg_stats.  What counts as a plaintext: the
+# marker of the phase (in names, jsonb, bytea and the LIKE patterns), its
+# bytes in hex (bytea as PostgreSQL prints it) and the phase's date,
+# numeric and bigint values.
+pq "$PORT" postgres <<SQL || exit 1
+CREATE ROLE apps LOGIN;
+CREATE TABLE ts (id int, note text, name encrypted_text(trigram), day encrypted_date(range, 7),
+	amount encrypted_numeric(range, 1), n encrypted_bigint(range, 100),
+	at encrypted_timestamptz(range, 3600), doc encrypted_jsonb, blob encrypted_bytea);
+CREATE INDEX ts_name ON ts USING gin (name);
+CREATE INDEX ts_day ON ts (day encrypted_date_range_ops);
+CREATE INDEX ts_amount ON ts (amount encrypted_numeric_range_ops);
+CREATE INDEX ts_n ON ts (n encrypted_bigint_range_ops);
+CREATE INDEX ts_at ON ts (at encrypted_timestamptz_range_ops);
+GRANT ALL ON ts TO app, apps;
+SQL
+hex_of() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+# search_needles PREFIX DAY NUMERIC BIGINT
+search_needles() {
+	printf '%s|%s|%s|%s|%s' "$1" "$(hex_of "$1")" "$2" "${3//./\\.}" "$4"
+}
+
+# S1: the recommended way, audit settings as they are
+S_DAY1=2147-03-29 S_DAY2=2147-04-30 S_AMOUNT=918273.645 S_N=8675309123
+S1_RE=$(search_needles LEAKSONE "$S_DAY1|$S_DAY2" "$S_AMOUNT" "$S_N")
+run_phase S1 search apps LEAKSONE 800
+checks_as_is S1 LEAKSONE ts "S1 typed and search, recommended" "$S1_RE"
+# (after the checks of the phase: this statement holds its literals)
+check_eq "S1: the index searches found the rows (LIKE, ILIKE, BETWEEN, comparisons)" "LEAKSONE-alpha|t|t|t|t" \
+	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U apps -c "SET enable_seqscan = off" -c "SET jit = off" -c "SELECT
+		(SELECT decrypt(name) FROM ts WHERE name LIKE 'LEAKSONE-al%' LIMIT 1),
+		(SELECT count(*) = 11 FROM ts WHERE name ILIKE 'leaksone-AL%'),
+		(SELECT count(*) = 11 FROM ts WHERE day BETWEEN date '$S_DAY1' AND date '$S_DAY2'),
+		(SELECT count(*) = 11 FROM ts WHERE amount >= $S_AMOUNT AND n = $S_N),
+		(SELECT bool_and(decrypt(doc) ->> 'k' = 'LEAKSONE-beta') FROM ts WHERE id IN (800, 810))" | tail -n 1)"
+
+# S2: the same as the role with the documented settings
+S_DAY1=2151-11-07 S_DAY2=2151-12-24 S_AMOUNT=736251.918 S_N=5550123987
+S2_RE=$(search_needles LEAKSTWO "$S_DAY1|$S_DAY2" "$S_AMOUNT" "$S_N")
+run_phase S2 search app LEAKSTWO 820
+checks_role_settings S2 LEAKSTWO "S2 typed and search, recommended + role settings" "$S2_RE"
+check_eq "S2: the prepared LIKE search found the rows" 11 \
+	"$(PGOPTIONS="$KEYOPT" pq "$PORT" postgres -U app -c "SELECT count(*) FROM ts WHERE name LIKE 'LEAKSTWO-al%'")"
+
+# S3: bad typed values by COPY: each error reported, no value in any message
+off=$(file_size "$LOG")
+serr=$REL_TMP/errors-search.out
+: >"$serr"
+copy_bad "ts (id, day)" "$serr" '900\t2160-01-01\n901\tLEAKSERR-not-a-date\n'
+copy_bad "ts (id, n)" "$serr" '902\tLEAKSERR-12x\n'
+copy_bad "ts (id, amount)" "$serr" '903\tLEAKSERR-1.5.5\n'
+copy_bad "ts (id, at)" "$serr" '904\tLEAKSERR-noon\n'
+copy_bad "ts (id, doc)" "$serr" '905\t{"LEAKSERR": open\n'
+copy_bad "ts (id, blob)" "$serr" '906\t\\\\xLEAKSERR\n'
+copy_bad "ts (id, name, day)" "$serr" '907\tLEAKSERR-name\t2160-02-30\n'
+for t in date bigint numeric timestamptz jsonb bytea; do
+	check "S3: COPY error reported for encrypted_$t" grep -q "invalid input for type encrypted_$t" "$serr"
+done
+check "S3: COPY errors still name the line" grep -q "CONTEXT:  COPY ts, line 2" "$serr"
+check_eq "S3: no plaintext in client error output" 0 "$(grep -c -E "LEAKSERR|2160-0" "$serr")"
+check_eq "S3: no plaintext in any server log line" 0 "$(count_in <(since "$LOG" "$off") "LEAKSERR|2160-0")"
+check_eq "S3: no bad row was stored" 0 "$(pq "$PORT" postgres -c "SELECT count(*) FROM ts WHERE id >= 900")"
+record "S3 typed COPY errors" "$off" "LEAKSERR|2160-0" /dev/null /dev/null
+
+# ANALYZE with a key in the session, then every statistic of the table
+PGOPTIONS="$KEYOPT" pq "$PORT" postgres -c "ANALYZE ts" || exit 1
+stats=$REL_TMP/stats-search.txt
+pq "$PORT" postgres -c "SELECT s::text FROM pg_stats s WHERE tablename = 'ts'" \
+	-c "SELECT s::text FROM pg_statistic s WHERE starelid = 'ts'::regclass" >"$stats" || exit 1
+check "ANALYZE: pg_stats shows the plain control column's values (the search would see them)" \
+	grep -q "LEAKSCTL-8" "$stats"
+check_eq "ANALYZE: every typed and search column has its statistics row" 7 \
+	"$(pq "$PORT" postgres -c "SELECT count(*) FROM pg_stats WHERE tablename = 'ts' AND attname NOT IN ('id', 'note')")"
+check_eq "ANALYZE: no plaintext of S1 or S2 in pg_stats or pg_statistic" 0 \
+	"$(count_in "$stats" "$S1_RE|$S2_RE")"
+check_eq "ANALYZE: no key in pg_stats or pg_statistic" 0 "$(count_in "$stats" "$KEYS_RE")"
+FINDINGS["S after ANALYZE|pg_stats and pg_statistic"]=$(count_in "$stats" "$S1_RE|$S2_RE")
+check "S: no backend crashed" no_crash "$LOG"
+# ==== end of typed values and search columns ====
 
 # ---- either library order: the redact suite checks pg_stat_statements ----
 P2=$(cluster_up misordered $((PORT + 1)) <<<"shared_preload_libraries = 'encrypted_column,pg_stat_statements'") || exit 1

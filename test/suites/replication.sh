@@ -17,7 +17,16 @@
 #     loudly with the hint and stores nothing;
 #   - a table keyed by an encrypted_text_det primary key (its replica
 #     identity) replicates inserts, updates, deletes and a key rotation of
-#     the key column itself, and each replica finds rows by plaintext.
+#     the key column itself, and each replica finds rows by plaintext;
+#   - a table of search columns (encrypted_text(trigram) with a GIN index,
+#     encrypted_date and encrypted_numeric (range, width) with range_ops
+#     indexes) replicates inserts, new values, deletes and a rotation to
+#     the new key: the subscribers' apply workers, whose sessions hold no
+#     key, store the values byte for byte and maintain the indexes; then,
+#     with the key, LIKE, ILIKE, comparisons and BETWEEN on the standby
+#     and on both subscribers go through their indexes and return the
+#     primary's rows, which are the rows of the same predicates on
+#     decrypt(col).
 REL_NAME=replication
 source "$(dirname "$0")/lib.sh"
 rel_init
@@ -37,9 +46,17 @@ PUBCONN="host=127.0.0.1 port=$P1 dbname=app user=postgres"
 
 # Plaintext of row i in generation g; computed in queries, never stored.
 plain() { echo "'REPLSECRET-' || $1 || '-g' || $2 || '-' || md5($1::text || $2::text)"; }
+# The search columns of row i in generation g (name, day, amount).
+search_row() {
+	echo "CASE WHEN $1 % 41 = 0 THEN NULL ELSE 'REPLSECRET-name-' || $1 || '-g' || $2 || '-' || left(md5($1::text), 4)
+		|| CASE WHEN $1 % 9 = 0 THEN '-Grüße' ELSE '' END END,
+	date '2020-01-01' + ($1 * 37 + $2 * 11) % 1200, (($1 * 7919 + $2) % 100000) / 10.0"
+}
 CIPHERPRINT="SELECT coalesce(md5(string_agg(concat_ws('|', id, gen, c::text, big::text, note),
 	E'\n' ORDER BY id)), 'empty') || '/' || (SELECT coalesce(md5(string_agg(
 	concat_ws('|', email::text, n), E'\n' ORDER BY email::text)), 'empty') FROM det_items)
+	|| '/' || (SELECT coalesce(md5(string_agg(concat_ws('|', id, gen, name::text, day::text,
+	amount::text), E'\n' ORDER BY id)), 'empty') FROM search_items)
 	FROM items"
 # Rows of det_items found by plaintext (spelt in halves, see peek below).
 DET_LOOKUP="SELECT count(*) FROM generate_series(1, $((ROWS / 2))) i
@@ -61,7 +78,17 @@ ITEMS_DDL="CREATE TABLE items (
 CREATE TABLE det_items (
 	email encrypted_text_det PRIMARY KEY,
 	n int NOT NULL
-);"
+);
+CREATE TABLE search_items (
+	id int PRIMARY KEY,
+	gen int NOT NULL,
+	name encrypted_text(trigram),
+	day encrypted_date(range, 7),
+	amount encrypted_numeric(range, 1)
+);
+CREATE INDEX si_name ON search_items USING gin (name);
+CREATE INDEX si_day ON search_items (day encrypted_date_range_ops);
+CREATE INDEX si_amount ON search_items (amount encrypted_numeric_range_ops);"
 
 pq "$P1" postgres -c "CREATE DATABASE app" || exit 1
 PGOPTIONS="$KEYOPTS" pq "$P1" app <<SQL || exit 1
@@ -72,7 +99,8 @@ SELECT i, 0, 'REPLCONTROL-' || i, $(plain i 0),
 	CASE WHEN i % 10 = 0 THEN repeat($(plain i 0), 60) END
 FROM generate_series(1, $((ROWS / 2))) i;
 INSERT INTO det_items SELECT 'REPLSECRET-det-' || i, 0 FROM generate_series(1, $((ROWS / 4))) i;
-CREATE PUBLICATION pub FOR TABLE items, det_items;
+INSERT INTO search_items SELECT i, 0, $(search_row i 0) FROM generate_series(1, $((ROWS / 4))) i;
+CREATE PUBLICATION pub FOR TABLE items, det_items, search_items;
 -- slots to read the change stream the subscribers get
 \o /dev/null
 SELECT pg_create_logical_replication_slot('peek_pgoutput', 'pgoutput');
@@ -135,12 +163,19 @@ FROM generate_series($((ROWS / 4 + 1)), $((ROWS / 2))) i;
 UPDATE det_items SET n = 1 WHERE email = ANY (encrypt_det_all(ARRAY(
 	SELECT 'REPLSECRET-det-' || i FROM generate_series(1, $((ROWS / 2)), 5) i)));
 DELETE FROM det_items WHERE email = 'REPLSECRET-det-3'::text;
+-- search columns: inserts, new values, deletes
+INSERT INTO search_items SELECT i, 0, $(search_row i 0)
+FROM generate_series($((ROWS / 4 + 1)), $((ROWS / 2))) i;
+UPDATE search_items SET gen = 1, (name, day, amount) = (SELECT $(search_row id 1)) WHERE id % 4 = 0;
+DELETE FROM search_items WHERE id % 13 = 0;
 SQL
 # key rotation: a session with the new key re-encrypts a third of the rows,
 # and about half of det_items (its primary key changes)
 PGOPTIONS="$KEYOPTS2" pq "$P1" app -c \
 	"UPDATE items SET c = reencrypt(c), big = reencrypt(big) WHERE id % 3 = 1" \
-	-c "UPDATE det_items SET email = reencrypt(email) WHERE n = 0 AND get_byte(encrypted_text_det_send(email), 6) % 2 = 0" || exit 1
+	-c "UPDATE det_items SET email = reencrypt(email) WHERE n = 0 AND get_byte(encrypted_text_det_send(email), 6) % 2 = 0" \
+	-c "UPDATE search_items SET name = reencrypt(name), day = reencrypt(day), amount = reencrypt(amount) WHERE id % 3 = 1" \
+	-c "INSERT INTO search_items SELECT i, 2, $(search_row i 2) FROM generate_series($((ROWS / 2 + 1)), $((ROWS / 2 + 200))) i" || exit 1
 pq "$P1" app -c "CHECKPOINT" || exit 1
 
 want_cipher=$(pq "$P1" app -c "$CIPHERPRINT")
@@ -186,6 +221,67 @@ check "its error and hint are in the subscriber log" \
 	grep -q "HINT:  To restore ciphertext from a dump, set encrypted_column.accept_ciphertext = on" \
 	"$REL_TMP/subscriber.log"
 
+# ---- searches through the replicas' indexes ----
+# Each search through its index, and the same predicate on decrypt(col);
+# patterns and bounds are literals, none holding the plaintext marker.
+search_preds=()
+for pat in '%-name-12-%' '%-name-1__-g1-%' '%-G1-%' '%grüße' '%-name-4%' '%-g2-%' '%' '_%' '%zzzz%'; do
+	search_preds+=("name LIKE '$pat'" "name ILIKE '$pat'")
+done
+search_preds+=("day BETWEEN date '2021-01-01' AND date '2021-01-31'" "day < date '2020-01-15'"
+	"day = date '2022-06-01'" "date '2023-01-01' <= day" "day BETWEEN '2020-05-01' AND '2020-05-10'"
+	"amount BETWEEN 100 AND 110" "amount > 9990" "amount = 42.5" "amount <= 1")
+# "searches whose rows differ from the reference|searches that found
+# rows|md5 of the rows found"
+SEARCH_CHECK="SET enable_seqscan = off; SET jit = off;
+SELECT concat_ws('|', count(*) FILTER (WHERE a IS DISTINCT FROM b), count(*) FILTER (WHERE cardinality(a) > 0),
+	md5(string_agg(a::text, ';' ORDER BY k))) FROM ("
+k=0
+for pred in "${search_preds[@]}"; do
+	ref=$(sed -E 's/(^|[^a-z_])(name|day|amount)( |$)/\1decrypt(\2)\3/g' <<<"$pred")
+	((k)) && SEARCH_CHECK+=" UNION ALL"
+	SEARCH_CHECK+="
+	SELECT $k AS k, (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM search_items WHERE $pred) AS a,
+		(SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM search_items WHERE $ref) AS b"
+	k=$((k + 1))
+done
+SEARCH_CHECK+=") s;"
+SEARCH_PLANS="SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM search_items WHERE name LIKE '%-name-12-%';
+EXPLAIN (COSTS OFF) SELECT id FROM search_items WHERE name ILIKE '%-G1-%';
+EXPLAIN (COSTS OFF) SELECT id FROM search_items WHERE day BETWEEN date '2021-01-01' AND date '2021-01-31';
+EXPLAIN (COSTS OFF) SELECT id FROM search_items WHERE amount BETWEEN 100 AND 110;"
+plans_use_indexes() {
+	local idx
+	for idx in si_name si_day si_amount; do
+		grep -q -E "Index Scan (using|on) $idx( |$)" <<<"$1" || return 1
+	done
+}
+want_search=$(PGOPTIONS="$KEYOPTS2" pq "$P1" app -c "$SEARCH_CHECK" | tail -n 1)
+check "primary: ${#search_preds[@]} searches through the indexes give the decrypting reference's rows" \
+	[ "${want_search%%|*}" = 0 ]
+check "primary: most searches find rows ($(cut -d'|' -f2 <<<"$want_search"))" \
+	[ "$(cut -d'|' -f2 <<<"$want_search")" -ge $((${#search_preds[@]} / 2)) ]
+check_eq "primary: search_items holds rows under both keys, and rows of the third generation" "2|t" \
+	"$(pq "$P1" app -c "SELECT count(DISTINCT key_id(name)) || '|' || bool_or(gen = 2)::char FROM search_items")"
+check_eq "the apply role's sessions hold no key (key, previous_keys, key_name all empty)" "||" \
+	"$(pq "$P3" sub_bin -U ec_apply -c "LOAD 'encrypted_column'" -c "SELECT concat_ws('|',
+		current_setting('encrypted_column.key'), current_setting('encrypted_column.previous_keys'),
+		current_setting('encrypted_column.key_name'))" 2>&1)"
+for target in "$P2 app standby" "$P3 sub_bin sub_bin" "$P3 sub_text sub_text"; do
+	read -r port db label <<<"$target"
+	check_eq "$label: the searches return the primary's rows, those of the decrypting reference" \
+		"$want_search" "$(PGOPTIONS="$KEYOPTS2" pq "$port" "$db" -c "$SEARCH_CHECK" | tail -n 1)"
+	check "$label: LIKE, ILIKE and BETWEEN go through its indexes" plans_use_indexes \
+		"$(PGOPTIONS="$KEYOPTS2" pq "$port" "$db" -c "$SEARCH_PLANS")"
+done
+check_eq "the subscriber's indexes are valid" "3|3" \
+	"$(for db in sub_bin sub_text; do pq "$P3" "$db" -c "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relname IN ('si_name', 'si_day', 'si_amount') AND i.indisvalid"; done | paste -s -d '|')"
+check_eq "the binary and text subscriptions applied everything without an error" 0 \
+	"$(pq "$P3" postgres -c "SELECT coalesce(sum(apply_error_count + sync_error_count), 0)
+		FROM pg_stat_subscription_stats WHERE subname IN ('s_bin', 's_text')")"
+
 # ---- the change stream ----
 # Count the messages of the pgoutput stream (binary mode $1) that hold the
 # SQL string $2.  Search terms are spelt in two halves so that these
@@ -221,5 +317,6 @@ done
 check "no server log holds a plaintext or a key" \
 	not grep -a -q -i -E "REPLSECRET|$(key_slices_re "$KEY1" "$KEY2")" "$REL_TMP"/*.log
 
-say "figures: $nrows rows ($rotated rotated) replicated to 1 standby and 2 subscriptions"
+nsearch=$(pq "$P1" app -c "SELECT count(*) FROM search_items")
+say "figures: $nrows rows ($rotated rotated) and $nsearch rows with search columns replicated to 1 standby and 2 subscriptions; ${#search_preds[@]} searches on each"
 rel_finish

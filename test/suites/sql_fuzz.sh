@@ -8,10 +8,18 @@
 # refused), mutated text forms with the restore switch on, plaintexts and
 # ciphertexts with it off, random key GUC values (by set_config() and SET),
 # random contexts, and deterministic lookups by plaintext and by mutated
-# parameters, during a rotation too, with predicted counts.  Each input
-# must give a result or a clean ERROR with an expected SQLSTATE, never a
-# forgery, never a plaintext or key in an error; afterwards the server log
-# must show no backend ended by a signal and no key.
+# parameters, during a rotation too, with predicted counts.  A tenth of the
+# cases search a table with an encrypted_text(trigram) column (GIN index)
+# and an encrypted_date(range, 7) column (range_ops index): LIKE, ILIKE and
+# their negations with patterns cut from stored plaintexts or mutated
+# (escapes, ESCAPE clauses, a trailing escape, bytes that are not UTF-8),
+# comparisons, BETWEEN and ORDER BY ... LIMIT with random bounds, each
+# through the index and on decrypt(col), which must agree; and mutated
+# envelopes into those columns, which must not decrypt unless genuine.
+# Each input must give a result or a clean ERROR with an expected
+# SQLSTATE, never a forgery, never a plaintext or key in an error;
+# afterwards the server log must show no backend ended by a signal and no
+# key.
 #
 # EC_FUZZ_SEED reproduces a run; EC_SQLFUZZ_CASES sets its size.
 REL_NAME=sql-fuzz

@@ -28,7 +28,17 @@
 #       files, and decrypt gives 55000;
 #   (f) logical replication of stored_keys, stored_key_grants and a user
 #       table to a subscriber with the same KEK file: the subscriber
-#       decrypts, and a key destroyed on the publisher is destroyed there.
+#       decrypts, and a key destroyed on the publisher is destroyed there;
+#   (g) search columns (encrypted_text(trigram) with a GIN index,
+#       encrypted_date and encrypted_numeric (range, width) with range_ops
+#       indexes) written under a stored key's first version, then
+#       rotate_key and more rows under the second: LIKE, ILIKE,
+#       comparisons and BETWEEN through the indexes find the rows under
+#       both versions, exactly those of the same predicate on
+#       decrypt(col); ORDER BY ... LIMIT gives the decrypted order, walking
+#       the range index while one version is live and sorting every row
+#       once two are; after reencrypt() every row is under the second
+#       version and still found.
 # No KEK and no data key known to the test appears in any server log.
 REL_NAME=stored_keys
 source "$(dirname "$0")/lib.sh"
@@ -392,6 +402,120 @@ else
 	grep -a -E "ERROR|FATAL" "$REL_TMP/c.log" | tail -n 5
 fi
 pq "$PC" app -c "DROP SUBSCRIPTION keys_sub" >/dev/null
+
+# ---- (g) search columns under a stored key and rotate_key ----
+say "(g) search columns under a stored key, rotate_key"
+pq "$PA" postgres -c "CREATE DATABASE search" >/dev/null || exit 1
+pq "$PA" search >/dev/null <<'SQL' || exit 1
+CREATE EXTENSION encrypted_column;
+SELECT create_key('searchkey');
+CREATE TABLE s (id int PRIMARY KEY, name encrypted_text(trigram), day encrypted_date(range, 7),
+	amount encrypted_numeric(range, 10));
+CREATE INDEX s_name ON s USING gin (name);
+CREATE INDEX s_day ON s (day encrypted_date_range_ops);
+CREATE INDEX s_amount ON s (amount encrypted_numeric_range_ops);
+SQL
+# rows ids FROM..TO under the session's current version of searchkey
+search_rows() {
+	pq "$PA" search -c "SET encrypted_column.key_name = 'searchkey'" -c "INSERT INTO s
+		SELECT i, CASE WHEN i % 37 = 0 THEN NULL ELSE 'SKSEARCH-' || i || '-' || left(md5(i::text), 5)
+			|| CASE WHEN i % 7 = 0 THEN '-Ωmega' ELSE '' END END,
+			date '2020-01-01' + (i * 37) % 900, ((i * 7919) % 100000) / 100.0
+		FROM generate_series($1, $2) i" >/dev/null
+}
+search_rows 1 1000 || exit 1
+# Each search through the index against the same predicate on decrypt(col):
+# "rows that differ|searches that found rows|searches"
+sk_preds=()
+for pat in 'SKSEARCH-1%' 'SKSEARCH-1__-%' '%-42-%' '%ΩMEGA' '%Ωmega' '%-9%' 'sksearch-15%' '%zzzz%' '%'; do
+	sk_preds+=("name LIKE '$pat'" "name ILIKE '$pat'")
+done
+sk_preds+=("day BETWEEN date '2021-01-01' AND date '2021-01-31'" "day < date '2020-01-10'"
+	"day = date '2021-07-04'" "date '2022-05-01' <= day" "amount BETWEEN 100 AND 120"
+	"amount > 990" "amount = 79.19" "amount BETWEEN '5' AND '6.5'")
+SK_CHECK="SET enable_seqscan = off; SET jit = off;
+SELECT concat_ws('|', count(*) FILTER (WHERE a IS DISTINCT FROM b),
+	count(*) FILTER (WHERE cardinality(b) > 0), count(*)) FROM ("
+first=1
+for pred in "${sk_preds[@]}"; do
+	ref=$(sed -E 's/(^|[^a-z_])(name|day|amount)( |$)/\1decrypt(\2)\3/g' <<<"$pred")
+	((first)) || SK_CHECK+=" UNION ALL"
+	first=0
+	SK_CHECK+="
+	SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM s WHERE $pred) AS a,
+		(SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM s WHERE $ref) AS b"
+done
+SK_CHECK+=") x;"
+# ORDER BY col [DESC] LIMIT 25 against ORDER BY decrypt(col): pairs that differ
+SK_ORDER="SET enable_seqscan = off; SET jit = off;
+SELECT count(*) FROM (VALUES"
+first=1
+for col in day amount; do
+	for dir in ASC DESC 'DESC NULLS LAST'; do
+		((first)) || SK_ORDER+=","
+		first=0
+		SK_ORDER+="
+	((SELECT string_agg(coalesce(decrypt($col)::text, 'null'), ',' ORDER BY o) FROM
+		(SELECT $col, row_number() OVER () o FROM (SELECT $col FROM s ORDER BY $col $dir LIMIT 25) x) x),
+	 (SELECT string_agg(coalesce(decrypt($col)::text, 'null'), ',' ORDER BY o) FROM
+		(SELECT $col, row_number() OVER () o FROM (SELECT $col FROM s ORDER BY decrypt($col) $dir LIMIT 25) x) x))"
+	done
+done
+SK_ORDER+=") v(a, b) WHERE a IS DISTINCT FROM b;"
+SK_PLANS="SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM s WHERE name LIKE 'SKSEARCH-1%';
+EXPLAIN (COSTS OFF) SELECT id FROM s WHERE day BETWEEN date '2021-01-01' AND date '2021-01-31';
+EXPLAIN (COSTS OFF) SELECT id FROM s WHERE amount > 990;"
+SK_ORDER_PLAN="SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM s ORDER BY day LIMIT 10;"
+# psql in the search database with key_name searchkey: sk [psql args...]
+sk() { pq "$PA" search -c "SET encrypted_column.key_name = 'searchkey'" "$@"; }
+sk_plans_use_indexes() {
+	grep -q -E "Index Scan on s_name( |$)" <<<"$1" &&
+		grep -q -E "Index Scan (using|on) s_day( |$)" <<<"$1" &&
+		grep -q -E "Index Scan (using|on) s_amount( |$)" <<<"$1"
+}
+v1=$(pq "$PA" search -c "SELECT key_id FROM stored_keys WHERE name = 'searchkey' AND version = 1")
+one=$(sk -c "$SK_CHECK" | tail -n 1)
+check "version 1: ${#sk_preds[@]} searches through the indexes give the decrypting reference's rows ($one)" \
+	[ "${one%%|*}" = 0 ]
+check "version 1: the searches use the indexes" sk_plans_use_indexes "$(sk -c "$SK_PLANS")"
+check "version 1 alone: ORDER BY day LIMIT walks the range index" \
+	grep -q "Index Scan using s_day on s" <<<"$(sk -c "$SK_ORDER_PLAN")"
+check_eq "version 1 alone: ORDER BY ... LIMIT gives the decrypted order" 0 "$(sk -c "$SK_ORDER" | tail -n 1)"
+
+check_eq "rotate_key makes version 2" 2 \
+	"$(pq "$PA" search -c "SELECT length(rotate_key('searchkey')) > 0" -c "SELECT max(version) FROM stored_keys WHERE name = 'searchkey'" | tail -n 1)"
+v2=$(pq "$PA" search -c "SELECT key_id FROM stored_keys WHERE name = 'searchkey' AND version = 2")
+search_rows 1001 2000 || exit 1
+check_eq "rows under both versions (1000 each, NULLs aside)" "973|973" \
+	"$(pq "$PA" search -c "SELECT count(*) FILTER (WHERE key_id(name) = '$v1') || '|' || count(*) FILTER (WHERE key_id(name) = '$v2') FROM s")"
+two=$(sk -c "$SK_CHECK" | tail -n 1)
+check "versions 1 and 2: the searches give the decrypting reference's rows ($two)" [ "${two%%|*}" = 0 ]
+check "versions 1 and 2: most searches find rows" [ "$(cut -d'|' -f2 <<<"$two")" -ge $((${#sk_preds[@]} / 2)) ]
+check_eq "versions 1 and 2: LIKE, ILIKE and BETWEEN through the indexes find rows under each version" "2|2|2|2" \
+	"$(sk -c "SET enable_seqscan = off" -c "SET jit = off" -c "SELECT concat_ws('|',
+		(SELECT count(DISTINCT key_id(name)) FROM s WHERE name LIKE 'SKSEARCH-1%'),
+		(SELECT count(DISTINCT key_id(name)) FROM s WHERE name ILIKE '%ωMEGA'),
+		(SELECT count(DISTINCT key_id(day)) FROM s WHERE day BETWEEN date '2021-01-01' AND date '2021-03-31'),
+		(SELECT count(DISTINCT key_id(amount)) FROM s WHERE amount BETWEEN 100 AND 300))" | tail -n 1)"
+check "versions 1 and 2: the searches use the indexes" sk_plans_use_indexes "$(sk -c "$SK_PLANS")"
+check_eq "versions 1 and 2: ORDER BY ... LIMIT gives the decrypted order (every row sorted)" 0 \
+	"$(sk -c "$SK_ORDER" | tail -n 1)"
+check "versions 1 and 2: ORDER BY day LIMIT does not walk the index (terms of two keys do not compare)" \
+	not grep -q "Index Scan using s_day" <<<"$(sk -c "$SK_ORDER_PLAN")"
+# a session without key_name holds no key, and a search decrypts
+check_eq "without key_name a search is refused (55000)" 55000 \
+	"$(sqlstate "$PA" search -c "SELECT count(*) FROM s WHERE name LIKE 'SKSEARCH-1%'")"
+
+# everything moved to version 2: still found, same results
+pq "$PA" search -c "SET encrypted_column.key_name = 'searchkey'" \
+	-c "UPDATE s SET name = reencrypt(name), day = reencrypt(day), amount = reencrypt(amount)
+		WHERE key_id(name) <> current_key_id() OR key_id(day) <> current_key_id()" >/dev/null || exit 1
+check_eq "after reencrypt() every value is under version 2" "0" \
+	"$(sk -c "SELECT count(*) FROM s WHERE key_id(day) <> '$v2' OR key_id(amount) <> '$v2' OR key_id(name) <> '$v2'")"
+check_eq "after reencrypt(): the searches give the same rows as before" "$two" "$(sk -c "$SK_CHECK" | tail -n 1)"
+check_eq "after reencrypt(): ORDER BY ... LIMIT gives the decrypted order" 0 "$(sk -c "$SK_ORDER" | tail -n 1)"
 
 # ---- logs ----
 for c in a b c; do

@@ -21,6 +21,17 @@
  *	lookup	encrypted_text_det rows found by plaintext (a text or an untyped
  *			parameter, encrypt_det_all(), during a rotation too) and by
  *			mutated deterministic parameters, each count predicted
+ *	search	a table with an encrypted_text(trigram) column (GIN index) and an
+ *			encrypted_date(range, 7) column (range_ops index): rows
+ *			inserted; LIKE, ILIKE, NOT LIKE and NOT ILIKE with patterns cut
+ *			from stored plaintexts (with % and _, escapes, ESCAPE clauses,
+ *			case flips) or mutated into anything (a trailing escape, bytes
+ *			that are not UTF-8); comparisons, BETWEEN and ORDER BY ... LIMIT
+ *			with random bounds (infinity too); each through the index and
+ *			on decrypt(col), which must give the same rows, or fail with
+ *			the same SQLSTATE; and mutated envelopes of either column (and
+ *			of the other types) as binary parameters, which must be refused
+ *			or, accepted, decrypt only if they are genuine
  * Every statement must succeed or fail with an ERROR whose SQLSTATE is one
  * the operation may raise; a value the server accepted must decrypt to the
  * plaintext of the pool envelope it is byte-identical to, or fail to
@@ -47,7 +58,9 @@
 #define TEXT_OID		25
 #define UNKNOWN_OID		0
 #define NTYPES			2		/* 0: encrypted_text, 1: encrypted_text_det */
-#define NKINDS			7
+#define NKINDS			8
+#define SEARCH_POOL		16		/* genuine envelopes of each search column */
+#define SEARCH_PLAINS	64		/* plaintexts stored in the search table */
 
 typedef struct pool_entry
 {
@@ -92,7 +105,22 @@ static long n_failures;
 static long n_lookups;
 static long n_cases[NKINDS];
 static long n_type_cases[NTYPES];
-static const char *const case_names[NKINDS] = {"binary", "copy", "text", "plain", "guc", "context", "lookup"};
+static const char *const case_names[NKINDS] = {"binary", "copy", "text", "plain", "guc", "context", "lookup", "search"};
+static long n_searches;
+static long n_searches_found;	/* searches that found rows */
+static long n_searches_failed;	/* searches that failed alike both ways */
+
+/* the search table: genuine envelopes of its columns, stored plaintexts */
+typedef struct search_entry
+{
+	char		plain[256];		/* the text, or the date's text form */
+	uint8_t		env[600];
+	size_t		env_len;
+} search_entry;
+static search_entry search_pool[2][SEARCH_POOL];	/* 0: c (trigram), 1: d (date) */
+static unsigned int search_oids[2];	/* encrypted_text, encrypted_date */
+static char search_plains[SEARCH_PLAINS][256];
+static int	n_search_plains;
 
 /* ---- small utilities ---- */
 
@@ -1194,6 +1222,449 @@ case_lookup(void)
 	PQclear(res);
 }
 
+/* ---- search: LIKE, ILIKE and ranges through the indexes ---- */
+
+/* Bytes of the UTF-8 character at s (1 for a byte that starts none). */
+static size_t
+utf8_char(const char *s)
+{
+	unsigned char c = (unsigned char) *s;
+	size_t		n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+		(c & 0xf8) == 0xf0 ? 4 : 1;
+
+	for (size_t i = 1; i < n; i++)
+		if (s[i] == '\0')
+			return i;
+	return n;
+}
+
+/* Remember a plaintext stored in the search table (shorter than 256 bytes). */
+static void
+remember_plain(const char *plain)
+{
+	char	   *dst = search_plains[n_search_plains++ % SEARCH_PLAINS];
+	size_t		n = strnlen(plain, 255);
+
+	memcpy(dst, plain, n);
+	dst[n] = '\0';
+}
+
+/* A random date offset from 2020-01-01 as text, sometimes infinite. */
+static void
+random_date(char *out, size_t cap)
+{
+	switch (rn(16))
+	{
+		case 0:
+			snprintf(out, cap, "infinity");
+			break;
+		case 1:
+			snprintf(out, cap, "-infinity");
+			break;
+		default:
+			snprintf(out, cap, "%d", (int) rn(2100) - 50);
+			break;
+	}
+}
+
+/* The SQL for a date from random_date(): $n is its text. */
+#define DATE_OF(n) "(CASE WHEN $" #n " LIKE '%infinity' THEN $" #n "::date " \
+	"ELSE date '2020-01-01' + $" #n "::int END)"
+
+/* Insert a row into the search table (a plaintext marked, a date). */
+static void
+search_insert(void)
+{
+	char		plain[256];
+	char		date[32];
+	const char *values[2] = {plain, date};
+	PGresult   *res;
+
+	random_plain(plain, rn(4) == 0 ? sizeof(plain) : 60);
+	random_date(date, sizeof(date));
+	if (rn(12) == 0)
+		values[0] = NULL;
+	if (rn(12) == 0)
+		values[1] = NULL;
+	res = run("INSERT INTO fzs (c, d) VALUES ($1, " DATE_OF(2) ")", 2, NULL, values, NULL, NULL, 0);
+	if (judge(res, "insert into the search table", NULL) == 1 && values[0] != NULL)
+		remember_plain(plain);
+	PQclear(res);
+}
+
+/*
+ * A pattern cut from a text: characters kept (escaped when they are the
+ * escape character, % or _; other ones now and then), replaced by _, or
+ * swallowed by %; ASCII letters flipped in case now and then.  esc is the
+ * escape character ('\\', '#', or 0 for none).
+ */
+static void
+cut_pattern(const char *text, char esc, char *out, size_t cap)
+{
+	size_t		o = 0;
+
+	for (const char *p = text; *p && o + 12 < cap;)
+	{
+		size_t		n = utf8_char(p);
+
+		switch (rn(12))
+		{
+			case 0:				/* % swallows up to three characters */
+				out[o++] = '%';
+				for (int k = (int) rn(4); k > 0 && *p; k--)
+					p += utf8_char(p);
+				continue;
+			case 1:
+				out[o++] = '_';
+				break;
+			default:
+				if (n == 1 && (*p == '%' || *p == '_' || (esc && *p == esc)))
+				{
+					if (!esc)
+					{
+						out[o++] = '_';	/* cannot be escaped: any character */
+						break;
+					}
+					out[o++] = esc;
+				}
+				else if (esc && rn(10) == 0)
+					out[o++] = esc;
+				if (n == 1 && isalpha((unsigned char) *p) && rn(3) == 0)
+					out[o++] = (char) (islower((unsigned char) *p) ? toupper((unsigned char) *p)
+									   : tolower((unsigned char) *p));
+				else
+				{
+					memcpy(out + o, p, n);
+					o += n;
+				}
+				break;
+		}
+		p += n;
+	}
+	if (rn(4) == 0)
+		out[o++] = '%';
+	out[o] = '\0';
+}
+
+/*
+ * Run a query through the index and its reference on the decrypted
+ * value (the same text with "c" or "d" replaced by "decrypt(c)" or
+ * "decrypt(d)" where marked @C or @D); both must give the same text, or
+ * fail with the same SQLSTATE among the allowed ones.
+ */
+static void
+search_compare(const char *tmpl, int nparams, const char *const *values,
+			   const char *allowed, const char *what)
+{
+	char		sql[2][1024];
+	PGresult   *res[2];
+	int			ok[2];
+
+	for (int k = 0; k < 2; k++)
+	{
+		size_t		o = 0;
+
+		for (const char *f = tmpl; *f && o < sizeof(sql[k]) - 16; f++)
+		{
+			if (f[0] == '@' && (f[1] == 'C' || f[1] == 'D'))
+			{
+				const char *col = f[1] == 'C' ? "c" : "d";
+
+				o += (size_t) snprintf(sql[k] + o, sizeof(sql[k]) - o,
+									   k ? "decrypt(%s)" : "%s", col);
+				f++;
+			}
+			else
+				sql[k][o++] = *f;
+		}
+		sql[k][o] = '\0';
+		res[k] = run(sql[k], nparams, NULL, values, NULL, NULL, 0);
+		ok[k] = judge(res[k], what, allowed);
+	}
+	n_searches++;
+	if (ok[0] == 1 && ok[1] == 1)
+	{
+		const char *rows = PQgetvalue(res[0], 0, 0);
+
+		if (rows[0] != '\0' && strcmp(rows, "{}") != 0)
+			n_searches_found++;
+		if (strcmp(PQgetvalue(res[0], 0, 0), PQgetvalue(res[1], 0, 0)) != 0)
+		{
+			fail("%s: the index gave %.200s, decrypting gave %.200s", what,
+				 PQgetvalue(res[0], 0, 0), PQgetvalue(res[1], 0, 0));
+			if (n_failures <= 20)
+				printf("  query: %s\n  parameter: %s\n", sql[0], values[0] ? values[0] : "NULL");
+		}
+	}
+	else if (ok[0] >= 0 && ok[1] >= 0 && ok[0] != ok[1])
+	{
+		fail("%s: %s through the index, %s by decrypting", what,
+			 ok[0] == 1 ? "a result" : PQresultErrorField(res[0], PG_DIAG_SQLSTATE),
+			 ok[1] == 1 ? "a result" : PQresultErrorField(res[1], PG_DIAG_SQLSTATE));
+		if (n_failures <= 20)
+			printf("  query: %s\n  parameter: %s\n", sql[0], values[0] ? values[0] : "NULL");
+	}
+	else if (ok[0] == 0 && ok[1] == 0 &&
+			 strcmp(PQresultErrorField(res[0], PG_DIAG_SQLSTATE),
+					PQresultErrorField(res[1], PG_DIAG_SQLSTATE)) == 0)
+		n_searches_failed++;
+	else if (ok[0] == 0 && ok[1] == 0)
+		fail("%s: SQLSTATE %s through the index, %s by decrypting", what,
+			 PQresultErrorField(res[0], PG_DIAG_SQLSTATE),
+			 PQresultErrorField(res[1], PG_DIAG_SQLSTATE));
+	PQclear(res[0]);
+	PQclear(res[1]);
+}
+
+/* LIKE, ILIKE and their negations with a cut or mutated pattern. */
+static void
+search_like(void)
+{
+	static const char *const ops[] = {"LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE"};
+	static const char escs[] = {'\\', '\\', '#', 0};
+	char		src[256];
+	char		pat[600];
+	char		tmpl[256];
+	const char *values[1] = {pat};
+	const char *op = ops[rn(4) == 0 ? 2 + rn(2) : rn(2)];
+	char		esc = escs[rn(4)];
+
+	if (n_search_plains > 0 && rn(8) != 0)
+		snprintf(src, sizeof(src), "%s",
+				 search_plains[rn(n_search_plains < SEARCH_PLAINS ? n_search_plains : SEARCH_PLAINS)]);
+	else
+		random_plain(src, 40);
+	/* now and then only a piece of it */
+	if (rn(3) == 0)
+	{
+		size_t		len = strlen(src);
+		size_t		from = rn(len + 1);
+
+		while (from > 0 && ((unsigned char) src[from] & 0xc0) == 0x80)
+			from--;
+		memmove(src, src + from, len - from + 1);
+	}
+	cut_pattern(src, esc, pat, sizeof(pat));
+	switch (rn(10))
+	{
+		case 0:					/* a trailing escape */
+			if (esc && strlen(pat) + 1 < sizeof(pat))
+				strncat(pat, &esc, 1);
+			break;
+		case 1:					/* any mutation, maybe not UTF-8 */
+			mutate_text(pat, sizeof(pat));
+			break;
+		case 2:					/* only wildcards and escapes */
+			{
+				size_t		n = rn(8);
+
+				for (size_t i = 0; i < n; i++)
+					pat[i] = "%_\\#a"[rn(5)];
+				pat[n] = '\0';
+			}
+			break;
+		default:
+			break;
+	}
+	if (esc == '\\')
+		snprintf(tmpl, sizeof(tmpl),
+				 "SELECT coalesce(array_agg(id ORDER BY id), '{}')::text FROM fzs WHERE @C %s $1", op);
+	else
+		snprintf(tmpl, sizeof(tmpl),
+				 "SELECT coalesce(array_agg(id ORDER BY id), '{}')::text FROM fzs WHERE @C %s $1 ESCAPE '%s'",
+				 op, esc ? "#" : "");
+	search_compare(tmpl, 1, values, "22025 22021", op);
+}
+
+/* Comparisons, BETWEEN and ORDER BY ... LIMIT on the date column. */
+static void
+search_range(void)
+{
+	static const char *const forms[] = {
+		"@D < " DATE_OF(1), "@D <= " DATE_OF(1), "@D = " DATE_OF(1), "@D >= " DATE_OF(1),
+		"@D > " DATE_OF(1), "@D BETWEEN " DATE_OF(1) " AND " DATE_OF(2),
+		DATE_OF(1) " <= @D AND " DATE_OF(2) " > @D", "@D NOT BETWEEN " DATE_OF(1) " AND " DATE_OF(2)
+	};
+	static const char *const dirs[] = {"", "DESC", "NULLS FIRST", "DESC NULLS LAST"};
+	char		lo[32];
+	char		hi[32];
+	char		tmpl[700];
+	const char *values[2] = {lo, hi};
+
+	random_date(lo, sizeof(lo));
+	random_date(hi, sizeof(hi));
+	if (rn(4) == 0)
+	{
+		int			limit = 1 + (int) rn(30);
+		const char *dir = dirs[rn(4)];
+
+		snprintf(tmpl, sizeof(tmpl),
+				 "SELECT coalesce(string_agg(coalesce(decrypt(d)::text, 'null'), ',' ORDER BY o), '') FROM "
+				 "(SELECT d, row_number() OVER () o FROM (SELECT d FROM fzs ORDER BY @D %s LIMIT %d) s) s",
+				 dir, limit);
+		search_compare(tmpl, 0, values, "", "ORDER BY ... LIMIT");
+		return;
+	}
+	snprintf(tmpl, sizeof(tmpl),
+			 "SELECT coalesce(array_agg(id ORDER BY id), '{}')::text FROM fzs WHERE %s",
+			 forms[rn(8)]);
+	search_compare(tmpl, strstr(tmpl, "$2") ? 2 : 1, values, "", "range search");
+}
+
+/*
+ * A mutated envelope (of a search column, or of the other types) as a
+ * binary parameter into a search column: refused, or accepted and then
+ * decrypting only if it is a genuine envelope, to that envelope's value.
+ */
+static void
+search_binary(void)
+{
+	int			col = (int) rn(2);
+	int			from = (int) rn(4);	/* 0, 1: this column's pool; 2: encrypted_text; 3: det */
+	/* an envelope of another type than the column's */
+	int			other_type = from == 3 || (col == 1 && from == 2);
+	const uint8_t *genuine;
+	size_t		genuine_len;
+	const char *plain = NULL;
+	int			bound = 0;
+	uint8_t		buf[MAX_INPUT];
+	size_t		len;
+	int			unchanged = rn(4) == 0;
+	const char *values[1] = {(const char *) buf};
+	int			lengths[1];
+	int			formats[1] = {1};
+	PGresult   *res;
+	int			ok;
+
+	if (from < 2)
+	{
+		const search_entry *e = &search_pool[col][rn(SEARCH_POOL)];
+
+		genuine = e->env;
+		genuine_len = e->env_len;
+		plain = e->plain;
+	}
+	else
+	{
+		const pool_entry *e = &pools[from - 2][rn(POOL_SIZE)];
+
+		genuine = e->env;
+		genuine_len = e->env_len;
+		plain = e->plain;
+		bound = e->context[0] != '\0';
+	}
+	memcpy(buf, genuine, genuine_len);
+	len = unchanged ? genuine_len : mutate_bytes(buf, genuine_len, sizeof(buf));
+	unchanged = len == genuine_len && memcmp(buf, genuine, len) == 0;
+	lengths[0] = (int) len;
+	res = run(col ? "INSERT INTO fzs (d) VALUES ($1) RETURNING id, decrypt(d)::text"
+			  : "INSERT INTO fzs (c) VALUES ($1) RETURNING id, decrypt(c)",
+			  1, &search_oids[col], values, lengths, formats, 0);
+	ok = judge(res, "binary insert into a search column", "22P03 0A000 39000 42704");
+	if (ok < 0)
+		print_hex("input", buf, len);
+	else if (ok == 1)
+	{
+		n_accepted++;
+		n_decrypted++;
+		/* it decrypted (to give its terms, or in RETURNING): genuine only */
+		if (!unchanged)
+		{
+			fail("binary insert into a search column: a value that is not a genuine envelope decrypted (forgery)");
+			print_hex("input", buf, len);
+		}
+		else if (other_type)
+			fail("binary insert into a search column: an envelope of another type was accepted");
+		else if (bound)
+			fail("binary insert into a search column: a context-bound value was taken");
+		else if (strcmp(PQgetvalue(res, 0, 1), plain) != 0)
+			fail("binary insert into a search column: wrong plaintext");
+	}
+	else if (unchanged && !other_type && !bound)
+		fail("binary insert into a search column: a genuine envelope was refused");
+	PQclear(res);
+}
+
+static void
+case_search(void)
+{
+	switch (rn(8))
+	{
+		case 0:
+		case 1:
+			search_insert();
+			break;
+		case 2:
+		case 3:
+		case 4:
+			search_like();
+			break;
+		case 5:
+		case 6:
+			search_range();
+			break;
+		default:
+			search_binary();
+			break;
+	}
+}
+
+/* Does the plan of an EXPLAIN hold the text? */
+static int
+plan_has(const char *explain, const char *text)
+{
+	PGresult   *res = PQexec(conn, explain);
+	int			found = 0;
+
+	if (judge(res, "a plan", NULL) == 1)
+		for (int i = 0; i < PQntuples(res); i++)
+			found |= strstr(PQgetvalue(res, i, 0), text) != NULL;
+	PQclear(res);
+	return found;
+}
+
+/* The genuine envelopes of the search columns, and the index plans. */
+static void
+build_search_pool(void)
+{
+	PGresult   *res;
+
+	res = PQexec(conn, "SELECT 'encrypted_text'::regtype::oid, 'encrypted_date'::regtype::oid");
+	if (judge(res, "search type oids", NULL) != 1)
+		exit(2);
+	for (int t = 0; t < 2; t++)
+		search_oids[t] = (unsigned int) strtoul(PQgetvalue(res, 0, t), NULL, 10);
+	PQclear(res);
+	for (int i = 0; i < SEARCH_POOL; i++)
+	{
+		search_entry *c = &search_pool[0][i];
+		search_entry *d = &search_pool[1][i];
+		char		date[32];
+		const char *values[2] = {c->plain, date};
+
+		random_plain(c->plain, 80);
+		random_date(date, sizeof(date));
+		res = run("INSERT INTO fzs (c, d) VALUES ($1, " DATE_OF(2) ") "
+				  "RETURNING c, d, decrypt(d)::text", 2, NULL, values, NULL, NULL, 1);
+		if (judge(res, "build the search pool", NULL) != 1)
+			exit(2);
+		c->env_len = (size_t) PQgetlength(res, 0, 0);
+		memcpy(c->env, PQgetvalue(res, 0, 0), c->env_len);
+		d->env_len = (size_t) PQgetlength(res, 0, 1);
+		memcpy(d->env, PQgetvalue(res, 0, 1), d->env_len);
+		snprintf(d->plain, sizeof(d->plain), "%.*s", PQgetlength(res, 0, 2), PQgetvalue(res, 0, 2));
+		PQclear(res);
+		remember_plain(c->plain);
+	}
+	/* the searches go through the indexes */
+	if (!plan_has("EXPLAIN (COSTS OFF) SELECT id FROM fzs WHERE c LIKE 'x%'", "Index Scan on fzs_c_idx") ||
+		!plan_has("EXPLAIN (COSTS OFF) SELECT id FROM fzs WHERE d > date '2021-01-01'", "fzs_d_idx"))
+	{
+		printf("a search does not use its index\n");
+		exit(2);
+	}
+}
+
 /* Put the session back to the known state: KEY1 current, switch on. */
 static void
 reset_session(void)
@@ -1244,6 +1715,16 @@ main(int argc, char **argv)
 	must("CREATE TABLE fzd (id bigserial PRIMARY KEY, c encrypted_text_det)");
 	/* hash: a btree entry could not hold the longest plaintexts */
 	must("CREATE INDEX ON fzd USING hash (c)");
+	must("DROP TABLE IF EXISTS fzs");
+	must("CREATE TABLE fzs (id bigserial PRIMARY KEY, c encrypted_text(trigram), d encrypted_date(range, 7))");
+	must("CREATE INDEX ON fzs USING gin (c)");
+	must("CREATE INDEX ON fzs (d encrypted_date_range_ops)");
+	/*
+	 * the searches read the indexes, the references every row; a plan
+	 * that enable_seqscan = off makes look costly would be compiled by JIT
+	 */
+	must("SET enable_seqscan = off");
+	must("SET jit = off");
 	res = PQexec(conn, "SELECT 'encrypted_text'::regtype::oid, 'encrypted_text_det'::regtype::oid");
 	if (judge(res, "type oids", NULL) != 1)
 		return 2;
@@ -1254,6 +1735,7 @@ main(int argc, char **argv)
 	reset_session();
 	for (ty = 0; ty < NTYPES; ty++)
 		build_pool();
+	build_search_pool();
 
 	for (long i = 0; i < cases; i++)
 	{
@@ -1261,14 +1743,16 @@ main(int argc, char **argv)
 		size_t		r = rn(100);
 
 		/*
-		 * weights: binary 26, copy 9, text 22, plain 10, guc 14, context 9,
-		 * lookup 10; each case but a lookup goes to either type
+		 * weights: binary 23, copy 8, text 19, plain 9, guc 13, context 8,
+		 * lookup 10, search 10; each case but a lookup or a search goes to
+		 * either type
 		 */
-		kind = r < 26 ? 0 : r < 35 ? 1 : r < 57 ? 2 : r < 67 ? 3 : r < 81 ? 4 :
-			r < 90 ? 5 : 6;
-		ty = kind == 6 ? 1 : (int) rn(NTYPES);
+		kind = r < 23 ? 0 : r < 31 ? 1 : r < 50 ? 2 : r < 59 ? 3 : r < 72 ? 4 :
+			r < 80 ? 5 : r < 90 ? 6 : 7;
+		ty = kind == 6 ? 1 : kind == 7 ? 0 : (int) rn(NTYPES);
 		n_cases[kind]++;
-		n_type_cases[ty]++;
+		if (kind != 7)
+			n_type_cases[ty]++;
 		if (kind != 4 && guc_dirty)
 			reset_session();
 		if (kind == 3)
@@ -1293,23 +1777,31 @@ main(int argc, char **argv)
 			case 5:
 				case_context();
 				break;
-			default:
+			case 6:
 				case_lookup();
+				break;
+			default:
+				case_search();
 				break;
 		}
 		if (kind == 3)
 			must("SET encrypted_column.accept_ciphertext = on");
 		if (i % 2000 == 1999)
-			must("TRUNCATE fz, fzd");
+		{
+			must("TRUNCATE fz, fzd, fzs");
+			n_search_plains = 0;
+		}
 	}
 
 	printf("sqlfuzz: %ld cases (", cases);
 	for (int k = 0; k < NKINDS; k++)
 		printf("%s%s %ld", k ? ", " : "", case_names[k], n_cases[k]);
 	printf("; %s %ld, %s %ld), %ld statements, %ld clean errors, %ld values accepted, "
-		   "%ld decrypted, %ld lookups, %ld failures\n",
+		   "%ld decrypted, %ld lookups, %ld searches against decrypt() (%ld found rows, %ld "
+		   "failed alike), %ld failures\n",
 		   type_names[0], n_type_cases[0], type_names[1], n_type_cases[1],
-		   n_statements, n_errors, n_accepted, n_decrypted, n_lookups, n_failures);
+		   n_statements, n_errors, n_accepted, n_decrypted, n_lookups, n_searches,
+		   n_searches_found, n_searches_failed, n_failures);
 	PQfinish(conn);
 	if (secrets_file != NULL)
 		fclose(secrets_file);
