@@ -26,13 +26,10 @@ done
 # libkrb5-dev: PostgreSQL 18's libpq/libpq-be.h (read by src/citus.c)
 # includes the GSSAPI headers, which its server-dev package does not pull in;
 # libp11-kit-dev: the PKCS#11 header that src/kek_pkcs11.c includes (the
-# token's module is loaded at run time, never linked); libicu-dev: the ICU
-# headers that PostgreSQL's utils/pg_locale.h (read by src/search.c)
-# includes when the server is built with ICU, which its server-dev package
-# does not pull in; softhsm2 and opensc
+# token's module is loaded at run time, never linked); softhsm2 and opensc
 # (pkcs11-tool): the token that the hsm suite makes on every version
 packages=(
-	make gcc libssl-dev libpq-dev openssl libkrb5-dev libp11-kit-dev libicu-dev
+	make gcc libssl-dev libpq-dev openssl libkrb5-dev libp11-kit-dev
 	softhsm2 opensc
 	"postgresql-$major" "postgresql-server-dev-$major" postgresql-common
 	"postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl
