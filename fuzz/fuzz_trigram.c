@@ -13,8 +13,10 @@
  *	  return a count within it; a value of n characters has n + 1
  *	  trigrams, each a 3-byte window of its folded form (two start marks,
  *	  one byte per character, an end mark); a pattern's trigrams hold no
- *	  upper-case letter, and for ILIKE none holds the non-ASCII marker,
- *	  i or k;
+ *	  upper-case letter, and for ILIKE none holds the non-ASCII marker;
+ *	  ec_trigram_case_variants gives 2^m forms of a trigram with m i's
+ *	  and k's, the first the trigram itself, each differing from it only
+ *	  where an i or k became the marker;
  *	- the property the index rests on: for a valid UTF-8 value v and a
  *	  pattern p made by cutting v into pieces joined with % and _ (literal
  *	  %, _ and \ escaped, other characters now and then escaped too), so
@@ -23,7 +25,8 @@
  *	  for the same pattern written in a single-byte encoding; and for ILIKE
  *	  with the pattern's ASCII letters in flipped case and, in the value,
  *	  k and K as the Kelvin sign (U+212A) and i and I as U+0130 or U+0131,
- *	  the characters that some locale's lower() maps to or from ASCII;
+ *	  the characters that some locale's lower() maps to or from ASCII,
+ *	  one of the forms of every trigram of p is among those of v;
  *	- ec_pattern_ends_in_escape: false for every pattern so made, true
  *	  once an unescaped backslash is appended;
  *	- ec_parse_decimal_width on the input as a NUL-terminated string (an
@@ -183,7 +186,23 @@ check_pattern(const uint8_t *data, size_t size, bool ilike, ec_char_len_fn char_
 		{
 			REQUIRE(!(g[k] >= 'A' && g[k] <= 'Z'));
 			if (ilike)
-				REQUIRE(g[k] != EC_FOLD_OTHER && g[k] != 'i' && g[k] != 'k');
+				REQUIRE(g[k] != EC_FOLD_OTHER);
+		}
+		if (ilike)
+		{
+			uint8_t		forms[3 * 8];
+			int			m = 0;
+			int			nf = ec_trigram_case_variants(g, forms);
+
+			for (int k = 0; k < 3; k++)
+				m += g[k] == 'i' || g[k] == 'k';
+			REQUIRE(nf == 1 << m);
+			REQUIRE(memcmp(forms, g, 3) == 0);
+			for (int f = 0; f < nf; f++)
+				for (int k = 0; k < 3; k++)
+					REQUIRE(forms[3 * f + k] == g[k] ||
+							((g[k] == 'i' || g[k] == 'k') &&
+							 forms[3 * f + k] == EC_FOLD_OTHER));
 		}
 	}
 	(void) ec_pattern_ends_in_escape(copy, size, char_len);
@@ -525,7 +544,17 @@ check_subset(const uint32_t *value_cps, size_t nv, const token *pat, size_t np,
 	npt = ec_pattern_trigrams(pcopy, plen, ilike, char_len, pt);
 	REQUIRE(npt >= 0 && (size_t) npt <= EC_TRIGRAMS_MAX(plen));
 	for (int t = 0; t < npt; t++)
-		REQUIRE(has_trigram(vt, nvt, pt + 3 * t));
+	{
+		uint8_t		forms[3 * 8];
+		int			nf = ilike ? ec_trigram_case_variants(pt + 3 * t, forms) : 1;
+		bool		found = false;
+
+		if (!ilike)
+			memcpy(forms, pt + 3 * t, 3);
+		for (int f = 0; f < nf && !found; f++)
+			found = has_trigram(vt, nvt, forms + 3 * f);
+		REQUIRE(found);
+	}
 	/* every escape is complete; one more backslash is left open */
 	REQUIRE(!ec_pattern_ends_in_escape(pcopy, plen, char_len));
 	free(pcopy);
