@@ -293,10 +293,20 @@ trigram_values(const ec_key *key, const uint8 *trigrams, int n, uint16 *tags)
 
 #define TRIGRAM_BATCH 1024
 
+static int
+cmp_uint16(const void *a, const void *b)
+{
+	uint16		x = *(const uint16 *) a;
+	uint16		y = *(const uint16 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * The trigram tags of a UTF-8 plaintext: ascending, distinct, 2 bytes
- * each.  The trigrams are made a batch at a time and the tags gathered in
- * a bitmap, so that memory stays small for any length of value.
+ * each.  The trigrams are made a batch at a time; the tags of a value of
+ * one batch are sorted, those of a longer value gathered in a bitmap, so
+ * that memory stays small for any length of value.
  */
 static uint8 *
 trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
@@ -304,35 +314,56 @@ trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
 {
 	uint8		trigrams[3 * TRIGRAM_BATCH];
 	uint16		tags[TRIGRAM_BATCH];
-	uint8	   *seen = palloc0(1 << (16 - 3));
+	uint8	   *seen = NULL;
 	uint8	   *out;
 	ec_trigram_iter it;
 	int			n;
 	int			distinct = 0;
 
 	ec_value_trigrams_begin(&it, plain, len);
-	while ((n = ec_value_trigrams_next(&it, trigrams, TRIGRAM_BATCH)) > 0)
+	n = ec_value_trigrams_next(&it, trigrams, TRIGRAM_BATCH);
+	trigram_values(key, trigrams, n, tags);
+	for (int i = 0; i < n; i++)
+		tags[i] >>= (16 - bits);
+	if (it.done)
 	{
-		trigram_values(key, trigrams, n, tags);
+		/* the common case: one batch, sorted */
+		qsort(tags, n, sizeof(uint16), cmp_uint16);
+		out = palloc(2 * (size_t) n);
 		for (int i = 0; i < n; i++)
 		{
-			int			tag = tags[i] >> (16 - bits);
-
-			seen[tag >> 3] |= (uint8) (1 << (tag & 7));
+			if (distinct > 0 && tags[i] == tags[i - 1])
+				continue;
+			out[2 * distinct] = (uint8) (tags[i] >> 8);
+			out[2 * distinct + 1] = (uint8) tags[i];
+			distinct++;
 		}
+	}
+	else
+	{
+		seen = palloc0(1 << (16 - 3));
+		do
+		{
+			for (int i = 0; i < n; i++)
+				seen[tags[i] >> 3] |= (uint8) (1 << (tags[i] & 7));
+			n = ec_value_trigrams_next(&it, trigrams, TRIGRAM_BATCH);
+			trigram_values(key, trigrams, n, tags);
+			for (int i = 0; i < n; i++)
+				tags[i] >>= (16 - bits);
+		} while (n > 0);
+		out = palloc(2 * ((size_t) 1 << bits));
+		for (int tag = 0; tag < (1 << bits); tag++)
+			if (seen[tag >> 3] & (1 << (tag & 7)))
+			{
+				out[2 * distinct] = (uint8) (tag >> 8);
+				out[2 * distinct + 1] = (uint8) tag;
+				distinct++;
+			}
+		pfree(seen);
 	}
 	/* the trigrams are a function of the plaintext: wiped */
 	ec_wipe(trigrams, sizeof(trigrams));
 	ec_wipe(tags, sizeof(tags));
-	out = palloc(2 * ((size_t) 1 << bits));
-	for (int tag = 0; tag < (1 << bits); tag++)
-		if (seen[tag >> 3] & (1 << (tag & 7)))
-		{
-			out[2 * distinct] = (uint8) (tag >> 8);
-			out[2 * distinct + 1] = (uint8) tag;
-			distinct++;
-		}
-	pfree(seen);
 	*terms_len = 2 * (size_t) distinct;
 	return out;
 }

@@ -226,25 +226,41 @@ encrypted_text_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+/* What a cast from text seals into: the type, and the column's modifier. */
+typedef struct cast_target
+{
+	const ec_type *type;
+	int32		typmod;
+} cast_target;
+
 /* Encrypt the bytes of a text argument, as the input function would. */
 static struct varlena *
 cast_plain(const char *plain, size_t len, void *arg)
 {
-	return text_to_encrypted((const ec_type *) arg, plain, len, false, -1, NULL);
+	cast_target *target = (cast_target *) arg;
+
+	return text_to_encrypted(target->type, plain, len, false, target->typmod,
+							 NULL);
 }
 
-/* Cast from text and varchar to encrypted_text: the input function's rules. */
+/*
+ * Cast from text and varchar to encrypted_text: the input function's
+ * rules; declared with the type modifier's argument (0.5.0), the value
+ * gets the column's search terms as it is sealed.
+ */
 Datum
 encrypted_text_from_text(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain,
-										(void *) &ec_type_gcm));
+	cast_target target = {&ec_type_gcm, PG_NARGS() >= 2 ? PG_GETARG_INT32(1) : -1};
+
+	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain, &target));
 }
 
 /* Cast from text and varchar to encrypted_text_det: the same rules. */
 Datum
 encrypted_text_det_from_text(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain,
-										(void *) &ec_type_siv));
+	cast_target target = {&ec_type_siv, -1};
+
+	PG_RETURN_POINTER(ec_apply_to_plain(PG_GETARG_DATUM(0), cast_plain, &target));
 }

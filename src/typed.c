@@ -182,11 +182,26 @@ ec_open_typed(const ec_type *type, struct varlena *datum)
 	return open_typed(type, datum, NULL);
 }
 
-/* The context argument argno when the call has one, else NULL. */
+/*
+ * The context argument argno when the call has one, else NULL.  A cast
+ * function's second argument is the type modifier, not a context.
+ */
 static text *
 context_if_any(FunctionCallInfo fcinfo, int argno)
 {
-	return PG_NARGS() > argno ? ec_context_arg(fcinfo, argno) : NULL;
+	if (PG_NARGS() <= argno ||
+		get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
+		return NULL;
+	return ec_context_arg(fcinfo, argno);
+}
+
+/* A cast function's type modifier (its second argument), else -1. */
+static int32
+cast_typmod(FunctionCallInfo fcinfo)
+{
+	if (PG_NARGS() == 3 && get_fn_expr_argtype(fcinfo->flinfo, 1) == INT4OID)
+		return PG_GETARG_INT32(1);
+	return -1;
 }
 
 /* ---- the memo of values sealed here, for the type modifier's cast ---- */
@@ -445,13 +460,16 @@ plain_arg(FunctionCallInfo fcinfo, const ec_type *type)
 	return value;
 }
 
-/* encrypt(value [, context]) and the cast from the plain type. */
+/*
+ * encrypt(value [, context]), and the cast from the plain type, which
+ * gives the value the search terms of the column's type modifier.
+ */
 static Datum
 typed_encrypt(FunctionCallInfo fcinfo, const ec_type *type)
 {
 	text	   *context = context_if_any(fcinfo, 1);
 
-	PG_RETURN_POINTER(seal_value(type, plain_arg(fcinfo, type), -1,
+	PG_RETURN_POINTER(seal_value(type, plain_arg(fcinfo, type), cast_typmod(fcinfo),
 								 context ? VARDATA_ANY(context) : NULL,
 								 context ? VARSIZE_ANY_EXHDR(context) : 0));
 }
