@@ -174,6 +174,12 @@ CREATE FUNCTION order_guard(anyelement) RETURNS boolean
 COMMENT ON FUNCTION order_guard(anyelement) IS
 	'true, or the error decrypt() would raise on the value (no read privilege, or its key not loaded): ORDER BY ... LIMIT through a range index checks every row it reads with it';
 
+CREATE FUNCTION order_value(anyelement) RETURNS anyelement
+	AS 'MODULE_PATHNAME', 'encrypted_order_value'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION order_value(anyelement) IS
+	'the value itself: ORDER BY ... LIMIT through a range index sorts by the range terms, then by order_value(col) in plaintext order';
+
 DO $types$
 DECLARE
 	t record;

@@ -360,14 +360,42 @@ rewrite_order(Query *query)
 											   (Node *) call);
 	}
 
-	terms = makeNode(SortGroupClause);
-	terms->tleSortGroupRef = first->tleSortGroupRef;
-	terms->sortop = op;
-	terms->eqop = eqop;
-	terms->nulls_first = first->nulls_first;
-	EC_COPY_SORT_DIRECTION(terms, first);
-	terms->hashable = false;
-	query->sortClause = lcons(terms, query->sortClause);
+	/*
+	 * The plaintext order, the original clause, now sorts by
+	 * order_value(col): the same value, but another expression than the
+	 * column the terms' clause sorts by.  (PostgreSQL 18 sorts by only the
+	 * first of two clauses on one expression.)
+	 */
+	{
+		Oid			argtypes[1] = {ANYELEMENTOID};
+		Oid			same = ec_extension_function(get_opcode(first->sortop),
+												 "order_value", 1, argtypes);
+		TargetEntry *junk;
+		Index		maxref = 0;
+		ListCell   *lc;
+
+		if (!OidIsValid(same))
+			return;
+		foreach(lc, query->targetList)
+			maxref = Max(maxref, ((TargetEntry *) lfirst(lc))->ressortgroupref);
+		junk = makeTargetEntry((Expr *) makeFuncExpr(same, var->vartype,
+													 list_make1(copyObject(var)),
+													 InvalidOid, InvalidOid,
+													 COERCE_EXPLICIT_CALL),
+							   list_length(query->targetList) + 1, NULL, true);
+		junk->ressortgroupref = maxref + 1;
+		query->targetList = lappend(query->targetList, junk);
+
+		terms = makeNode(SortGroupClause);
+		terms->tleSortGroupRef = first->tleSortGroupRef;
+		terms->sortop = op;
+		terms->eqop = eqop;
+		terms->nulls_first = first->nulls_first;
+		EC_COPY_SORT_DIRECTION(terms, first);
+		terms->hashable = false;
+		first->tleSortGroupRef = junk->ressortgroupref;
+		query->sortClause = lcons(terms, query->sortClause);
+	}
 }
 
 /* Walk the query and its subqueries in FROM. */

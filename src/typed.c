@@ -62,6 +62,7 @@ PG_FUNCTION_INFO_V1(encrypted_typed_cmp_plain);
 PG_FUNCTION_INFO_V1(encrypted_plain_cmp_typed);
 PG_FUNCTION_INFO_V1(encrypted_typed_analyze);
 PG_FUNCTION_INFO_V1(encrypted_order_guard);
+PG_FUNCTION_INFO_V1(encrypted_order_value);
 
 /* The typed type whose plain type is typid, or NULL. */
 const ec_type *
@@ -661,6 +662,16 @@ encrypted_order_guard(PG_FUNCTION_ARGS)
 					 EC_MAX_LOADED_KEYS) == 0)
 		ec_no_loaded_key((const uint8 *) VARDATA_ANY(head) + 2);
 	PG_RETURN_BOOL(true);
+}
+
+/*
+ * order_value(value): the value itself, as another expression, for the
+ * ORDER BY rewrite (search_planner.c).
+ */
+Datum
+encrypted_order_value(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
 
 /* ---- ANALYZE: no statistic that would need a key ---- */
