@@ -459,6 +459,23 @@ opclass_reads_terms(Oid opclass, Oid extoid)
 							  strcmp(symbol, "encrypted_trigram_extract_value") == 0);
 }
 
+/*
+ * A type's name without its schema, for messages (index builds run with
+ * a search_path of pg_catalog only, where format_type_be qualifies it).
+ */
+static char *
+type_name(Oid typid)
+{
+	HeapTuple	tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	char	   *name;
+
+	if (!HeapTupleIsValid(tuple))
+		return pstrdup("?");
+	name = pstrdup(NameStr(((Form_pg_type) GETSTRUCT(tuple))->typname));
+	ReleaseSysCache(tuple);
+	return name;
+}
+
 /* An operator class's name, for messages. */
 static char *
 opclass_name(Oid opclass)
@@ -605,7 +622,7 @@ check_new_index(Oid indexoid)
 								opclass_name(opclasses->values[i])),
 						 errdetail("Its comparison decrypts: every insert would need a key, and the index pages would keep the plaintext order."),
 						 errhint("Index the column with the operator class %s_range_ops, after declaring it with a (range, width) type modifier.",
-								 format_type_be(get_opclass_input_type(opclasses->values[i])))));
+								 type_name(get_opclass_input_type(opclasses->values[i])))));
 	}
 	if (exprs != NIL && decrypt_walker((Node *) exprs, &s))
 		ereport(ERROR,
