@@ -47,8 +47,9 @@
 #
 # Writes a Markdown report with the plans to --out (default
 # bench/results/search.md; --quick: 100,000 rows, 3 repetitions, a
-# temporary file).  A full run takes about 6 minutes on 2 cores.  It is a
-# benchmark, not a test: CI does not run it.
+# temporary file).  A full run takes about 8 minutes on 2 cores, a fifth
+# of it building the table with 16-bit tags.  It is a benchmark, not a
+# test: CI does not run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
