@@ -12,20 +12,22 @@
 # nothing is installed on the machine.  Starts one throwaway cluster
 # (pg_virtualenv, on a port found free by scripts/free-port; the library
 # preloaded, shared buffers holding every table, no autovacuum, JIT or
-# parallel workers) and builds
-# --rows people (default 1,000,000): a name made of a first and a last
+# parallel workers) and builds --rows people (default 1,000,000): a name
+# made of a first and a last
 # name drawn with a skew from 210 and 300 common ones (a few of them not
 # ASCII), a date of birth over 80 years and an amount from 1 to 100,000
 # (log-uniform).  The plain table and every encrypted table hold the same
 # plaintexts, checked by decrypting.
 #
 #   plain      name text: a btree (text_pattern_ops) and a pg_trgm GIN index;
-#              dob date and amount numeric: btrees
+#              dob date and amount numeric: btrees; for LIKE's baseline, a
+#              copy with the btree alone
 #   encrypted  name encrypted_text(trigram) (12 bits): GIN;
 #              dob encrypted_date(range, 7), amount encrypted_numeric(range, 100):
 #              range_ops btrees
-#   sweeps     the name with 8 and 16 tag bits, the date with buckets of
-#              1 and 30 days, each in a table of its own
+#   sweeps     the name with 8, 12 and 16 tag bits and without terms, the
+#              date with buckets of 1, 7 and 30 days and without terms,
+#              each in a table of its own (each table's INSERT timed)
 #   rotation   the encrypted table with half of its rows re-encrypted
 #              under a new key (UPDATE ... reencrypt(), VACUUM), searched
 #              by a connection that holds both keys
@@ -41,16 +43,17 @@
 # or the ids in order for ORDER BY); any difference, or a plan that does
 # not use the index it should, stops the run.  EXPLAIN (ANALYZE, BUFFERS)
 # gives the rows each scan read and the rows its recheck dropped (the
-# false positives of the index).  It also times INSERT of --insert-rows
-# values (default 200,000) into one-column tables with and without search
-# terms against plain columns (median of --reps, each after a CHECKPOINT),
-# and reports the sizes of every index.
+# false positives of the index), for those queries and over 20 prefixes,
+# 20 infixes and 12 months.  It also times INSERT of --insert-rows values
+# (default 100,000) into one-column tables with and without search terms
+# against plain columns (--reps repetitions, each after a CHECKPOINT; the
+# fastest, and the median), and reports the sizes of every index.
 #
 # Writes a Markdown report with the plans to --out (default
 # bench/results/search.md; --quick: 100,000 rows, 3 repetitions, a
-# temporary file).  A full run takes about 8 minutes on 2 cores, a fifth
-# of it building the table with 16-bit tags.  It is a benchmark, not a
-# test: CI does not run it.
+# temporary file).  A full run takes about 8 minutes on 2 cores, half of
+# it building the tables.  It is a benchmark, not a test: CI does not run
+# it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
