@@ -143,13 +143,17 @@ encrypted_trigram_typmod_in(PG_FUNCTION_ARGS)
 								   TRIGRAM_MAX_BITS, "trigram tag bits"));
 }
 
+/* A modifier as typmod_out prints it: (scheme,number), or nothing. */
+static char *
+typmod_text(int32 typmod, const char *scheme)
+{
+	return typmod < 0 ? pstrdup("") : psprintf("(%s,%d)", scheme, typmod);
+}
+
 Datum
 encrypted_trigram_typmod_out(PG_FUNCTION_ARGS)
 {
-	int32		typmod = PG_GETARG_INT32(0);
-
-	PG_RETURN_CSTRING(typmod < 0 ? pstrdup("") :
-					  psprintf("(trigram,%d)", typmod));
+	PG_RETURN_CSTRING(typmod_text(PG_GETARG_INT32(0), "trigram"));
 }
 
 /* The first word of a range modifier, checked. */
@@ -200,10 +204,7 @@ encrypted_timestamptz_typmod_in(PG_FUNCTION_ARGS)
 Datum
 encrypted_range_typmod_out(PG_FUNCTION_ARGS)
 {
-	int32		typmod = PG_GETARG_INT32(0);
-
-	PG_RETURN_CSTRING(typmod < 0 ? pstrdup("") :
-					  psprintf("(range,%d)", typmod));
+	PG_RETURN_CSTRING(typmod_text(PG_GETARG_INT32(0), "range"));
 }
 
 /* A numeric bucket width from its modifier: mantissa times 10^exponent. */

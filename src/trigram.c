@@ -264,9 +264,9 @@ ec_parse_decimal_width(const char *word, int32_t *mantissa, int32_t *exponent)
 			point = true;
 		else if (*p >= '0' && *p <= '9')
 		{
+			m = m * 10 + (*p - '0');
 			if (m > 9999999)
 				return false;
-			m = m * 10 + (*p - '0');
 			if (point)
 				e--;
 			digits = true;
