@@ -150,11 +150,23 @@ CREATE FUNCTION range_bound(anyelement, integer, boolean) RETURNS bigint
 COMMENT ON FUNCTION range_bound(anyelement, integer, boolean) IS
 	'the widest range term, over the loaded keys, of the bucket of a plain value under a (range, width) modifier: the planner''s index bound';
 
+CREATE FUNCTION range_bound(anyelement, integer, boolean, integer) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'encrypted_range_bound'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION range_bound(anyelement, integer, boolean, integer) IS
+	'the range term, under the n-th loaded key (0 is the current key), of the bucket of a plain value, or NULL past the last key: during a rotation the planner asks a range index one range per key';
+
 CREATE FUNCTION order_guard(anyelement) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'encrypted_order_guard'
 	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION order_guard(anyelement) IS
 	'true, or the error decrypt() would raise on the value (no read privilege, or its key not loaded): ORDER BY ... LIMIT through a range index checks every row it reads with it';
+
+CREATE FUNCTION order_guard(anyelement, integer) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'encrypted_order_guard'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION order_guard(anyelement, integer) IS
+	'order_guard(value), and true only for a value under the n-th loaded key (a NULL counts as the first key''s): during a rotation ORDER BY ... LIMIT walks a range index once per key';
 
 CREATE FUNCTION order_value(anyelement) RETURNS anyelement
 	AS 'MODULE_PATHNAME', 'encrypted_order_value'

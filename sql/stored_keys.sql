@@ -216,6 +216,22 @@ SET encrypted_column.key_name = 't1';
 INSERT INTO people VALUES (8, 'Heidi', 'heidi@example.com');
 SELECT decrypt(name) FROM people WHERE id = 8;
 
+-- ORDER BY ... LIMIT through a range index places a value by its key's
+-- terms, so it needs the value's key among the keys loaded for searching:
+-- a stored key of another name, though it opens the value, is an error,
+-- never a wrong order
+SELECT import_key('other', repeat('5a', 32)) AS imported;
+CREATE TABLE visits (id int, day encrypted_date(range, 1));
+CREATE INDEX ON visits (day encrypted_date_range_ops);
+SET encrypted_column.key_name = 'other';
+INSERT INTO visits SELECT g, date '2024-01-01' + g FROM generate_series(1, 5) g;
+SET encrypted_column.key_name = 't1';
+SET enable_seqscan = off;
+SELECT id FROM visits ORDER BY day LIMIT 3;
+SELECT id FROM visits ORDER BY decrypt(day) LIMIT 3;
+RESET enable_seqscan;
+DROP TABLE visits;
+
 -- a cached plan holds values sealed when it was made: a change of the key
 -- table makes it anew, so it never writes under an old or destroyed version
 CREATE FUNCTION add_person(i int) RETURNS void LANGUAGE plpgsql AS $$

@@ -137,4 +137,15 @@ ec_input_call_soft(FmgrInfo *flinfo, char *str, Oid ioparam, Datum *result,
 	pg_proc_aclcheck((proc), (role), (mode))
 #endif
 
+/*
+ * PostgreSQL 16 keeps the permissions of a query's relations in
+ * Query.rteperminfos.  A query rewritten so that its relations move into a
+ * subquery (which keeps a copy of the list) drops its own.
+ */
+#if PG_VERSION_NUM >= 160000
+#define EC_QUERY_RESET_PERMINFOS(query) ((query)->rteperminfos = NIL)
+#else
+#define EC_QUERY_RESET_PERMINFOS(query) ((void) (query))
+#endif
+
 #endif							/* EC_COMPAT_H */

@@ -191,7 +191,8 @@ extern unsigned int ec_extension_function(unsigned int operator_function,
 										  const char *name, int nargs,
 										  unsigned int *argtypes);
 /* search_planner.c */
-extern struct Query *ec_search_rewrite_order(struct Query *parse);
+extern struct Query *ec_search_rewrite_order(struct Query *parse,
+											  bool may_restructure);
 extern struct Query *ec_search_keep_typmod_casts(struct Query *parse);
 extern char *ec_c_symbol(unsigned int funcid);
 extern struct Query *ec_det_fold_known(struct Query *parse,

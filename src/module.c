@@ -164,8 +164,8 @@ ec_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *stmt;
 
 	parse = ec_det_rewrite(parse);
-	/* ORDER BY a typed column LIMIT n through its range index */
-	parse = ec_search_rewrite_order(parse);
+	/* ranges and ORDER BY a typed column LIMIT n through its range index */
+	parse = ec_search_rewrite_order(parse, !ec_citus_routes_constants());
 	if (ec_citus_routes_constants())
 	{
 		parse = ec_det_fold_known(parse, boundParams);

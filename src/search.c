@@ -976,11 +976,15 @@ RANGE_OPERATOR(ge, c >= 0)
 RANGE_OPERATOR(gt, c > 0)
 
 /*
- * range_bound(value, typmod, upper): the bound on range terms that every
- * value on the given side of a plain value has under some loaded key: the
- * least term of its bucket over the keys for a lower bound, the greatest
- * for an upper one.  The value is plain, or an encrypted value of the
- * same type (a literal the parser encrypted), opened here.
+ * range_bound(value, typmod, upper [, n]): the bound on range terms that
+ * every value on the given side of a plain value has under some loaded
+ * key: the least term of its bucket over the keys for a lower bound, the
+ * greatest for an upper one.  With n, the bound under the n-th loaded key
+ * only (current key first), or NULL past the last one: during a rotation
+ * the planner asks the index one range per key (search_planner.c), since
+ * the widest bound over two keys' unrelated maps spans most of the index.
+ * The value is plain, or an encrypted value of the same type (a literal
+ * the parser encrypted), opened here.
  */
 Datum
 encrypted_range_bound(PG_FUNCTION_ARGS)
@@ -1009,6 +1013,14 @@ encrypted_range_bound(PG_FUNCTION_ARGS)
 	ec_terms_check_typmod(type, typmod);
 	bucket = bucket_of(type, value, typmod);
 	nkeys = ec_all_keys(keys, EC_MAX_LOADED_KEYS);
+	if (PG_NARGS() > 3)
+	{
+		int32		n = PG_GETARG_INT32(3);
+
+		if (n < 0 || n >= nkeys)
+			PG_RETURN_NULL();
+		PG_RETURN_INT64(range_term_of_bucket(keys[n], bucket));
+	}
 	for (int k = 0; k < nkeys; k++)
 	{
 		int64		term = range_term_of_bucket(keys[k], bucket);

@@ -51,7 +51,9 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/prep.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -145,22 +147,35 @@ range_operator(Oid opfamily, Oid type, Oid righttype, int strategy,
 	return actual != NULL && strcmp(actual, symbol) == 0 ? op : InvalidOid;
 }
 
-/* range_bound(x, typmod, upper) of the operator function's extension. */
+/* An int4 constant. */
 static Node *
-bound_call(Oid operator_function, Node *value, int32 typmod, bool upper)
+int4_const(int32 value)
 {
-	Oid			argtypes[3] = {ANYELEMENTOID, INT4OID, BOOLOID};
-	Oid			fn = ec_extension_function(operator_function, "range_bound", 3,
-										   argtypes);
+	return (Node *) makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(value),
+							  false, true);
+}
+
+/*
+ * range_bound(x, typmod, upper [, n]) of the operator function's
+ * extension: the widest bound over the loaded keys for n < 0, else the
+ * n-th key's.  NULL if the extension has no such function.
+ */
+static Node *
+bound_call(Oid operator_function, Node *value, int32 typmod, bool upper, int n)
+{
+	Oid			argtypes[4] = {ANYELEMENTOID, INT4OID, BOOLOID, INT4OID};
+	Oid			fn = ec_extension_function(operator_function, "range_bound",
+										   n < 0 ? 3 : 4, argtypes);
+	List	   *args;
 
 	if (!OidIsValid(fn))
 		return NULL;
-	return (Node *) makeFuncExpr(fn, INT8OID,
-								 list_make3(copyObject(value),
-											makeConst(INT4OID, -1, InvalidOid, 4,
-													  Int32GetDatum(typmod), false, true),
-											makeBoolConst(upper, false)),
-								 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	args = list_make3(copyObject(value), int4_const(typmod),
+					  makeBoolConst(upper, false));
+	if (n >= 0)
+		args = lappend(args, int4_const(n));
+	return (Node *) makeFuncExpr(fn, INT8OID, args, InvalidOid, InvalidOid,
+								 COERCE_EXPLICIT_CALL);
 }
 
 /* col op bound, an index clause on the range terms. */
@@ -170,6 +185,40 @@ term_clause(Oid op, Node *column, Node *bound)
 	return make_opclause(op, BOOLOID, false, (Expr *) copyObject(column),
 						 (Expr *) bound, InvalidOid, InvalidOid);
 }
+
+/* The comparison of a typed types' comparison function, or CMP_NONE. */
+static comparison
+typed_comparison(Oid funcid)
+{
+	comparison	cmp = comparison_of(funcid, "encrypted_typed_");
+
+	if (cmp == CMP_NONE)
+		cmp = comparison_of(funcid, "encrypted_typed_plain_");
+	if (cmp == CMP_NONE)
+		cmp = comparison_of(funcid, "encrypted_plain_typed_");
+	return cmp;
+}
+
+/* The type modifier of a table's column. */
+static int32
+column_typmod(Oid relid, AttrNumber attno)
+{
+	Oid			atttype;
+	int32		typmod;
+	Oid			collation;
+
+	get_atttypetypmodcoll(relid, attno, &atttype, &typmod, &collation);
+	return typmod;
+}
+
+/*
+ * Set by the planner hook for the statement being planned: may the
+ * rewrites for a rotation run (not on a Citus node, whose distributed
+ * plans take neither shape)?  While they may, a comparison offers no
+ * index condition of its own during a rotation: the per-key conditions
+ * the rewrite added serve instead (see rewrite_ranges).
+ */
+static bool rotation_rewrites = false;
 
 /* The index condition for a comparison of a typed value, or NIL. */
 static List *
@@ -197,11 +246,7 @@ index_condition(SupportRequestIndexCondition *req)
 	other = list_nth(clause->args, 1 - req->indexarg);
 	type = exprType(column);
 
-	cmp = comparison_of(req->funcid, "encrypted_typed_");
-	if (cmp == CMP_NONE)
-		cmp = comparison_of(req->funcid, "encrypted_typed_plain_");
-	if (cmp == CMP_NONE)
-		cmp = comparison_of(req->funcid, "encrypted_plain_typed_");
+	cmp = typed_comparison(req->funcid);
 	if (cmp == CMP_NONE)
 		return NIL;
 	if (req->indexarg == 1)
@@ -224,30 +269,29 @@ index_condition(SupportRequestIndexCondition *req)
 	if (attno <= 0)
 		return NIL;
 	rte = planner_rt_fetch(req->index->rel->relid, req->root);
-	{
-		Oid			atttype;
-		Oid			collation;
-
-		get_atttypetypmodcoll(rte->relid, attno, &atttype, &typmod, &collation);
-	}
+	typmod = column_typmod(rte->relid, attno);
 	if (typmod < 0)
+		return NIL;
+
+	/* the plan depends on the number of keys */
+	ec_planned_by_key_count = true;
+	if (rotation_rewrites && ec_loaded_key_count() > 1)
 		return NIL;
 
 	if (cmp == CMP_LT || cmp == CMP_LE || cmp == CMP_EQ)
 	{
-		if ((bound = bound_call(req->funcid, other, typmod, true)) == NULL)
+		if ((bound = bound_call(req->funcid, other, typmod, true, -1)) == NULL)
 			return NIL;
 		conds = lappend(conds, term_clause(le_op, column, bound));
 	}
 	if (cmp == CMP_GT || cmp == CMP_GE || cmp == CMP_EQ)
 	{
-		if ((bound = bound_call(req->funcid, other, typmod, false)) == NULL)
+		if ((bound = bound_call(req->funcid, other, typmod, false, -1)) == NULL)
 			return NIL;
 		conds = lappend(conds, term_clause(ge_op, column, bound));
 	}
 	/* a bucket holds more than the comparison takes: keep it as the recheck */
 	req->lossy = true;
-	ec_planned_by_key_count = true;
 	return conds;
 }
 
@@ -263,12 +307,11 @@ encrypted_range_support(PG_FUNCTION_ARGS)
 }
 
 /*
- * The range_ops ordering operator (strategy, < or >) of a btree index of
- * the relation whose first column is attno, or InvalidOid.
+ * The operator family of a range_ops btree index on the relation whose
+ * first column is attno (and which has no predicate), or InvalidOid.
  */
 static Oid
-indexed_term_order(Oid relid, AttrNumber attno, Oid type, int strategy,
-				   Oid *eqop)
+range_index_family(Oid relid, AttrNumber attno, Oid type)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(rel);
@@ -282,18 +325,10 @@ indexed_term_order(Oid relid, AttrNumber attno, Oid type, int strategy,
 		if (index->rd_rel->relam == BTREE_AM_OID &&
 			index->rd_index->indnkeyatts >= 1 &&
 			index->rd_index->indkey.values[0] == attno &&
-			index->rd_indpred == NIL)
-		{
-			Oid			family = index->rd_opfamily[0];
-
-			result = range_operator(family, type, type, strategy,
-									strategy == BTLessStrategyNumber ?
-									"encrypted_range_lt" : "encrypted_range_gt");
-			*eqop = range_operator(family, type, type, BTEqualStrategyNumber,
-								   "encrypted_range_eq");
-			if (!OidIsValid(*eqop))
-				result = InvalidOid;
-		}
+			index->rd_indpred == NIL &&
+			OidIsValid(range_operator(index->rd_opfamily[0], type, type,
+									  BTEqualStrategyNumber, "encrypted_range_eq")))
+			result = index->rd_opfamily[0];
 		index_close(index, AccessShareLock);
 		if (OidIsValid(result))
 			break;
@@ -303,23 +338,369 @@ indexed_term_order(Oid relid, AttrNumber attno, Oid type, int strategy,
 	return result;
 }
 
+/* The number of loaded keys, asked once per statement and only if needed. */
+static int
+keys_loaded(int *known)
+{
+	if (*known < 0)
+		*known = ec_loaded_key_count();
+	return *known;
+}
+
+/* The conjuncts of a qualification, AND trees flattened. */
+static void
+conjuncts_of(Node *qual, List **out)
+{
+	ListCell   *lc;
+
+	if (qual == NULL)
+		return;
+	if (is_andclause(qual))
+	{
+		foreach(lc, ((BoolExpr *) qual)->args)
+			conjuncts_of(lfirst(lc), out);
+	}
+	else if (IsA(qual, List))
+	{
+		foreach(lc, (List *) qual)
+			conjuncts_of(lfirst(lc), out);
+	}
+	else
+		*out = lappend(*out, qual);
+}
+
+/* One column's range in a query's conditions. */
+typedef struct column_range
+{
+	Var		   *column;
+	Oid			funcid;			/* a comparison's, to find the extension */
+	Node	   *lower;			/* column >= lower, or NULL */
+	Node	   *upper;			/* column <= upper, or NULL */
+} column_range;
+
+/*
+ * During a rotation (nkeys > 1): the ranges that the WHERE clause's
+ * comparisons put on columns with a range index, as one index range per
+ * key, ORed:
+ *
+ *	 (col ~>=~ range_bound(lo, typmod, false, 0) AND col ~<=~ range_bound(hi, typmod, true, 0))
+ *	 OR ... OR (the same with n - 1)
+ *
+ * The planner reads them as a BitmapOr of index scans.  Each key's range
+ * is as narrow as with one key; a row of another key inside it is a false
+ * positive, removed by the comparisons, which stay.  The widest bound over
+ * the keys would span most of the index, as the keys' maps are unrelated.
+ */
+static void
+rewrite_ranges(Query *query, int *nkeys_known)
+{
+	List	   *conjuncts = NIL;
+	List	   *ranges = NIL;
+	ListCell   *lc;
+	int			nkeys;
+
+	if (query->jointree == NULL)
+		return;
+	conjuncts_of(query->jointree->quals, &conjuncts);
+	foreach(lc, conjuncts)
+	{
+		OpExpr	   *op = (OpExpr *) lfirst(lc);
+		comparison	cmp;
+		Var		   *column;
+		Node	   *other;
+		column_range *range = NULL;
+		ListCell   *lr;
+
+		if (!IsA(op, OpExpr) || list_length(op->args) != 2)
+			continue;
+		cmp = typed_comparison(get_opcode(op->opno));
+		if (cmp == CMP_NONE)
+			continue;
+		if (IsA(linitial(op->args), Var))
+		{
+			column = linitial(op->args);
+			other = lsecond(op->args);
+		}
+		else if (IsA(lsecond(op->args), Var))
+		{
+			column = lsecond(op->args);
+			other = linitial(op->args);
+			cmp = commute(cmp);
+		}
+		else
+			continue;
+		if (column->varlevelsup != 0 || column->varattno <= 0 ||
+			rt_fetch(column->varno, query->rtable)->rtekind != RTE_RELATION ||
+			contain_vars_of_level(other, 0) ||
+			contain_volatile_functions(other) || checkExprHasSubLink(other))
+			continue;
+		foreach(lr, ranges)
+		{
+			column_range *r = lfirst(lr);
+
+			if (r->column->varno == column->varno &&
+				r->column->varattno == column->varattno)
+				range = r;
+		}
+		if (range == NULL)
+		{
+			range = palloc0(sizeof(column_range));
+			range->column = column;
+			range->funcid = get_opcode(op->opno);
+			ranges = lappend(ranges, range);
+		}
+		if ((cmp == CMP_GT || cmp == CMP_GE || cmp == CMP_EQ) && range->lower == NULL)
+			range->lower = other;
+		if ((cmp == CMP_LT || cmp == CMP_LE || cmp == CMP_EQ) && range->upper == NULL)
+			range->upper = other;
+	}
+
+	if (ranges == NIL)
+		return;
+	/* a plan made with one key is remade for a rotation, and back */
+	ec_planned_by_key_count = true;
+	nkeys = keys_loaded(nkeys_known);
+	if (nkeys < 2 || !rotation_rewrites)
+		return;
+	foreach(lc, ranges)
+	{
+		column_range *range = lfirst(lc);
+		Var		   *column = range->column;
+		Oid			relid = rt_fetch(column->varno, query->rtable)->relid;
+		Oid			family = range_index_family(relid, column->varattno,
+												column->vartype);
+		int32		typmod = column_typmod(relid, column->varattno);
+		Oid			le_op;
+		Oid			ge_op;
+		List	   *arms = NIL;
+
+		if (!OidIsValid(family) || typmod < 0)
+			continue;
+		le_op = range_operator(family, column->vartype, INT8OID,
+							   BTLessEqualStrategyNumber, "encrypted_range_le_term");
+		ge_op = range_operator(family, column->vartype, INT8OID,
+							   BTGreaterEqualStrategyNumber, "encrypted_range_ge_term");
+		if (!OidIsValid(le_op) || !OidIsValid(ge_op))
+			continue;
+		for (int k = 0; k < nkeys; k++)
+		{
+			List	   *arm = NIL;
+			Node	   *bound;
+
+			if (range->lower != NULL)
+			{
+				if ((bound = bound_call(range->funcid, range->lower, typmod,
+										false, k)) == NULL)
+					break;
+				arm = lappend(arm, term_clause(ge_op, (Node *) column, bound));
+			}
+			if (range->upper != NULL)
+			{
+				if ((bound = bound_call(range->funcid, range->upper, typmod,
+										true, k)) == NULL)
+					break;
+				arm = lappend(arm, term_clause(le_op, (Node *) column, bound));
+			}
+			arms = lappend(arms, list_length(arm) == 1 ? linitial(arm) :
+						   (Node *) make_andclause(arm));
+		}
+		if (list_length(arms) == nkeys)
+			query->jointree->quals = make_and_qual(query->jointree->quals,
+												   (Node *) make_orclause(arms));
+	}
+}
+
+/*
+ * Sort one query by the range terms first (query's first sort clause,
+ * on column), by plaintext within equal terms, and guard it with
+ * order_guard(column [, slot]); false, with nothing changed, if the
+ * extension lacks the functions.
+ */
+static bool
+order_by_terms(Query *query, SortGroupClause *first, Var *column, Oid op,
+			   Oid eqop, Node *slot)
+{
+	Oid			argtypes[2] = {ANYELEMENTOID, INT4OID};
+	Oid			guard = ec_extension_function(get_opcode(first->sortop),
+											  "order_guard", slot ? 2 : 1,
+											  argtypes);
+	Oid			same = ec_extension_function(get_opcode(first->sortop),
+											 "order_value", 1, argtypes);
+	List	   *guard_args = list_make1(copyObject(column));
+	SortGroupClause *terms;
+	TargetEntry *junk;
+	Index		maxref = 0;
+	ListCell   *lc;
+
+	if (!OidIsValid(guard) || !OidIsValid(same))
+		return false;
+
+	/* the guard: an error where sorting by plaintext would have failed */
+	if (slot != NULL)
+		guard_args = lappend(guard_args, slot);
+	query->jointree->quals =
+		make_and_qual(query->jointree->quals,
+					  (Node *) makeFuncExpr(guard, BOOLOID, guard_args,
+											InvalidOid, InvalidOid,
+											COERCE_EXPLICIT_CALL));
+
+	/*
+	 * The plaintext order, the original clause, now sorts by
+	 * order_value(col): the same value, but another expression than the
+	 * column the terms' clause sorts by.  (PostgreSQL 18 sorts by only the
+	 * first of two clauses on one expression.)
+	 */
+	foreach(lc, query->targetList)
+		maxref = Max(maxref, ((TargetEntry *) lfirst(lc))->ressortgroupref);
+	junk = makeTargetEntry((Expr *) makeFuncExpr(same, column->vartype,
+												 list_make1(copyObject(column)),
+												 InvalidOid, InvalidOid,
+												 COERCE_EXPLICIT_CALL),
+						   list_length(query->targetList) + 1, NULL, true);
+	junk->ressortgroupref = maxref + 1;
+	query->targetList = lappend(query->targetList, junk);
+
+	terms = makeNode(SortGroupClause);
+	terms->tleSortGroupRef = first->tleSortGroupRef;
+	terms->sortop = op;
+	terms->eqop = eqop;
+	terms->nulls_first = first->nulls_first;
+	EC_COPY_SORT_DIRECTION(terms, first);
+	terms->hashable = false;
+	first->tleSortGroupRef = junk->ressortgroupref;
+	query->sortClause = lcons(terms, query->sortClause);
+	return true;
+}
+
+/*
+ * During a rotation: one index walk per loaded key, merged.  The query
+ *
+ *	 SELECT tl FROM ... WHERE q ORDER BY col, ... LIMIT n OFFSET m
+ *
+ * becomes
+ *
+ *	 SELECT per_key.* FROM generate_series(0, nkeys - 1) key_slots(slot),
+ *	   LATERAL (SELECT tl FROM ... WHERE q AND order_guard(col, slot)
+ *				ORDER BY (the terms), order_value(col), ... LIMIT n + m) per_key
+ *	 ORDER BY col, ... LIMIT n OFFSET m
+ *
+ * Each walk reads its key's values in bucket order, skipping the other
+ * keys' values by their key id without decrypting them, and stops after
+ * n + m; the outer sort decrypts at most nkeys * (n + m) rows.  The query
+ * node is changed in place: it may be a subquery of another.
+ */
+static void
+order_per_key(Query *query, Oid op, Oid eqop, int nkeys)
+{
+	Query	   *arm;
+	SortGroupClause *first;
+	TargetEntry *tle;
+	Var		   *slot;
+	RangeTblFunction *series;
+	FuncExpr   *call;
+	RangeTblEntry *slots_rte;
+	RangeTblEntry *arm_rte;
+	List	   *colnames = NIL;
+	List	   *outer_tlist = NIL;
+	int			ncolumns = list_length(query->targetList);
+	ListCell   *lc;
+
+	if (query->cteList != NIL || query->rowMarks != NIL ||
+		query->hasForUpdate || query->limitOption != LIMIT_OPTION_COUNT ||
+		contain_volatile_functions((Node *) query->targetList) ||
+		(query->limitOffset != NULL && !IsA(query->limitOffset, Const)))
+		return;
+
+	/* the arm: the query one level down, for the slot-th key's values */
+	arm = copyObject(query);
+	IncrementVarSublevelsUp((Node *) arm, 1, 1);
+	first = linitial_node(SortGroupClause, arm->sortClause);
+	tle = get_sortgroupclause_tle(first, arm->targetList);
+	slot = makeVar(1, 1, INT4OID, -1, InvalidOid, 1);
+	if (!order_by_terms(arm, first, (Var *) tle->expr, op, eqop, (Node *) slot))
+		return;
+	arm->limitOffset = NULL;
+	if (query->limitOffset != NULL && !((Const *) query->limitOffset)->constisnull)
+		arm->limitCount = (Node *) makeFuncExpr(F_INT8PL, INT8OID,
+												list_make2(arm->limitCount,
+														   copyObject(query->limitOffset)),
+												InvalidOid, InvalidOid,
+												COERCE_EXPLICIT_CALL);
+	foreach(lc, arm->targetList)
+	{
+		TargetEntry *atle = lfirst_node(TargetEntry, lc);
+
+		if (foreach_current_index(lc) >= ncolumns)
+			break;
+		atle->resjunk = false;
+		if (atle->resname == NULL)
+			atle->resname = pstrdup("?column?");
+		colnames = lappend(colnames, makeString(pstrdup(atle->resname)));
+	}
+
+	/* the outer query: the key slots, the arm, the original order and limit */
+	call = makeFuncExpr(F_GENERATE_SERIES_INT4_INT4, INT4OID,
+						list_make2(int4_const(0), int4_const(nkeys - 1)),
+						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	call->funcretset = true;
+	series = makeNode(RangeTblFunction);
+	series->funcexpr = (Node *) call;
+	series->funccolcount = 1;
+	slots_rte = makeNode(RangeTblEntry);
+	slots_rte->rtekind = RTE_FUNCTION;
+	slots_rte->functions = list_make1(series);
+	slots_rte->eref = makeAlias("key_slots", list_make1(makeString("slot")));
+	slots_rte->inFromCl = true;
+
+	arm_rte = makeNode(RangeTblEntry);
+	arm_rte->rtekind = RTE_SUBQUERY;
+	arm_rte->subquery = arm;
+	arm_rte->lateral = true;
+	arm_rte->eref = makeAlias("per_key", colnames);
+	arm_rte->inFromCl = true;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *otle = flatCopyTargetEntry(lfirst_node(TargetEntry, lc));
+
+		otle->expr = (Expr *) makeVar(2, otle->resno, exprType((Node *) otle->expr),
+									  exprTypmod((Node *) otle->expr),
+									  exprCollation((Node *) otle->expr), 0);
+		outer_tlist = lappend(outer_tlist, otle);
+	}
+	query->targetList = outer_tlist;
+	query->rtable = list_make2(slots_rte, arm_rte);
+	EC_QUERY_RESET_PERMINFOS(query);
+	{
+		RangeTblRef *r1 = makeNode(RangeTblRef);
+		RangeTblRef *r2 = makeNode(RangeTblRef);
+
+		r1->rtindex = 1;
+		r2->rtindex = 2;
+		query->jointree = makeFromExpr(list_make2(r1, r2), NULL);
+	}
+}
+
 /* Rewrite one query's ORDER BY, if it qualifies (see the header comment). */
 static void
-rewrite_order(Query *query)
+rewrite_order(Query *query, int *nkeys_known)
 {
+	int			nkeys;
 	SortGroupClause *first;
-	SortGroupClause *terms;
 	TargetEntry *tle;
 	Var		   *var;
 	RangeTblEntry *rte;
 	comparison	cmp;
+	Oid			family;
 	Oid			op;
-	Oid			eqop = InvalidOid;
+	Oid			eqop;
 
 	if (query->commandType != CMD_SELECT || query->sortClause == NIL ||
 		query->limitCount == NULL || query->groupClause != NIL ||
 		query->distinctClause != NIL || query->setOperations != NULL ||
-		query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs)
+		query->havingQual != NULL || query->hasAggs ||
+		query->hasWindowFuncs || query->hasTargetSRFs ||
+		(IsA(query->limitCount, Const) && ((Const *) query->limitCount)->constisnull))
 		return;
 	first = linitial_node(SortGroupClause, query->sortClause);
 	cmp = comparison_of(get_opcode(first->sortop), "encrypted_typed_");
@@ -337,97 +718,60 @@ rewrite_order(Query *query)
 
 	/* the planner's choice now depends on the number of keys */
 	ec_planned_by_key_count = true;
-	if (ec_loaded_key_count() != 1)
+	family = range_index_family(rte->relid, var->varattno, var->vartype);
+	if (!OidIsValid(family))
 		return;
-	op = indexed_term_order(rte->relid, var->varattno, var->vartype,
-							cmp == CMP_LT ? BTLessStrategyNumber :
-							BTGreaterStrategyNumber, &eqop);
-	if (!OidIsValid(op))
+	op = range_operator(family, var->vartype, var->vartype,
+						cmp == CMP_LT ? BTLessStrategyNumber : BTGreaterStrategyNumber,
+						cmp == CMP_LT ? "encrypted_range_lt" : "encrypted_range_gt");
+	eqop = range_operator(family, var->vartype, var->vartype,
+						  BTEqualStrategyNumber, "encrypted_range_eq");
+	if (!OidIsValid(op) || !OidIsValid(eqop))
 		return;
-
-	/* the guard: an error where sorting by plaintext would have failed */
-	{
-		Oid			argtypes[1] = {ANYELEMENTOID};
-		Oid			guard = ec_extension_function(get_opcode(first->sortop),
-												  "order_guard", 1, argtypes);
-		FuncExpr   *call;
-
-		if (!OidIsValid(guard))
-			return;
-		call = makeFuncExpr(guard, BOOLOID, list_make1(copyObject(var)),
-							InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-		query->jointree->quals = make_and_qual(query->jointree->quals,
-											   (Node *) call);
-	}
-
-	/*
-	 * The plaintext order, the original clause, now sorts by
-	 * order_value(col): the same value, but another expression than the
-	 * column the terms' clause sorts by.  (PostgreSQL 18 sorts by only the
-	 * first of two clauses on one expression.)
-	 */
-	{
-		Oid			argtypes[1] = {ANYELEMENTOID};
-		Oid			same = ec_extension_function(get_opcode(first->sortop),
-												 "order_value", 1, argtypes);
-		TargetEntry *junk;
-		Index		maxref = 0;
-		ListCell   *lc;
-
-		if (!OidIsValid(same))
-			return;
-		foreach(lc, query->targetList)
-			maxref = Max(maxref, ((TargetEntry *) lfirst(lc))->ressortgroupref);
-		junk = makeTargetEntry((Expr *) makeFuncExpr(same, var->vartype,
-													 list_make1(copyObject(var)),
-													 InvalidOid, InvalidOid,
-													 COERCE_EXPLICIT_CALL),
-							   list_length(query->targetList) + 1, NULL, true);
-		junk->ressortgroupref = maxref + 1;
-		query->targetList = lappend(query->targetList, junk);
-
-		terms = makeNode(SortGroupClause);
-		terms->tleSortGroupRef = first->tleSortGroupRef;
-		terms->sortop = op;
-		terms->eqop = eqop;
-		terms->nulls_first = first->nulls_first;
-		EC_COPY_SORT_DIRECTION(terms, first);
-		terms->hashable = false;
-		first->tleSortGroupRef = junk->ressortgroupref;
-		query->sortClause = lcons(terms, query->sortClause);
-	}
+	nkeys = keys_loaded(nkeys_known);
+	if (nkeys == 1)
+		(void) order_by_terms(query, first, var, op, eqop, NULL);
+	else if (nkeys > 1 && rotation_rewrites)
+		order_per_key(query, op, eqop, nkeys);
 }
 
-/* Walk the query and its subqueries in FROM. */
-static void
-rewrite_walk(Query *query)
+/*
+ * Visit every query of the statement: subqueries in FROM, CTEs, and
+ * subquery expressions.  Each query's subqueries first, so that a query
+ * rewritten into per-key walks, whose copy holds its subqueries, is
+ * visited once.
+ */
+static bool
+rewrite_walker(Node *node, void *context)
 {
-	ListCell   *lc;
-
-	rewrite_order(query);
-	foreach(lc, query->rtable)
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
 	{
-		RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
+		Query	   *query = (Query *) node;
 
-		if (rte->rtekind == RTE_SUBQUERY && rte->subquery != NULL)
-			rewrite_walk(rte->subquery);
+		(void) query_tree_walker(query, rewrite_walker, context, 0);
+		rewrite_ranges(query, (int *) context);
+		rewrite_order(query, (int *) context);
+		return false;
 	}
-	foreach(lc, query->cteList)
-	{
-		CommonTableExpr *cte = (CommonTableExpr *) lfirst(lc);
-
-		if (IsA(cte->ctequery, Query))
-			rewrite_walk((Query *) cte->ctequery);
-	}
+	return expression_tree_walker(node, rewrite_walker, context);
 }
 
-/* planner_hook step: ORDER BY a typed column LIMIT n through its range index. */
+/*
+ * planner_hook step: ranges during a rotation as one index range per key,
+ * and ORDER BY a typed column LIMIT n through its range index.
+ * may_restructure is false on a Citus node.
+ */
 Query *
-ec_search_rewrite_order(Query *parse)
+ec_search_rewrite_order(Query *parse, bool may_restructure)
 {
+	int			nkeys = -1;		/* not asked yet */
+
+	rotation_rewrites = may_restructure;
 	if (!OidIsValid(get_extension_oid("encrypted_column", true)))
 		return parse;
-	rewrite_walk(parse);
+	(void) rewrite_walker((Node *) parse, &nkeys);
 	return parse;
 }
 

@@ -637,20 +637,29 @@ CMP_OPERATORS(typed_plain)
 CMP_OPERATORS(plain_typed)
 
 /*
- * order_guard(value): true, or the error decrypt() would raise on the
- * value: the role may not read plaintext, or no loaded key has its key
- * id.  The ORDER BY rewrite (search_planner.c) adds it to the query, so
+ * order_guard(value [, n]): true, or the error sorting by plaintext would
+ * raise on the value: the role may not read plaintext, or no key can open
+ * it.  The ORDER BY rewrite (search_planner.c) adds it to the query, so
  * that ordering by range terms never answers where sorting by plaintext
- * would have failed; a NULL is true.
+ * would have failed.  Range terms are a bucket order per key, so a value
+ * under a key that can open it but is not loaded for searching (a stored
+ * key of another name) cannot be placed by the index walk: that is an
+ * error too, never a wrong order.  With n (during a rotation, one index
+ * walk per loaded key), true only for values under the n-th loaded key:
+ * each value, and each NULL (the first walk's), belongs to one walk.
  */
 Datum
 encrypted_order_guard(PG_FUNCTION_ARGS)
 {
 	struct varlena *head;
 	const ec_key *keys[EC_MAX_LOADED_KEYS];
+	const uint8 *key_id;
+	int32		n = PG_NARGS() > 1 && !PG_ARGISNULL(1) ? PG_GETARG_INT32(1) : -1;
+	int			nkeys;
+	int			slot = -1;
 
 	if (PG_ARGISNULL(0))
-		PG_RETURN_BOOL(true);
+		PG_RETURN_BOOL(n <= 0);
 	ec_require_plaintext_privilege();
 	head = PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(0), 0, EC_HEADER_LEN);
 	if (VARSIZE_ANY_EXHDR(head) < EC_HEADER_LEN)
@@ -658,10 +667,26 @@ encrypted_order_guard(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("stored encrypted value is malformed"),
 				 errdetail("%s", ec_envelope_status_detail(EC_ENV_TOO_SHORT))));
-	if (ec_find_keys((const uint8 *) VARDATA_ANY(head) + 2, keys,
-					 EC_MAX_LOADED_KEYS) == 0)
-		ec_no_loaded_key((const uint8 *) VARDATA_ANY(head) + 2);
-	PG_RETURN_BOOL(true);
+	key_id = (const uint8 *) VARDATA_ANY(head) + 2;
+	if (ec_find_keys(key_id, keys, EC_MAX_LOADED_KEYS) == 0)
+		ec_no_loaded_key(key_id);
+	nkeys = ec_all_keys(keys, EC_MAX_LOADED_KEYS);
+	for (int k = 0; k < nkeys && slot < 0; k++)
+		if (memcmp(keys[k]->id, key_id, EC_KEY_ID_LEN) == 0)
+			slot = k;
+	if (slot < 0)
+	{
+		char		id_hex[EC_KEY_ID_HEX_LEN + 1];
+
+		ec_hex_encode(key_id, EC_KEY_ID_LEN, id_hex);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot order through a range index a value under key id %s, which is not loaded for searching",
+						id_hex),
+				 errdetail("Range terms keep an order per key; a search uses the keys of encrypted_column.key, previous_keys and the versions of key_name."),
+				 errhint("Load the key for searching, or sort by decrypt() of the column.")));
+	}
+	PG_RETURN_BOOL(n < 0 || slot == n);
 }
 
 /*
