@@ -152,9 +152,9 @@ COMMENT ON FUNCTION range_bound(anyelement, integer, boolean) IS
 
 CREATE FUNCTION range_bound(anyelement, integer, boolean, integer) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'encrypted_range_bound'
-	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION range_bound(anyelement, integer, boolean, integer) IS
-	'the range term, under the n-th loaded key (0 is the current key), of the bucket of a plain value, or NULL past the last key: during a rotation the planner asks a range index one range per key';
+	'the range term, under the n-th loaded key (0 is the current key), of the bucket of a plain value, or of the key''s first or last bucket for a NULL value; NULL past the last key: during a rotation the planner asks a range index one range per key';
 
 CREATE FUNCTION order_guard(anyelement) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'encrypted_order_guard'

@@ -24,11 +24,15 @@
  * bit count, and a query looks up its trigrams at every bit count (an
  * ILIKE trigram with an i or a k in each of its forms).
  *
- * Range terms.  A value's bucket is floor(value / width), clamped to 48
+ * Range terms.  A value's bucket is floor(value / width), clamped to 40
  * bits (a clamped bucket only widens the recheck), and its term is a
- * keyed, strictly increasing function of the bucket into 62 bits: the
- * domain is halved 48 times, and at each halving the PRF picks where the
- * range splits, so that each term needs one batch of 49 AES blocks.
+ * keyed, strictly increasing function of the bucket into 52 bits: the
+ * domain is halved 40 times, and at each halving the PRF picks where the
+ * range splits, so that each term needs one batch of 41 AES blocks.  Above
+ * those 52 bits sit 11 bits of the key id (public in every envelope): an
+ * index of range terms keeps each key's values together, so that during a
+ * rotation a search reads one index range per key, none of them crossing
+ * another key's values, whose order under their own key says nothing.
  */
 #include "postgres.h"
 
@@ -86,9 +90,11 @@ PG_FUNCTION_INFO_V1(encrypted_range_bound);
 #define TRIGRAM_MAX_BITS	16
 #define TRIGRAM_DEFAULT_BITS 12
 
-#define BUCKET_BITS			48
-#define TERM_BITS			62
+#define BUCKET_BITS			40
+#define TERM_BITS			52
+#define KEY_TAG_BITS		11	/* 11 + 52 bits: a positive int8 */
 #define OPE_BLOCKS			(BUCKET_BITS + 1)
+#define MAX_BUCKET			((UINT64CONST(1) << BUCKET_BITS) - 1)
 
 
 /* ---- type modifiers ---- */
@@ -371,20 +377,32 @@ trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
 
 /* ---- range terms ---- */
 
-/* A uniform draw from [0, span) out of a 16-byte PRF block. */
+/*
+ * A draw from [0, span) out of a 16-byte PRF block v: floor(v * span /
+ * 2^128), within 2^-76 of uniform for span < 2^52, in two multiplications
+ * (a 128-bit remainder cost most of a term).
+ */
 static uint64
 draw(const uint8 *block, uint64 span)
 {
-	unsigned __int128 v = 0;
+	uint64		hi = 0;
+	uint64		lo = 0;
+	unsigned __int128 a;
+	unsigned __int128 b;
 
-	for (int i = 0; i < 16; i++)
-		v = (v << 8) | block[i];
-	return (uint64) (v % span);
+	for (int i = 0; i < 8; i++)
+	{
+		hi = (hi << 8) | block[i];
+		lo = (lo << 8) | block[8 + i];
+	}
+	a = (unsigned __int128) hi * span;
+	b = (unsigned __int128) lo * span;
+	return (uint64) ((a + (b >> 64)) >> 64);
 }
 
 /*
- * The range term of a bucket (0 <= bucket < 2^48) under a key: a keyed,
- * strictly increasing function into [0, 2^62).
+ * The range term of a bucket (0 <= bucket < 2^40) under a key: a keyed,
+ * strictly increasing function into [0, 2^52), under the key's tag.
  */
 static int64
 range_term_of_bucket(const ec_key *key, uint64 bucket)
@@ -435,10 +453,11 @@ range_term_of_bucket(const ec_key *key, uint64 bucket)
 	}
 	term = (int64) (rlo + draw(out + BUCKET_BITS * 16, rhi - rlo + 1));
 	ec_wipe(blocks, sizeof(blocks));
-	return term;
+	return term | (int64) (((uint64) key->id[0] << 3 | key->id[1] >> 5)
+						   << TERM_BITS);
 }
 
-/* floor(v / w) for w > 0, clamped to the 48-bit bucket domain. */
+/* floor(v / w) for w > 0, clamped to the 40-bit bucket domain. */
 static uint64
 clamp_bucket(int64 v, int64 w)
 {
@@ -982,36 +1001,54 @@ RANGE_OPERATOR(gt, c > 0)
  * greatest for an upper one.  With n, the bound under the n-th loaded key
  * only (current key first), or NULL past the last one: during a rotation
  * the planner asks the index one range per key (search_planner.c), since
- * the widest bound over two keys' unrelated maps spans most of the index.
- * The value is plain, or an encrypted value of the same type (a literal
- * the parser encrypted), opened here.
+ * the widest bound over two keys' unrelated maps spans most of the index;
+ * this form takes a NULL value as the side left open, and gives the
+ * key's least or greatest term.  The value is plain, or an encrypted
+ * value of the same type (a literal the parser encrypted), opened here.
  */
 Datum
 encrypted_range_bound(PG_FUNCTION_ARGS)
 {
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	int32		typmod = PG_GETARG_INT32(1);
-	bool		upper = PG_GETARG_BOOL(2);
+	int32		typmod;
+	bool		upper;
 	const ec_key *keys[EC_MAX_LOADED_KEYS];
 	const ec_type *type = ec_type_of_plain(argtype);
-	Datum		value = PG_GETARG_DATUM(0);
 	uint64		bucket;
 	int			nkeys;
 	int64		bound = 0;
 
+	/* the n-th key's form is not strict: see below */
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) ||
+		(PG_NARGS() > 3 && PG_ARGISNULL(3)))
+		PG_RETURN_NULL();
+	typmod = PG_GETARG_INT32(1);
+	upper = PG_GETARG_BOOL(2);
 	/* as for LIKE: no answer from the index to a role that may not read */
 	ec_require_plaintext_privilege();
-	if (type == NULL)
+	if (PG_ARGISNULL(0))
 	{
-		/* an encrypted value: its type from the envelope */
-		struct varlena *datum = PG_DETOAST_DATUM_PACKED(value);
-
-		type = typed_type_of(datum);
-		ec_terms_check_typmod(type, typmod);
-		value = ec_open_typed(type, datum);
+		/* no value: the end of a key's terms, for the side left open */
+		if (PG_NARGS() <= 3)
+			PG_RETURN_NULL();
+		bucket = upper ? MAX_BUCKET : 0;
 	}
-	ec_terms_check_typmod(type, typmod);
-	bucket = bucket_of(type, value, typmod);
+	else
+	{
+		Datum		value = PG_GETARG_DATUM(0);
+
+		if (type == NULL)
+		{
+			/* an encrypted value: its type from the envelope */
+			struct varlena *datum = PG_DETOAST_DATUM_PACKED(value);
+
+			type = typed_type_of(datum);
+			ec_terms_check_typmod(type, typmod);
+			value = ec_open_typed(type, datum);
+		}
+		ec_terms_check_typmod(type, typmod);
+		bucket = bucket_of(type, value, typmod);
+	}
 	nkeys = ec_all_keys(keys, EC_MAX_LOADED_KEYS);
 	if (PG_NARGS() > 3)
 	{

@@ -157,23 +157,25 @@ int4_const(int32 value)
 
 /*
  * range_bound(x, typmod, upper [, n]) of the operator function's
- * extension: the widest bound over the loaded keys for n < 0, else the
- * n-th key's.  NULL if the extension has no such function.
+ * extension: the widest bound over the loaded keys without n, else the
+ * n-th key's (x NULL for its end).  NULL if the extension has no such
+ * function.
  */
 static Node *
-bound_call(Oid operator_function, Node *value, int32 typmod, bool upper, int n)
+bound_call(Oid operator_function, Node *value, int32 typmod, bool upper,
+		   Node *n)
 {
 	Oid			argtypes[4] = {ANYELEMENTOID, INT4OID, BOOLOID, INT4OID};
 	Oid			fn = ec_extension_function(operator_function, "range_bound",
-										   n < 0 ? 3 : 4, argtypes);
+										   n == NULL ? 3 : 4, argtypes);
 	List	   *args;
 
 	if (!OidIsValid(fn))
 		return NULL;
 	args = list_make3(copyObject(value), int4_const(typmod),
 					  makeBoolConst(upper, false));
-	if (n >= 0)
-		args = lappend(args, int4_const(n));
+	if (n != NULL)
+		args = lappend(args, copyObject(n));
 	return (Node *) makeFuncExpr(fn, INT8OID, args, InvalidOid, InvalidOid,
 								 COERCE_EXPLICIT_CALL);
 }
@@ -280,13 +282,13 @@ index_condition(SupportRequestIndexCondition *req)
 
 	if (cmp == CMP_LT || cmp == CMP_LE || cmp == CMP_EQ)
 	{
-		if ((bound = bound_call(req->funcid, other, typmod, true, -1)) == NULL)
+		if ((bound = bound_call(req->funcid, other, typmod, true, NULL)) == NULL)
 			return NIL;
 		conds = lappend(conds, term_clause(le_op, column, bound));
 	}
 	if (cmp == CMP_GT || cmp == CMP_GE || cmp == CMP_EQ)
 	{
-		if ((bound = bound_call(req->funcid, other, typmod, false, -1)) == NULL)
+		if ((bound = bound_call(req->funcid, other, typmod, false, NULL)) == NULL)
 			return NIL;
 		conds = lappend(conds, term_clause(ge_op, column, bound));
 	}
@@ -379,6 +381,28 @@ typedef struct column_range
 } column_range;
 
 /*
+ * col ~>=~ range_bound(lower, typmod, false, n) AND col ~<=~
+ * range_bound(upper, typmod, true, n): the n-th key's index range for
+ * values between lower and upper, a side without a value ending with the
+ * key's terms.  Both sides are always there: the range stays within the
+ * key's part of the index (the key's tag in the terms).  NIL if the
+ * extension lacks range_bound's n-th key form.
+ */
+static List *
+key_range(Oid funcid, Var *column, int32 typmod, Node *lower, Node *upper,
+		  Node *n, Oid le_op, Oid ge_op)
+{
+	Node	   *open = (Node *) makeNullConst(column->vartype, -1, InvalidOid);
+	Node	   *lo = bound_call(funcid, lower ? lower : open, typmod, false, n);
+	Node	   *hi = bound_call(funcid, upper ? upper : open, typmod, true, n);
+
+	if (lo == NULL || hi == NULL)
+		return NIL;
+	return list_make2(term_clause(ge_op, (Node *) column, lo),
+					  term_clause(le_op, (Node *) column, hi));
+}
+
+/*
  * During a rotation (nkeys > 1): the ranges that the WHERE clause's
  * comparisons put on columns with a range index, as one index range per
  * key, ORed:
@@ -386,10 +410,12 @@ typedef struct column_range
  *	 (col ~>=~ range_bound(lo, typmod, false, 0) AND col ~<=~ range_bound(hi, typmod, true, 0))
  *	 OR ... OR (the same with n - 1)
  *
- * The planner reads them as a BitmapOr of index scans.  Each key's range
- * is as narrow as with one key; a row of another key inside it is a false
- * positive, removed by the comparisons, which stay.  The widest bound over
- * the keys would span most of the index, as the keys' maps are unrelated.
+ * (a side without a comparison gets the key's end, a NULL lo or hi).  The
+ * planner reads them as a BitmapOr of index scans.  Each key's range is as
+ * narrow as with one key and holds that key's values only (the terms
+ * carry the key's tag, but two keys' tags can be equal: the comparisons
+ * stay, as the recheck).  The widest bound over the keys would span the
+ * index between the keys' parts.
  */
 static void
 rewrite_ranges(Query *query, int *nkeys_known)
@@ -484,25 +510,13 @@ rewrite_ranges(Query *query, int *nkeys_known)
 			continue;
 		for (int k = 0; k < nkeys; k++)
 		{
-			List	   *arm = NIL;
-			Node	   *bound;
+			List	   *arm = key_range(range->funcid, column, typmod,
+										range->lower, range->upper,
+										int4_const(k), le_op, ge_op);
 
-			if (range->lower != NULL)
-			{
-				if ((bound = bound_call(range->funcid, range->lower, typmod,
-										false, k)) == NULL)
-					break;
-				arm = lappend(arm, term_clause(ge_op, (Node *) column, bound));
-			}
-			if (range->upper != NULL)
-			{
-				if ((bound = bound_call(range->funcid, range->upper, typmod,
-										true, k)) == NULL)
-					break;
-				arm = lappend(arm, term_clause(le_op, (Node *) column, bound));
-			}
-			arms = lappend(arms, list_length(arm) == 1 ? linitial(arm) :
-						   (Node *) make_andclause(arm));
+			if (arm == NIL)
+				break;
+			arms = lappend(arms, make_andclause(arm));
 		}
 		if (list_length(arms) == nkeys)
 			query->jointree->quals = make_and_qual(query->jointree->quals,
@@ -572,6 +586,115 @@ order_by_terms(Query *query, SortGroupClause *first, Var *column, Oid op,
 	return true;
 }
 
+/* Does the table's column reject NULLs? */
+static bool
+column_not_null(Oid relid, AttrNumber attno)
+{
+	HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+										Int16GetDatum(attno));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		result = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
+		ReleaseSysCache(tuple);
+	}
+	return result;
+}
+
+/* A subquery in FROM. */
+static RangeTblEntry *
+subquery_rte(Query *subquery, const char *name, List *colnames, bool lateral)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_SUBQUERY;
+	rte->subquery = subquery;
+	rte->lateral = lateral;
+	rte->eref = makeAlias(name, copyObject(colnames));
+	rte->inFromCl = true;
+	return rte;
+}
+
+/*
+ * The target list of a query over FROM item varno whose first ncolumns
+ * columns are those of model (a target list): Vars of the same types and
+ * names, and with model's sort references if keep_refs.
+ */
+static List *
+columns_of(List *model, Index varno, int ncolumns, bool keep_refs)
+{
+	List	   *tlist = NIL;
+	ListCell   *lc;
+
+	foreach(lc, model)
+	{
+		TargetEntry *tle = flatCopyTargetEntry(lfirst_node(TargetEntry, lc));
+
+		if (foreach_current_index(lc) >= ncolumns)
+			break;
+		tle->expr = (Expr *) makeVar(varno, tle->resno,
+									 exprType((Node *) tle->expr),
+									 exprTypmod((Node *) tle->expr),
+									 exprCollation((Node *) tle->expr), 0);
+		if (!keep_refs)
+		{
+			tle->ressortgroupref = 0;
+			tle->resjunk = false;
+		}
+		tlist = lappend(tlist, tle);
+	}
+	return tlist;
+}
+
+/* A copy of the query levels deeper, every one of its columns shown. */
+static Query *
+copy_below(Query *query, int levels, int ncolumns, List **colnames)
+{
+	Query	   *copy = copyObject(query);
+	ListCell   *lc;
+
+	IncrementVarSublevelsUp((Node *) copy, levels, 1);
+	copy->limitOffset = NULL;
+	if (query->limitOffset != NULL && !((Const *) query->limitOffset)->constisnull)
+		copy->limitCount = (Node *) makeFuncExpr(F_INT8PL, INT8OID,
+												 list_make2(copy->limitCount,
+															copyObject(query->limitOffset)),
+												 InvalidOid, InvalidOid,
+												 COERCE_EXPLICIT_CALL);
+	if (colnames != NULL)
+		*colnames = NIL;
+	foreach(lc, copy->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (foreach_current_index(lc) >= ncolumns)
+			break;
+		tle->resjunk = false;
+		if (tle->resname == NULL)
+			tle->resname = pstrdup("?column?");
+		if (colnames != NULL)
+			*colnames = lappend(*colnames, makeString(pstrdup(tle->resname)));
+	}
+	return copy;
+}
+
+/* A query's FROM list of range table entries 1 to n. */
+static FromExpr *
+from_first(int n)
+{
+	List	   *refs = NIL;
+
+	for (int i = 1; i <= n; i++)
+	{
+		RangeTblRef *ref = makeNode(RangeTblRef);
+
+		ref->rtindex = i;
+		refs = lappend(refs, ref);
+	}
+	return makeFromExpr(refs, NULL);
+}
+
 /*
  * During a rotation: one index walk per loaded key, merged.  The query
  *
@@ -579,31 +702,44 @@ order_by_terms(Query *query, SortGroupClause *first, Var *column, Oid op,
  *
  * becomes
  *
- *	 SELECT per_key.* FROM generate_series(0, nkeys - 1) key_slots(slot),
- *	   LATERAL (SELECT tl FROM ... WHERE q AND order_guard(col, slot)
- *				ORDER BY (the terms), order_value(col), ... LIMIT n + m) per_key
- *	 ORDER BY col, ... LIMIT n OFFSET m
+ *	 SELECT * FROM (
+ *	   SELECT per_key.* FROM generate_series(0, nkeys - 1) key_slots(slot),
+ *		 LATERAL (SELECT tl FROM ... WHERE q AND order_guard(col, slot)
+ *					AND col ~>=~ range_bound(NULL, typmod, false, slot)
+ *				  ORDER BY (the terms), order_value(col), ... LIMIT n + m) per_key
+ *	   UNION ALL
+ *	   SELECT tl FROM ... WHERE q AND col IS NULL ORDER BY col, ... LIMIT n + m
+ *	 ) merged ORDER BY col, ... LIMIT n OFFSET m
  *
- * Each walk reads its key's values in bucket order, skipping the other
- * keys' values by their key id without decrypting them, and stops after
- * n + m; the outer sort decrypts at most nkeys * (n + m) rows.  The query
- * node is changed in place: it may be a subquery of another.
+ * Each walk starts at its key's part of the index (the terms carry the
+ * key's tag: for DESC, at the part's end, with ~<=~ and upper) and reads
+ * it in bucket order, stopping after n + m rows; order_guard() keeps the
+ * walk's own key's values where two keys' tags are equal, or where a key
+ * has fewer rows and the walk goes on into the next part.  (With both
+ * ends of the part, the planner would take the walk for a narrow range
+ * and sort all of it.)  The NULLs,
+ * which no index condition takes, come from a query of their own (none
+ * for a NOT NULL column, where the walks make the whole FROM).  The outer
+ * sort decrypts at most nkeys * (n + m) rows.  The query node is changed
+ * in place: it may be a subquery of another.
  */
 static void
-order_per_key(Query *query, Oid op, Oid eqop, int nkeys)
+order_per_key(Query *query, Oid family, Oid op, Oid eqop, bool descending,
+			  int32 typmod, bool not_null, int nkeys)
 {
+	int			ncolumns = list_length(query->targetList);
 	Query	   *arm;
+	Query	   *walks;
+	List	   *part;
+	List	   *colnames;
+	Oid			le_op;
+	Oid			ge_op;
 	SortGroupClause *first;
 	TargetEntry *tle;
 	Var		   *slot;
 	RangeTblFunction *series;
 	FuncExpr   *call;
 	RangeTblEntry *slots_rte;
-	RangeTblEntry *arm_rte;
-	List	   *colnames = NIL;
-	List	   *outer_tlist = NIL;
-	int			ncolumns = list_length(query->targetList);
-	ListCell   *lc;
 
 	if (query->cteList != NIL || query->rowMarks != NIL ||
 		query->hasForUpdate || query->limitOption != LIMIT_OPTION_COUNT ||
@@ -611,34 +747,27 @@ order_per_key(Query *query, Oid op, Oid eqop, int nkeys)
 		(query->limitOffset != NULL && !IsA(query->limitOffset, Const)))
 		return;
 
-	/* the arm: the query one level down, for the slot-th key's values */
-	arm = copyObject(query);
-	IncrementVarSublevelsUp((Node *) arm, 1, 1);
+	/* the walk: the query below the walks' query, for the slot-th key */
+	arm = copy_below(query, not_null ? 1 : 3, ncolumns, &colnames);
 	first = linitial_node(SortGroupClause, arm->sortClause);
 	tle = get_sortgroupclause_tle(first, arm->targetList);
 	slot = makeVar(1, 1, INT4OID, -1, InvalidOid, 1);
-	if (!order_by_terms(arm, first, (Var *) tle->expr, op, eqop, (Node *) slot))
+	le_op = range_operator(family, exprType((Node *) tle->expr), INT8OID,
+						   BTLessEqualStrategyNumber, "encrypted_range_le_term");
+	ge_op = range_operator(family, exprType((Node *) tle->expr), INT8OID,
+						   BTGreaterEqualStrategyNumber, "encrypted_range_ge_term");
+	if (!OidIsValid(le_op) || !OidIsValid(ge_op))
 		return;
-	arm->limitOffset = NULL;
-	if (query->limitOffset != NULL && !((Const *) query->limitOffset)->constisnull)
-		arm->limitCount = (Node *) makeFuncExpr(F_INT8PL, INT8OID,
-												list_make2(arm->limitCount,
-														   copyObject(query->limitOffset)),
-												InvalidOid, InvalidOid,
-												COERCE_EXPLICIT_CALL);
-	foreach(lc, arm->targetList)
-	{
-		TargetEntry *atle = lfirst_node(TargetEntry, lc);
+	part = key_range(get_opcode(first->sortop), (Var *) tle->expr, typmod,
+					 NULL, NULL, (Node *) slot, le_op, ge_op);
+	if (part == NIL ||
+		!order_by_terms(arm, first, (Var *) tle->expr, op, eqop, (Node *) slot))
+		return;
+	/* where the walk starts: an open end, which the planner takes as wide */
+	arm->jointree->quals = make_and_qual(arm->jointree->quals,
+										 descending ? lsecond(part) : linitial(part));
 
-		if (foreach_current_index(lc) >= ncolumns)
-			break;
-		atle->resjunk = false;
-		if (atle->resname == NULL)
-			atle->resname = pstrdup("?column?");
-		colnames = lappend(colnames, makeString(pstrdup(atle->resname)));
-	}
-
-	/* the outer query: the key slots, the arm, the original order and limit */
+	/* the walks: the key slots and the walk of each */
 	call = makeFuncExpr(F_GENERATE_SERIES_INT4_INT4, INT4OID,
 						list_make2(int4_const(0), int4_const(nkeys - 1)),
 						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
@@ -652,33 +781,69 @@ order_per_key(Query *query, Oid op, Oid eqop, int nkeys)
 	slots_rte->eref = makeAlias("key_slots", list_make1(makeString("slot")));
 	slots_rte->inFromCl = true;
 
-	arm_rte = makeNode(RangeTblEntry);
-	arm_rte->rtekind = RTE_SUBQUERY;
-	arm_rte->subquery = arm;
-	arm_rte->lateral = true;
-	arm_rte->eref = makeAlias("per_key", colnames);
-	arm_rte->inFromCl = true;
-
-	foreach(lc, query->targetList)
+	if (not_null)
+		walks = query;
+	else
 	{
-		TargetEntry *otle = flatCopyTargetEntry(lfirst_node(TargetEntry, lc));
-
-		otle->expr = (Expr *) makeVar(2, otle->resno, exprType((Node *) otle->expr),
-									  exprTypmod((Node *) otle->expr),
-									  exprCollation((Node *) otle->expr), 0);
-		outer_tlist = lappend(outer_tlist, otle);
+		walks = makeNode(Query);
+		walks->commandType = CMD_SELECT;
+		walks->querySource = QSRC_ORIGINAL;
+		walks->canSetTag = true;
 	}
-	query->targetList = outer_tlist;
-	query->rtable = list_make2(slots_rte, arm_rte);
+	walks->rtable = list_make2(slots_rte,
+							   subquery_rte(arm, "per_key", colnames, true));
+	walks->jointree = from_first(2);
+	walks->targetList = columns_of(query->targetList, 2, ncolumns, not_null);
+
+	if (!not_null)
+	{
+		/* the NULLs, and the UNION ALL of both */
+		Query	   *nulls = copy_below(query, 2, ncolumns, NULL);
+		TargetEntry *ntle = get_sortgroupclause_tle(linitial(nulls->sortClause),
+													nulls->targetList);
+		NullTest   *isnull = makeNode(NullTest);
+		Query	   *merged = makeNode(Query);
+		SetOperationStmt *op_union = makeNode(SetOperationStmt);
+		RangeTblRef *left = makeNode(RangeTblRef);
+		RangeTblRef *right = makeNode(RangeTblRef);
+		ListCell   *lc;
+
+		isnull->arg = (Expr *) copyObject(ntle->expr);
+		isnull->nulltesttype = IS_NULL;
+		isnull->location = -1;
+		nulls->jointree->quals = make_and_qual(nulls->jointree->quals,
+											   (Node *) isnull);
+
+		left->rtindex = 1;
+		right->rtindex = 2;
+		op_union->op = SETOP_UNION;
+		op_union->all = true;
+		op_union->larg = (Node *) left;
+		op_union->rarg = (Node *) right;
+		foreach(lc, walks->targetList)
+		{
+			Node	   *expr = (Node *) lfirst_node(TargetEntry, lc)->expr;
+
+			op_union->colTypes = lappend_oid(op_union->colTypes, exprType(expr));
+			op_union->colTypmods = lappend_int(op_union->colTypmods, exprTypmod(expr));
+			op_union->colCollations = lappend_oid(op_union->colCollations,
+												  exprCollation(expr));
+		}
+		merged->commandType = CMD_SELECT;
+		merged->querySource = QSRC_ORIGINAL;
+		merged->canSetTag = true;
+		merged->rtable = list_make2(subquery_rte(walks, "walks", colnames, false),
+									subquery_rte(nulls, "nulls", colnames, false));
+		merged->jointree = makeFromExpr(NIL, NULL);
+		merged->setOperations = (Node *) op_union;
+		merged->targetList = columns_of(query->targetList, 1, ncolumns, false);
+
+		query->rtable = list_make1(subquery_rte(merged, "merged", colnames, false));
+		query->jointree = from_first(1);
+		query->targetList = columns_of(query->targetList, 1, ncolumns, true);
+	}
 	EC_QUERY_RESET_PERMINFOS(query);
-	{
-		RangeTblRef *r1 = makeNode(RangeTblRef);
-		RangeTblRef *r2 = makeNode(RangeTblRef);
-
-		r1->rtindex = 1;
-		r2->rtindex = 2;
-		query->jointree = makeFromExpr(list_make2(r1, r2), NULL);
-	}
+	query->hasSubLinks = checkExprHasSubLink(query->limitCount);
 }
 
 /* Rewrite one query's ORDER BY, if it qualifies (see the header comment). */
@@ -732,7 +897,13 @@ rewrite_order(Query *query, int *nkeys_known)
 	if (nkeys == 1)
 		(void) order_by_terms(query, first, var, op, eqop, NULL);
 	else if (nkeys > 1 && rotation_rewrites)
-		order_per_key(query, op, eqop, nkeys);
+	{
+		int32		typmod = column_typmod(rte->relid, var->varattno);
+
+		if (typmod >= 0)
+			order_per_key(query, family, op, eqop, cmp == CMP_GT, typmod,
+						  column_not_null(rte->relid, var->varattno), nkeys);
+	}
 }
 
 /*
