@@ -34,6 +34,27 @@ CREATE CAST (encrypted_text AS encrypted_text)
 COMMENT ON CAST (encrypted_text AS encrypted_text) IS
 	'gives a value the search terms its column''s type modifier asks for';
 
+-- The casts from text and varchar take the column's type modifier, so
+-- that a value gets its terms as it is sealed (one encryption, not two).
+-- The modifier's arguments have defaults: Citus calls a cast function with
+-- the value alone.
+CREATE FUNCTION encrypted_text(pg_catalog.text, integer DEFAULT -1, boolean DEFAULT false)
+	RETURNS encrypted_text
+	AS 'MODULE_PATHNAME', 'encrypted_text_from_text'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_text(pg_catalog.text, integer, boolean) IS
+	'cast from text and varchar: encrypts the value as plaintext, with the input function''s rules and the search terms of the column''s type modifier';
+DROP CAST (pg_catalog.text AS encrypted_text);
+DROP CAST (pg_catalog.varchar AS encrypted_text);
+CREATE CAST (pg_catalog.text AS encrypted_text)
+	WITH FUNCTION encrypted_text(pg_catalog.text, integer, boolean) AS ASSIGNMENT;
+CREATE CAST (pg_catalog.varchar AS encrypted_text)
+	WITH FUNCTION encrypted_text(pg_catalog.text, integer, boolean) AS ASSIGNMENT;
+COMMENT ON CAST (pg_catalog.text AS encrypted_text) IS
+	'encrypts the text as plaintext with encrypted_column.key';
+COMMENT ON CAST (pg_catalog.varchar AS encrypted_text) IS
+	'encrypts the text as plaintext with encrypted_column.key';
+
 CREATE FUNCTION encrypted_text_like(encrypted_text, pg_catalog.text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'encrypted_text_like'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
@@ -249,8 +270,13 @@ CREATE FUNCTION encrypt(pg_catalog.%2$s, context pg_catalog.text) RETURNS encryp
 	AS 'MODULE_PATHNAME', 'encrypted_%1$s_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt(pg_catalog.%2$s, pg_catalog.text) IS
 	'encrypts %3$s bound to a non-empty context (such as the row''s primary key)';
+CREATE FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer DEFAULT -1, boolean DEFAULT false)
+	RETURNS encrypted_%1$s
+	AS 'MODULE_PATHNAME', 'encrypted_%1$s_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer, boolean) IS
+	'cast from %3$s: encrypts it with the current key, with the search terms of the column''s type modifier';
 CREATE CAST (pg_catalog.%2$s AS encrypted_%1$s)
-	WITH FUNCTION encrypt(pg_catalog.%2$s) AS ASSIGNMENT;
+	WITH FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer, boolean) AS ASSIGNMENT;
 COMMENT ON CAST (pg_catalog.%2$s AS encrypted_%1$s) IS
 	'encrypts the value with the current key';
 CREATE FUNCTION decrypt(encrypted_%1$s) RETURNS pg_catalog.%2$s
@@ -402,19 +428,37 @@ CREATE FUNCTION encrypt(integer) RETURNS encrypted_bigint
 	AS 'MODULE_PATHNAME', 'encrypted_bigint_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt(integer) IS
 	'encrypts an integer as an encrypted_bigint with the current key';
-CREATE CAST (integer AS encrypted_bigint) WITH FUNCTION encrypt(integer) AS ASSIGNMENT;
+CREATE FUNCTION encrypted_bigint(integer, integer DEFAULT -1, boolean DEFAULT false)
+	RETURNS encrypted_bigint
+	AS 'MODULE_PATHNAME', 'encrypted_bigint_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_bigint(integer, integer, boolean) IS
+	'cast from integer: encrypts it with the current key, with the search terms of the column''s type modifier';
+CREATE CAST (integer AS encrypted_bigint)
+	WITH FUNCTION encrypted_bigint(integer, integer, boolean) AS ASSIGNMENT;
 COMMENT ON CAST (integer AS encrypted_bigint) IS 'encrypts the value with the current key';
 CREATE FUNCTION encrypt_numeric(bigint) RETURNS encrypted_numeric
 	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt_numeric(bigint) IS
 	'encrypts an integer as an encrypted_numeric with the current key';
-CREATE CAST (bigint AS encrypted_numeric) WITH FUNCTION encrypt_numeric(bigint) AS ASSIGNMENT;
-COMMENT ON CAST (bigint AS encrypted_numeric) IS 'encrypts the value with the current key';
 CREATE FUNCTION encrypt_numeric(integer) RETURNS encrypted_numeric
 	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt_numeric(integer) IS
 	'encrypts an integer as an encrypted_numeric with the current key';
-CREATE CAST (integer AS encrypted_numeric) WITH FUNCTION encrypt_numeric(integer) AS ASSIGNMENT;
+CREATE FUNCTION encrypted_numeric(bigint, integer DEFAULT -1, boolean DEFAULT false)
+	RETURNS encrypted_numeric
+	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_numeric(bigint, integer, boolean) IS
+	'cast from bigint: encrypts it as a numeric with the current key, with the search terms of the column''s type modifier';
+CREATE CAST (bigint AS encrypted_numeric)
+	WITH FUNCTION encrypted_numeric(bigint, integer, boolean) AS ASSIGNMENT;
+COMMENT ON CAST (bigint AS encrypted_numeric) IS 'encrypts the value with the current key';
+CREATE FUNCTION encrypted_numeric(integer, integer DEFAULT -1, boolean DEFAULT false)
+	RETURNS encrypted_numeric
+	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_numeric(integer, integer, boolean) IS
+	'cast from integer: encrypts it as a numeric with the current key, with the search terms of the column''s type modifier';
+CREATE CAST (integer AS encrypted_numeric)
+	WITH FUNCTION encrypted_numeric(integer, integer, boolean) AS ASSIGNMENT;
 COMMENT ON CAST (integer AS encrypted_numeric) IS 'encrypts the value with the current key';
 
 -- ---- what the stored terms reveal, measured on the data ----

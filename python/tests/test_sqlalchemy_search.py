@@ -503,10 +503,17 @@ def test_rotation_keeps_results_exact(make_engine, key, table_name):
         both = matching_ids(conn, Event, Event.day.between(datetime.date(2021, 1, 1),
                                                            datetime.date(2021, 12, 31)))
         assert min(both) <= half < max(both)
-        # the index still answers
+        # the index still answers: one range and one ordered walk per key
         conn.exec_driver_sql("SET enable_seqscan = off")
         text = plan(conn, sa.select(Event.id).where(Event.title.like("user12%")))
         assert "Bitmap Index Scan on %s_title" % table_name in text, text
+        text = plan(conn, sa.select(Event.id).where(Event.day.between(
+            datetime.date(2021, 1, 1), datetime.date(2021, 1, 31))))
+        assert "BitmapOr" in text and "Bitmap Index Scan on %s_day" % table_name in text, text
+        for order in (Event.day, Event.day.desc()):
+            text = plan(conn, sa.select(Event.id).order_by(order).limit(10))
+            assert re.search(r"Index Scan (Backward )?using %s_day" % table_name, text), text
+            assert "key_slots" in text, text
     # the old key alone reads its own rows and cannot read the new ones
     with old.connect() as conn:
         with pytest.raises(sa.exc.DBAPIError):
