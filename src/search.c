@@ -325,10 +325,12 @@ trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
 	uint8	   *out;
 	ec_trigram_iter it;
 	int			n;
+	int			used;
 	int			distinct = 0;
 
 	ec_value_trigrams_begin(&it, plain, len);
 	n = ec_value_trigrams_next(&it, trigrams, TRIGRAM_BATCH);
+	used = n;
 	trigram_values(key, trigrams, n, tags);
 	for (int i = 0; i < n; i++)
 		tags[i] >>= (16 - bits);
@@ -354,6 +356,7 @@ trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
 			for (int i = 0; i < n; i++)
 				seen[tags[i] >> 3] |= (uint8) (1 << (tags[i] & 7));
 			n = ec_value_trigrams_next(&it, trigrams, TRIGRAM_BATCH);
+			used = Max(used, n);
 			trigram_values(key, trigrams, n, tags);
 			for (int i = 0; i < n; i++)
 				tags[i] >>= (16 - bits);
@@ -368,9 +371,10 @@ trigram_terms(const ec_key *key, const char *plain, size_t len, int bits,
 			}
 		pfree(seen);
 	}
-	/* the trigrams are a function of the plaintext: wiped */
-	ec_wipe(trigrams, sizeof(trigrams));
-	ec_wipe(tags, sizeof(tags));
+	/* the trigrams are a function of the plaintext: wiped, as far as used */
+	ec_wipe(trigrams, 3 * (size_t) used);
+	ec_wipe(tags, sizeof(uint16) * (size_t) used);
+	ec_wipe(&it, sizeof(it));
 	*terms_len = 2 * (size_t) distinct;
 	return out;
 }

@@ -999,9 +999,26 @@ cast_chain_explicit(Expr *e)
 }
 
 /*
+ * Is this C function one of the casts that give a value its column's
+ * search terms: the modifier's cast of an encrypted value, or a cast from
+ * text, a plain type or an integer, which seals with the terms?
+ */
+static bool
+is_typmod_cast(const char *symbol)
+{
+	size_t		len = strlen(symbol);
+
+	return strcmp(symbol, "encrypted_apply_typmod") == 0 ||
+		strcmp(symbol, "encrypted_text_from_text") == 0 ||
+		(strncmp(symbol, "encrypted_", 10) == 0 && len > 18 &&
+		 strcmp(symbol + len - 8, "_encrypt") == 0);
+}
+
+/*
  * planner_hook step on a Citus coordinator, for INSERT ... SELECT.  The
  * parser puts the cast to a column's type modifier, the one that gives a
- * value its search terms, into the INSERT's target list.  Citus keeps only
+ * value its search terms (from a plain value, sealing it with them, or of
+ * an encrypted value), into the INSERT's target list.  Citus keeps only
  * the Vars of that list and, when it runs the SELECT itself (through the
  * coordinator, or repartitioned), casts the SELECT's columns to the
  * column types without the modifier: the values would reach the shards
@@ -1046,7 +1063,7 @@ ec_search_keep_typmod_casts(Query *parse)
 			!exprIsLengthCoercion((Node *) tle->expr, &typmod) || typmod < 0)
 			continue;
 		symbol = ec_c_symbol(((FuncExpr *) tle->expr)->funcid);
-		if (symbol == NULL || strcmp(symbol, "encrypted_apply_typmod") != 0)
+		if (symbol == NULL || !is_typmod_cast(symbol))
 			continue;
 		cast = copyObject(tle->expr);
 		place = cast_chain_var(&cast);
