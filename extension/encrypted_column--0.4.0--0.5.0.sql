@@ -270,15 +270,6 @@ CREATE FUNCTION encrypt(pg_catalog.%2$s, context pg_catalog.text) RETURNS encryp
 	AS 'MODULE_PATHNAME', 'encrypted_%1$s_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt(pg_catalog.%2$s, pg_catalog.text) IS
 	'encrypts %3$s bound to a non-empty context (such as the row''s primary key)';
-CREATE FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer DEFAULT -1, boolean DEFAULT false)
-	RETURNS encrypted_%1$s
-	AS 'MODULE_PATHNAME', 'encrypted_%1$s_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer, boolean) IS
-	'cast from %3$s: encrypts it with the current key, with the search terms of the column''s type modifier';
-CREATE CAST (pg_catalog.%2$s AS encrypted_%1$s)
-	WITH FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer, boolean) AS ASSIGNMENT;
-COMMENT ON CAST (pg_catalog.%2$s AS encrypted_%1$s) IS
-	'encrypts the value with the current key';
 CREATE FUNCTION decrypt(encrypted_%1$s) RETURNS pg_catalog.%2$s
 	AS 'MODULE_PATHNAME', 'encrypted_typed_decrypt' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrypt(encrypted_%1$s) IS
@@ -423,19 +414,11 @@ $f$, t.name);
 END
 $types$;
 
--- Integers into the integer types without a cast of their own.
+-- Integers into the integer types.
 CREATE FUNCTION encrypt(integer) RETURNS encrypted_bigint
 	AS 'MODULE_PATHNAME', 'encrypted_bigint_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt(integer) IS
 	'encrypts an integer as an encrypted_bigint with the current key';
-CREATE FUNCTION encrypted_bigint(integer, integer DEFAULT -1, boolean DEFAULT false)
-	RETURNS encrypted_bigint
-	AS 'MODULE_PATHNAME', 'encrypted_bigint_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_bigint(integer, integer, boolean) IS
-	'cast from integer: encrypts it with the current key, with the search terms of the column''s type modifier';
-CREATE CAST (integer AS encrypted_bigint)
-	WITH FUNCTION encrypted_bigint(integer, integer, boolean) AS ASSIGNMENT;
-COMMENT ON CAST (integer AS encrypted_bigint) IS 'encrypts the value with the current key';
 CREATE FUNCTION encrypt_numeric(bigint) RETURNS encrypted_numeric
 	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt_numeric(bigint) IS
@@ -444,22 +427,36 @@ CREATE FUNCTION encrypt_numeric(integer) RETURNS encrypted_numeric
 	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION encrypt_numeric(integer) IS
 	'encrypts an integer as an encrypted_numeric with the current key';
-CREATE FUNCTION encrypted_numeric(bigint, integer DEFAULT -1, boolean DEFAULT false)
-	RETURNS encrypted_numeric
-	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_numeric(bigint, integer, boolean) IS
-	'cast from bigint: encrypts it as a numeric with the current key, with the search terms of the column''s type modifier';
-CREATE CAST (bigint AS encrypted_numeric)
-	WITH FUNCTION encrypted_numeric(bigint, integer, boolean) AS ASSIGNMENT;
-COMMENT ON CAST (bigint AS encrypted_numeric) IS 'encrypts the value with the current key';
-CREATE FUNCTION encrypted_numeric(integer, integer DEFAULT -1, boolean DEFAULT false)
-	RETURNS encrypted_numeric
-	AS 'MODULE_PATHNAME', 'encrypted_numeric_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION encrypted_numeric(integer, integer, boolean) IS
-	'cast from integer: encrypts it as a numeric with the current key, with the search terms of the column''s type modifier';
-CREATE CAST (integer AS encrypted_numeric)
-	WITH FUNCTION encrypted_numeric(integer, integer, boolean) AS ASSIGNMENT;
-COMMENT ON CAST (integer AS encrypted_numeric) IS 'encrypts the value with the current key';
+
+-- The assignment casts from the plain types, and from the integers into
+-- the integer types, take the column's type modifier, so that a value
+-- gets its terms as it is sealed (one encryption, not two).  The
+-- modifier's arguments have defaults: Citus calls a cast function with
+-- the value alone.
+DO $casts$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN SELECT * FROM (VALUES ('bigint', 'int8', 'bigint'), ('bigint', 'int4', 'integer'),
+			('numeric', 'numeric', 'numeric'), ('numeric', 'int8', 'bigint'),
+			('numeric', 'int4', 'integer'), ('date', 'date', 'date'),
+			('timestamptz', 'timestamptz', 'timestamp with time zone'),
+			('jsonb', 'jsonb', 'jsonb'), ('bytea', 'bytea', 'bytea')) AS v(name, source, what)
+	LOOP
+		EXECUTE pg_catalog.format($f$
+CREATE FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer DEFAULT -1, boolean DEFAULT false)
+	RETURNS encrypted_%1$s
+	AS 'MODULE_PATHNAME', 'encrypted_%1$s_encrypt' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer, boolean) IS
+	'cast from %3$s: encrypts it with the current key, with the search terms of the column''s type modifier';
+CREATE CAST (pg_catalog.%2$s AS encrypted_%1$s)
+	WITH FUNCTION encrypted_%1$s(pg_catalog.%2$s, integer, boolean) AS ASSIGNMENT;
+COMMENT ON CAST (pg_catalog.%2$s AS encrypted_%1$s) IS
+	'encrypts the value with the current key';
+$f$, c.name, c.source, c.what);
+	END LOOP;
+END
+$casts$;
 
 -- ---- what the stored terms reveal, measured on the data ----
 

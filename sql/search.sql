@@ -274,6 +274,23 @@ SELECT c, d, order_check(c, d, 25) AS same_order
 	   unnest(ARRAY['ASC', 'DESC', 'ASC NULLS FIRST', 'DESC NULLS LAST']) d ORDER BY 1, 2;
 SELECT array_agg(id) FROM (SELECT id FROM events ORDER BY n OFFSET 5 LIMIT 5) s;
 SELECT array_agg(id) FROM (SELECT id FROM events ORDER BY decrypt(n) OFFSET 5 LIMIT 5) s;
+-- a NOT NULL column needs no query for its NULLs; with a range on the
+-- same column, and a second sort key
+CREATE TABLE dated (id int PRIMARY KEY, day encrypted_date(range, 7) NOT NULL);
+CREATE INDEX dated_day ON dated (day encrypted_date_range_ops);
+SET encrypted_column.key = :'k1';
+SET encrypted_column.previous_keys = :'k2';
+INSERT INTO dated SELECT id, decrypt(day) FROM events WHERE day IS NOT NULL AND id % 2 = 0;
+SET encrypted_column.key = :'k2';
+SET encrypted_column.previous_keys = :'k1';
+INSERT INTO dated SELECT id, decrypt(day) FROM events WHERE day IS NOT NULL AND id % 2 = 1;
+ANALYZE dated;
+EXPLAIN (COSTS OFF) SELECT id FROM dated ORDER BY day DESC, id LIMIT 5;
+SELECT array_agg(id) FROM (SELECT id FROM dated WHERE day > date '2021-01-01' ORDER BY day DESC, id LIMIT 5) s;
+SELECT array_agg(id) FROM (SELECT id FROM dated WHERE decrypt(day) > date '2021-01-01' ORDER BY decrypt(day) DESC, id LIMIT 5) s;
+SELECT array_agg(id) FROM (SELECT id FROM dated WHERE day BETWEEN date '2020-03-01' AND date '2020-06-01' ORDER BY day, id LIMIT 5) s;
+SELECT array_agg(id) FROM (SELECT id FROM dated WHERE decrypt(day) BETWEEN date '2020-03-01' AND date '2020-06-01' ORDER BY decrypt(day), id LIMIT 5) s;
+DROP TABLE dated;
 -- in a subquery expression too, with the outer query's value in the walk
 SELECT ARRAY(SELECT id FROM events WHERE n > 0 ORDER BY at DESC LIMIT 4) AS newest;
 SELECT ARRAY(SELECT id FROM events WHERE decrypt(n) > 0 ORDER BY decrypt(at) DESC LIMIT 4) AS newest;

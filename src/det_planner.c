@@ -74,7 +74,9 @@
 #include "commands/defrem.h"
 #include "parser/parse_func.h"
 #include "utils/array.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "encrypted_column.h"
 
@@ -90,6 +92,35 @@ static uint64 ec_per_key_arrays = 0;
 static Oid	ec_nth_function = InvalidOid;	/* their elements' function */
 
 /*
+ * The answers of ec_extension_function() so far: each costs two scans of
+ * pg_depend, and planning a search asks several.  Forgotten whenever
+ * pg_proc changes (a function created, dropped or altered anywhere).
+ */
+#define FUNCTION_MEMO_MAX	32
+#define FUNCTION_MEMO_ARGS	4
+
+typedef struct function_memo
+{
+	Oid			operator_function;
+	char		name[NAMEDATALEN];
+	int			nargs;
+	Oid			argtypes[FUNCTION_MEMO_ARGS];
+	Oid			result;
+} function_memo;
+
+static function_memo function_memos[FUNCTION_MEMO_MAX];
+static int	function_memo_count = 0;
+
+static void
+function_memo_reset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) arg;
+	(void) cacheid;
+	(void) hashvalue;
+	function_memo_count = 0;
+}
+
+/*
  * The extension's function name(argtypes), found in the schema of the
  * operator's function, so that a relocated extension still finds its own,
  * and only if it belongs to the same extension, never a look-alike.
@@ -98,12 +129,30 @@ Oid
 ec_extension_function(Oid operator_function, const char *name, int nargs,
 					  Oid *argtypes)
 {
-	Oid			namespace = get_func_namespace(operator_function);
-	char	   *schema = get_namespace_name(namespace);
-	Oid			extension = getExtensionOfObject(ProcedureRelationId,
-												 operator_function);
+	static bool callback_registered = false;
+	Oid			namespace;
+	char	   *schema;
+	Oid			extension;
 	Oid			func;
 
+	if (!callback_registered)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, function_memo_reset, (Datum) 0);
+		callback_registered = true;
+	}
+	for (int i = 0; i < function_memo_count; i++)
+	{
+		function_memo *m = &function_memos[i];
+
+		if (m->operator_function == operator_function && m->nargs == nargs &&
+			strcmp(m->name, name) == 0 &&
+			memcmp(m->argtypes, argtypes, sizeof(Oid) * nargs) == 0)
+			return m->result;
+	}
+
+	namespace = get_func_namespace(operator_function);
+	schema = get_namespace_name(namespace);
+	extension = getExtensionOfObject(ProcedureRelationId, operator_function);
 	if (schema == NULL || !OidIsValid(extension))
 		return InvalidOid;
 	func = LookupFuncName(list_make2(makeString(schema),
@@ -111,7 +160,19 @@ ec_extension_function(Oid operator_function, const char *name, int nargs,
 						  nargs, argtypes, true);
 	if (OidIsValid(func) &&
 		getExtensionOfObject(ProcedureRelationId, func) != extension)
-		return InvalidOid;
+		func = InvalidOid;
+
+	if (function_memo_count < FUNCTION_MEMO_MAX && nargs <= FUNCTION_MEMO_ARGS &&
+		strlen(name) < NAMEDATALEN)
+	{
+		function_memo *m = &function_memos[function_memo_count++];
+
+		m->operator_function = operator_function;
+		strlcpy(m->name, name, NAMEDATALEN);
+		m->nargs = nargs;
+		memcpy(m->argtypes, argtypes, sizeof(Oid) * nargs);
+		m->result = func;
+	}
 	return func;
 }
 

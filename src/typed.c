@@ -539,14 +539,17 @@ encrypted_typed_reencrypt(PG_FUNCTION_ARGS)
 static int
 plain_cmp(const ec_type *type, Datum a, Datum b)
 {
-	TypeCacheEntry *tc = lookup_type_cache(type->plain_type,
-										   TYPECACHE_CMP_PROC_FINFO);
+	/* the type cache's entries stay for the backend's life: kept per type */
+	static TypeCacheEntry *entries[EC_ALG_BYTEA - EC_ALG_BIGINT + 1];
+	TypeCacheEntry **tc = &entries[type->algorithm - EC_ALG_BIGINT];
 
-	if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+	if (*tc == NULL)
+		*tc = lookup_type_cache(type->plain_type, TYPECACHE_CMP_PROC_FINFO);
+	if (!OidIsValid((*tc)->cmp_proc_finfo.fn_oid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("%s values cannot be ordered", type->name)));
-	return DatumGetInt32(FunctionCall2Coll(&tc->cmp_proc_finfo, InvalidOid,
+	return DatumGetInt32(FunctionCall2Coll(&(*tc)->cmp_proc_finfo, InvalidOid,
 										   a, b));
 }
 
@@ -567,10 +570,10 @@ wipe_plain(const ec_type *type, Datum value)
  * a query), remembered by their whole envelope: a sort compares each
  * value about log2(n) times, and opening it once instead makes a sort by
  * plaintext cost n openings.  Equal envelope bytes are the same
- * authenticated plaintext, so a hit needs no check of its own.  Only
- * plain types passed by value (bigint, date, timestamptz) are kept; the
- * slots are wiped when the function's memory goes (its context's reset
- * callback), on every path.
+ * authenticated plaintext, so a hit needs no check of its own.  A value
+ * passed by reference (numeric) is kept as a copy in the function's
+ * memory; every copy is wiped when its slot is taken by another value and
+ * when the function's memory goes (its context's reset callback).
  */
 #define OPENED_SLOTS		256
 #define OPENED_MAX_BYTES	96
@@ -585,44 +588,95 @@ typedef struct opened_value
 typedef struct opened_cache
 {
 	MemoryContextCallback wipe;
+	const ec_type *type;
+	bool		byval;
 	opened_value slots[OPENED_SLOTS];
 } opened_cache;
+
+/* Empty a slot, wiping a copy it holds. */
+static void
+opened_slot_clear(opened_cache *cache, opened_value *slot)
+{
+	if (slot->len != 0 && !cache->byval)
+	{
+		struct varlena *copy = (struct varlena *) DatumGetPointer(slot->plain);
+
+		ec_wipe(copy, VARSIZE_ANY(copy));
+		pfree(copy);
+	}
+	slot->len = 0;
+}
 
 static void
 opened_cache_wipe(void *arg)
 {
-	ec_wipe(arg, sizeof(opened_cache));
+	opened_cache *cache = (opened_cache *) arg;
+
+	for (int i = 0; i < OPENED_SLOTS; i++)
+		if (cache->slots[i].len != 0 && !cache->byval)
+			ec_wipe(DatumGetPointer(cache->slots[i].plain),
+					VARSIZE_ANY(DatumGetPointer(cache->slots[i].plain)));
+	ec_wipe(cache, sizeof(opened_cache));
 }
 
-/* A by-value typed value opened, from the call's cache where it can be. */
+/*
+ * A typed value opened, from the call's cache where it can be.  *slot_used
+ * is the slot that holds the result, or NULL when the caller owns it (and
+ * wipes it); pinned, a slot the caller still uses, is never taken.
+ */
 static Datum
 open_remembered(FunctionCallInfo fcinfo, const ec_type *type,
-				struct varlena *datum)
+				struct varlena *datum, const opened_value *pinned,
+				opened_value **slot_used)
 {
 	size_t		len = VARSIZE_ANY_EXHDR(datum);
 	const uint8 *bytes = (const uint8 *) VARDATA_ANY(datum);
 	opened_cache *cache;
 	opened_value *slot;
+	Datum		plain;
 
-	if (fcinfo->flinfo == NULL || len > OPENED_MAX_BYTES || len == 0 ||
-		!get_typbyval(type->plain_type))
+	*slot_used = NULL;
+	if (fcinfo->flinfo == NULL || len > OPENED_MAX_BYTES || len < EC_HEADER_LEN)
 		return ec_open_typed(type, datum);
 	cache = (opened_cache *) fcinfo->flinfo->fn_extra;
 	if (cache == NULL)
 	{
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
 									   sizeof(opened_cache));
+		cache->type = type;
+		cache->byval = get_typbyval(type->plain_type);
 		cache->wipe.func = opened_cache_wipe;
 		cache->wipe.arg = cache;
 		MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt,
 										   &cache->wipe);
 		fcinfo->flinfo->fn_extra = cache;
 	}
-	slot = &cache->slots[hash_bytes(bytes, (int) len) % OPENED_SLOTS];
+	if (cache->type != type)
+		return ec_open_typed(type, datum);
+	/* the key id and the random nonce make the hash; all bytes must match */
+	slot = &cache->slots[hash_bytes(bytes + 2, (int) Min(len - 2, 16)) % OPENED_SLOTS];
 	if (slot->len == len && memcmp(slot->bytes, bytes, len) == 0)
+	{
+		*slot_used = slot;
 		return slot->plain;
-	slot->len = 0;
-	slot->plain = ec_open_typed(type, datum);
+	}
+	if (slot == pinned)
+		return ec_open_typed(type, datum);
+	*slot_used = slot;
+	opened_slot_clear(cache, slot);
+	plain = ec_open_typed(type, datum);
+	if (!cache->byval)
+	{
+		struct varlena *opened = (struct varlena *) DatumGetPointer(plain);
+		struct varlena *copy = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+												  VARSIZE_ANY(opened));
+
+		memcpy(copy, opened, VARSIZE_ANY(opened));
+		ec_wipe(opened, VARSIZE_ANY(opened));
+		pfree(opened);
+		plain = PointerGetDatum(copy);
+	}
+	slot->plain = plain;
 	memcpy(slot->bytes, bytes, len);
 	slot->len = (uint32) len;
 	return slot->plain;
@@ -637,6 +691,8 @@ encrypted_typed_cmp(PG_FUNCTION_ARGS)
 	const ec_type *type = typed_type_of(a);
 	Datum		pa;
 	Datum		pb;
+	opened_value *slot_a;
+	opened_value *slot_b;
 	int			c;
 
 	if (typed_type_of(b) != type)
@@ -644,11 +700,13 @@ encrypted_typed_cmp(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("stored encrypted value is malformed"),
 				 errdetail("%s", ec_envelope_status_detail(EC_ENV_BAD_ALGORITHM))));
-	pa = open_remembered(fcinfo, type, a);
-	pb = open_remembered(fcinfo, type, b);
+	pa = open_remembered(fcinfo, type, a, NULL, &slot_a);
+	pb = open_remembered(fcinfo, type, b, slot_a, &slot_b);
 	c = plain_cmp(type, pa, pb);
-	wipe_plain(type, pa);
-	wipe_plain(type, pb);
+	if (slot_a == NULL)
+		wipe_plain(type, pa);
+	if (slot_b == NULL)
+		wipe_plain(type, pb);
 	PG_RETURN_INT32(c);
 }
 

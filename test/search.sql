@@ -53,6 +53,36 @@ FROM unnest(ARRAY[
 	$$INSERT INTO patients (id, name) VALUES (3, encrypt('tap-secret-bound', 'ctx'))$$
 ]) AS stmt;
 
+-- soft input errors (PostgreSQL 16 and later: pg_input_is_valid(),
+-- pg_input_error_info(), COPY ... ON_ERROR): the same SQLSTATE and
+-- message, reported without being thrown, and without the input
+CREATE FUNCTION pg_temp.soft_errors() RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	c record;
+	valid boolean;
+	info record;
+BEGIN
+	IF current_setting('server_version_num')::int < 160000 THEN
+		RETURN NEXT skip('soft input errors need PostgreSQL 16 or later', 16);
+		RETURN;
+	END IF;
+	FOR c IN SELECT * FROM (VALUES ('encrypted_date', 'tap-secret-day', '22007'),
+			('encrypted_bigint', 'tap-secret-count', '22P02'),
+			('encrypted_numeric', 'tap-secret-amount', '22P02'),
+			('encrypted_timestamptz', 'tap-secret-when', '22007'),
+			('encrypted_jsonb', '{tap-secret-json', '22P02')) v(t, input, code) LOOP
+		EXECUTE format('SELECT pg_input_is_valid(%L, %L)', c.input, c.t) INTO valid;
+		RETURN NEXT is(valid, false, 'pg_input_is_valid() of a bad ' || c.t);
+		EXECUTE format('SELECT * FROM pg_input_error_info(%L, %L)', c.input, c.t) INTO info;
+		RETURN NEXT is(info.sql_error_code, c.code, 'pg_input_error_info() of a bad ' || c.t || ': ' || c.code);
+		RETURN NEXT unalike(concat_ws(' ', info.message, info.detail, info.hint), '%tap-secret%',
+							'... without the input');
+	END LOOP;
+	EXECUTE format('SELECT pg_input_is_valid(%L, %L)', '2020-02-29', 'encrypted_date(range, 7)') INTO valid;
+	RETURN NEXT is(valid, true, 'pg_input_is_valid() of a good date, with a modifier');
+END $$;
+SELECT * FROM pg_temp.soft_errors();
+
 -- ciphertext: the restore switch, and an envelope of another type
 SELECT throws_ok($$SELECT (SELECT born::text FROM patients WHERE id = 1)::encrypted_date$$, '22023',
 	'input looks like an encrypted_date ciphertext', 'ciphertext without the switch: 22023');
