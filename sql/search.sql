@@ -168,6 +168,20 @@ DEALLOCATE find;
 CREATE COLLATION search_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 SELECT count(*) FROM people WHERE name LIKE 'alice%' COLLATE search_ci;
 DROP COLLATION search_ci;
+-- ILIKE under an ICU Turkish collation, whose lower() pairs I with ı and
+-- İ with i: through the index, the rows of decrypt() for every pattern
+INSERT INTO people VALUES (21, 'ISPARTA'), (22, 'ıspanak'), (23, 'İZMİR'), (24, 'izmir');
+SELECT count(*) AS patterns,
+	   count(*) FILTER (WHERE indexed IS DISTINCT FROM reference) AS differing,
+	   count(*) FILTER (WHERE reference IS NOT NULL) AS matching
+  FROM (SELECT p,
+			   (SELECT array_agg(id ORDER BY id) FROM people
+				 WHERE name ILIKE p COLLATE "tr-TR-x-icu") AS indexed,
+			   (SELECT array_agg(id ORDER BY id) FROM people
+				 WHERE decrypt(name) ILIKE p COLLATE "tr-TR-x-icu") AS reference
+		  FROM (SELECT p FROM patterns WHERE right(p, 1) <> '\' UNION ALL
+				VALUES ('%isp%'), ('%ISP%'), ('%ısp%'), ('%izm%'), ('%İZM%'), ('%IZM%')) q) m;
+DELETE FROM people WHERE id BETWEEN 21 AND 24;
 RESET enable_seqscan;
 
 -- ---- ranges and ORDER BY ... LIMIT ----
