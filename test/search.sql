@@ -153,6 +153,13 @@ SELECT throws_ok($$SELECT id FROM patients WHERE born BETWEEN date '1700-01-01' 
 	'permission denied to read plaintext of encrypted columns', 'an empty range, no privilege: 42501');
 SELECT throws_ok($$SELECT id FROM patients ORDER BY born LIMIT 1$$, '42501',
 	'permission denied to read plaintext of encrypted columns', 'ORDER BY ... LIMIT, no privilege: 42501');
+-- during a rotation the per-key index ranges and walks ask the same privilege
+SET LOCAL encrypted_column.previous_keys = '1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100';
+SELECT throws_ok($$SELECT id FROM patients WHERE born BETWEEN date '1700-01-01' AND date '1700-01-02'$$, '42501',
+	'permission denied to read plaintext of encrypted columns', 'an empty range during a rotation, no privilege: 42501');
+SELECT throws_ok($$SELECT id FROM patients ORDER BY born LIMIT 1$$, '42501',
+	'permission denied to read plaintext of encrypted columns', 'ORDER BY ... LIMIT during a rotation, no privilege: 42501');
+SET LOCAL encrypted_column.previous_keys = '';
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION read_plaintext() TO PUBLIC;
 SELECT lives_ok($$SELECT id FROM patients WHERE name LIKE 'tap%' COLLATE "C"$$, 'LIKE under "C"');
