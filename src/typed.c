@@ -668,9 +668,19 @@ open_remembered(FunctionCallInfo fcinfo, const ec_type *type,
 	if (!cache->byval)
 	{
 		struct varlena *opened = (struct varlena *) DatumGetPointer(plain);
-		struct varlena *copy = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
-												  VARSIZE_ANY(opened));
+		struct varlena *copy = MemoryContextAllocExtended(fcinfo->flinfo->fn_mcxt,
+														  VARSIZE_ANY(opened),
+														  MCXT_ALLOC_NO_OOM);
 
+		if (copy == NULL)
+		{
+			/* the opened value is wiped before the error, as on every path */
+			slot->len = 0;
+			ec_wipe(opened, VARSIZE_ANY(opened));
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		}
 		memcpy(copy, opened, VARSIZE_ANY(opened));
 		ec_wipe(opened, VARSIZE_ANY(opened));
 		pfree(opened);
